@@ -1,0 +1,118 @@
+import * as tf from '@tensorflow/tfjs';
+import { CircuitryError } from '../errors.js';
+
+/**
+ * Task metrics, computed per example at the last position. Answers and wrong answers are token
+ * sets (usually of one token); a set stands for its summed probability, so logit difference
+ * generalises to log Σp(answers) − log Σp(wrongs), which is the plain logit difference for single
+ * tokens.
+ */
+export const METRIC_NAMES = ['logit-diff', 'prob', 'logprob', 'accuracy', 'kl'] as const;
+export type MetricName = (typeof METRIC_NAMES)[number];
+
+export function parseMetricName(name: string, where = '--metric'): MetricName {
+  if (!(METRIC_NAMES as readonly string[]).includes(name)) {
+    throw new CircuitryError(`${where}: unknown metric '${name}' (expected one of ${METRIC_NAMES.join(', ')})`);
+  }
+  return name as MetricName;
+}
+
+/** Whether a larger value of the metric means the model does the task better. */
+export function higherIsBetter(name: MetricName): boolean {
+  return name !== 'kl';
+}
+
+/** What a metric needs besides the logits. Caller-owned tensors; `dispose()` frees them. */
+export class MetricTargets {
+  /** [B, V] 0/1 masks of the answer and wrong-answer sets. */
+  readonly answerMask: tf.Tensor2D;
+  readonly wrongMask: tf.Tensor2D;
+  /** [B, V] log-probabilities of the clean run at the last position (for KL). */
+  readonly cleanLogProbs?: tf.Tensor2D;
+  readonly batch: number;
+
+  constructor(answers: readonly (readonly number[])[], wrongs: readonly (readonly number[])[], vocab: number, cleanLastLogits?: tf.Tensor2D) {
+    this.batch = answers.length;
+    const mask = (sets: readonly (readonly number[])[], what: string) => {
+      const m = new Float32Array(sets.length * vocab);
+      sets.forEach((set, b) => {
+        for (const id of set) {
+          if (!Number.isInteger(id) || id < 0 || id >= vocab) throw new CircuitryError(`${what} token ${id} of example ${b} is outside the vocabulary [0, ${vocab - 1}]`);
+          m[b * vocab + id] = 1;
+        }
+      });
+      return tf.tensor2d(m, [sets.length, vocab]);
+    };
+    this.answerMask = mask(answers, 'answer');
+    this.wrongMask = mask(wrongs, 'wrong');
+    if (cleanLastLogits) this.cleanLogProbs = tf.tidy(() => tf.logSoftmax(cleanLastLogits, -1) as tf.Tensor2D);
+  }
+
+  dispose(): void {
+    tf.dispose([this.answerMask, this.wrongMask]);
+    this.cleanLogProbs?.dispose();
+  }
+}
+
+/** Logits at the last position: [N, p, V] -> [N, V]. */
+export function lastLogits(logits: tf.Tensor): tf.Tensor2D {
+  const [n, p, v] = logits.shape;
+  return tf.reshape(tf.slice(logits, [0, p - 1, 0], [n, 1, v]), [n, v]);
+}
+
+function maskedLogSumExp(x: tf.Tensor2D, mask: tf.Tensor2D): tf.Tensor1D {
+  // log Σ_{mask} exp(x), stable: shift by the row max over the whole vocabulary
+  const max = tf.max(x, -1, true);
+  return tf.add(tf.log(tf.sum(tf.mul(tf.exp(tf.sub(x, max)), mask), -1)), tf.squeeze(max, [1])) as tf.Tensor1D;
+}
+
+/**
+ * The metric for each example, [N] where N = K·B (K stacked copies of the B examples, as in
+ * batched patching): rows are matched to targets modulo B.
+ */
+export function metricPerExample(name: MetricName, logits: tf.Tensor, targets: MetricTargets): tf.Tensor1D {
+  return tf.tidy(() => {
+    const last = lastLogits(logits);
+    const n = last.shape[0];
+    const k = n / targets.batch;
+    if (!Number.isInteger(k)) throw new Error(`batch ${n} is not a multiple of the ${targets.batch} examples`);
+    const tile = (t: tf.Tensor2D) => (k === 1 ? t : (tf.tile(t, [k, 1]) as tf.Tensor2D));
+    switch (name) {
+      case 'logit-diff':
+        return tf.sub(maskedLogSumExp(last, tile(targets.answerMask)), maskedLogSumExp(last, tile(targets.wrongMask)));
+      case 'prob':
+        return tf.sum(tf.mul(tf.softmax(last, -1), tile(targets.answerMask)), -1) as tf.Tensor1D;
+      case 'logprob':
+        return tf.sub(maskedLogSumExp(last, tile(targets.answerMask)), tf.squeeze(tf.logSumExp(last, -1, true), [1])) as tf.Tensor1D;
+      case 'accuracy': {
+        const top = tf.argMax(last, -1);
+        return tf.sum(tf.mul(tf.oneHot(top, last.shape[1]), tile(targets.answerMask)), -1) as tf.Tensor1D;
+      }
+      case 'kl': {
+        if (!targets.cleanLogProbs) throw new Error('the kl metric needs the clean run (MetricTargets.cleanLogProbs)');
+        const lpClean = tile(targets.cleanLogProbs);
+        const lp = tf.logSoftmax(last, -1);
+        return tf.sum(tf.mul(tf.exp(lpClean), tf.sub(lpClean, lp)), -1) as tf.Tensor1D;
+      }
+    }
+  });
+}
+
+/** The metric's batch mean per stacked copy: [K]. */
+export function metricPerCopy(name: MetricName, logits: tf.Tensor, targets: MetricTargets): tf.Tensor1D {
+  return tf.tidy(() => {
+    const per = metricPerExample(name, logits, targets);
+    return tf.mean(tf.reshape(per, [-1, targets.batch]), 1) as tf.Tensor1D;
+  });
+}
+
+/** The metric's batch mean as a scalar tensor (differentiable; for gradients). */
+export function metricMean(name: MetricName, logits: tf.Tensor, targets: MetricTargets): tf.Scalar {
+  return tf.tidy(() => tf.mean(metricPerExample(name, logits, targets)) as tf.Scalar);
+}
+
+/** Normalized recovery (patched − corrupted) / (clean − corrupted); NaN when clean = corrupted. */
+export function recovery(patched: number, clean: number, corrupted: number): number {
+  const span = clean - corrupted;
+  return span === 0 ? NaN : (patched - corrupted) / span;
+}

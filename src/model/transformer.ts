@@ -1,0 +1,450 @@
+import * as tf from '@tensorflow/tfjs';
+import type { ModelConfig } from './config.js';
+import type { Gpt2Weights } from './weights.js';
+import type { HostTensor } from './safetensors.js';
+import { type HookFn, type HookName, type Hooks, blockHook, parseHookName } from './hooks.js';
+import { Weight, geluErf, geluNew, layerNorm, linear, matmul } from './ops.js';
+import { CircuitryError } from '../errors.js';
+
+/** Token ids: a [batch, pos] int32 tensor or nested arrays. */
+export type TokensInput = tf.Tensor2D | readonly (readonly number[])[];
+
+export interface ForwardOptions {
+  readonly hooks?: Hooks;
+  /** Compute each head's q/k/v input separately (enables blocks.{l}.hook_{q,k,v}_input). */
+  readonly splitQkvInput?: boolean;
+  /** Compute per-head outputs (enables blocks.{l}.attn.hook_result). */
+  readonly useAttnResult?: boolean;
+  /** Start at this layer; `residual` is then blocks.{start}.hook_resid_pre and tokens are unused. */
+  readonly startAtLayer?: number;
+  readonly residual?: tf.Tensor;
+  /** Stop before this layer and return blocks.{stop}.hook_resid_pre instead of logits. */
+  readonly stopAtLayer?: number;
+}
+
+interface LnParams {
+  w: tf.Tensor;
+  b: tf.Tensor;
+}
+
+interface Layer {
+  ln1?: LnParams;
+  wQKV: Weight; // [d, 3d]          (fused, when q/k/v inputs are shared)
+  bQKV: tf.Tensor; // [3d]
+  wQ: Weight; // [H, d, dh]         (per head, when q/k/v inputs are split)
+  wK: Weight;
+  wV: Weight;
+  bQ: tf.Tensor; // [H, 1, dh]
+  bK: tf.Tensor;
+  bV: tf.Tensor;
+  wO: Weight; // [H*dh, d]
+  wOHeads: Weight; // [H, dh, d]
+  bO: tf.Tensor; // [d]
+  ln2?: LnParams;
+  wIn?: Weight; // [d, dm]
+  bIn?: tf.Tensor;
+  wOut?: Weight; // [dm, d]
+  bOut?: tf.Tensor;
+}
+
+const host = (t: HostTensor) => tf.tensor(t.data, [...t.shape], 'float32');
+
+/**
+ * A GPT-2-family transformer with TransformerLens hook points. It knows nothing of graphs or
+ * algorithms: callers read and replace activations through hooks. All methods are synchronous
+ * and tidy their intermediates; returned tensors belong to the caller.
+ */
+export class Transformer {
+  readonly cfg: ModelConfig;
+  readonly trainable: boolean;
+  private readonly layers: Layer[];
+  private readonly wte: tf.Tensor; // [V, d]
+  private readonly wpe: tf.Tensor; // [nCtx, d]
+  private readonly wU: Weight; // [d, V]
+  private readonly lnF?: LnParams;
+  private disposed = false;
+
+  constructor(cfg: ModelConfig, weights: Gpt2Weights, opts: { trainable?: boolean } = {}) {
+    this.cfg = cfg;
+    this.trainable = opts.trainable ?? false;
+    const keep = (t: tf.Tensor) => (this.trainable ? tf.variable(t, true) : tf.keep(t));
+    const { nHeads: H, dModel: d, dHead: dh } = cfg;
+    // Per-head q/k/v weights are views of c_attn; trainable models derive them on the fly.
+    this.layers = weights.layers.map((lw) => {
+      // tf.tidy cannot return a record of Weights, so scope by hand: keep() marks survivors
+      tf.engine().startScope();
+      try {
+        const wqkv = host(lw.cAttn.w);
+        const bqkv = host(lw.cAttn.b);
+        const heads = (i: number) => tf.transpose(tf.reshape(tf.slice(wqkv, [0, i * d], [d, d]), [d, H, dh]), [1, 0, 2]);
+        const headBias = (i: number) => tf.reshape(tf.slice(bqkv, [i * d], [d]), [H, 1, dh]);
+        const wO = host(lw.cProj.w);
+        const layer: Layer = {
+          ln1: lw.ln1 ? { w: keep(host(lw.ln1.w)), b: keep(host(lw.ln1.b)) } : undefined,
+          wQKV: new Weight(wqkv, this.trainable),
+          bQKV: keep(bqkv),
+          wQ: new Weight(heads(0), false),
+          wK: new Weight(heads(1), false),
+          wV: new Weight(heads(2), false),
+          bQ: tf.keep(headBias(0)),
+          bK: tf.keep(headBias(1)),
+          bV: tf.keep(headBias(2)),
+          wO: new Weight(wO, this.trainable),
+          wOHeads: new Weight(tf.reshape(wO, [H, dh, d]), false),
+          bO: keep(host(lw.cProj.b)),
+          ln2: lw.ln2 ? { w: keep(host(lw.ln2.w)), b: keep(host(lw.ln2.b)) } : undefined,
+        };
+        if (lw.mlp) {
+          layer.wIn = new Weight(host(lw.mlp.fcW), this.trainable);
+          layer.bIn = keep(host(lw.mlp.fcB));
+          layer.wOut = new Weight(host(lw.mlp.projW), this.trainable);
+          layer.bOut = keep(host(lw.mlp.projB));
+        }
+        return layer;
+      } finally {
+        tf.engine().endScope();
+      }
+    });
+    this.wte = keep(host(weights.wte));
+    this.wpe = keep(host(weights.wpe));
+    this.lnF = weights.lnF ? { w: keep(host(weights.lnF.w)), b: keep(host(weights.lnF.b)) } : undefined;
+    const unembed = tf.tidy(() => (weights.lmHead ? tf.transpose(host(weights.lmHead)) : tf.transpose(this.wte)));
+    // Tied embeddings: a trainable model shares wte; otherwise W_U is a frozen copy of wte^T.
+    this.wU = new Weight(unembed, this.trainable && !cfg.tiedEmbeddings);
+  }
+
+  /** Trainable variables (only when constructed with trainable: true). */
+  variables(): tf.Variable[] {
+    if (!this.trainable) return [];
+    const vars: tf.Tensor[] = [this.wte, this.wpe];
+    if (this.lnF) vars.push(this.lnF.w, this.lnF.b);
+    if (!this.cfg.tiedEmbeddings) vars.push(this.wU.w);
+    for (const l of this.layers) {
+      if (l.ln1) vars.push(l.ln1.w, l.ln1.b);
+      vars.push(l.wQKV.w, l.bQKV, l.wO.w, l.bO);
+      if (l.ln2) vars.push(l.ln2.w, l.ln2.b);
+      if (l.wIn) vars.push(l.wIn.w, l.bIn!, l.wOut!.w, l.bOut!);
+    }
+    return vars as tf.Variable[];
+  }
+
+  /** The weights in HuggingFace GPT-2 names (Conv1D layout), for saving. */
+  exportTensors(): Map<string, HostTensor> {
+    const out = new Map<string, HostTensor>();
+    const put = (name: string, t: tf.Tensor) => out.set(name, { shape: t.shape, data: t.dataSync() as Float32Array });
+    put('wte.weight', this.wte);
+    put('wpe.weight', this.wpe);
+    if (this.lnF) {
+      put('ln_f.weight', this.lnF.w);
+      put('ln_f.bias', this.lnF.b);
+    }
+    if (!this.cfg.tiedEmbeddings) {
+      const t = tf.transpose(this.wU.w);
+      put('lm_head.weight', t);
+      t.dispose();
+    }
+    this.layers.forEach((l, i) => {
+      const p = `h.${i}`;
+      if (l.ln1) {
+        put(`${p}.ln_1.weight`, l.ln1.w);
+        put(`${p}.ln_1.bias`, l.ln1.b);
+      }
+      put(`${p}.attn.c_attn.weight`, l.wQKV.w);
+      put(`${p}.attn.c_attn.bias`, l.bQKV);
+      put(`${p}.attn.c_proj.weight`, l.wO.w);
+      put(`${p}.attn.c_proj.bias`, l.bO);
+      if (l.ln2) {
+        put(`${p}.ln_2.weight`, l.ln2.w);
+        put(`${p}.ln_2.bias`, l.ln2.b);
+      }
+      if (l.wIn) {
+        put(`${p}.mlp.c_fc.weight`, l.wIn.w);
+        put(`${p}.mlp.c_fc.bias`, l.bIn!);
+        put(`${p}.mlp.c_proj.weight`, l.wOut!.w);
+        put(`${p}.mlp.c_proj.bias`, l.bOut!);
+      }
+    });
+    return out;
+  }
+
+  /** Token ids as an int32 tensor, validated against the vocabulary and context length. */
+  tokens(input: TokensInput): tf.Tensor2D {
+    if (input instanceof tf.Tensor) return input;
+    const rows = input;
+    if (rows.length === 0) throw new CircuitryError('no prompts given (empty batch)');
+    const p = rows[0].length;
+    if (p === 0) throw new CircuitryError('empty prompt: at least one token is needed');
+    if (p > this.cfg.nCtx) throw new CircuitryError(`prompt of ${p} tokens exceeds the model's context of ${this.cfg.nCtx}`);
+    const flat = new Int32Array(rows.length * p);
+    rows.forEach((row, b) => {
+      if (row.length !== p) throw new CircuitryError(`prompt ${b} has ${row.length} tokens but prompt 0 has ${p}: a batch needs one length`);
+      row.forEach((id, i) => {
+        if (!Number.isInteger(id) || id < 0 || id >= this.cfg.dVocab) {
+          throw new CircuitryError(`token id ${id} (prompt ${b}, position ${i}) is outside the vocabulary [0, ${this.cfg.dVocab - 1}]`);
+        }
+        flat[b * p + i] = id;
+      });
+    });
+    return tf.tensor2d(flat, [rows.length, p], 'int32');
+  }
+
+  /**
+   * The forward pass: logits [b, p, V] (or the residual stream at stopAtLayer). Hooks read or
+   * replace activations by name; hook_{q,k,v}_input and hook_result switch on when hooked.
+   */
+  forward(input: TokensInput, opts: ForwardOptions = {}): tf.Tensor {
+    this.assertAlive();
+    return tf.tidy(() => this.forwardRaw(input, opts));
+  }
+
+  /** Runs once and returns the logits with the named activations (all caller-owned). */
+  runWithCache(input: TokensInput, names: readonly HookName[], opts: ForwardOptions = {}): { logits: tf.Tensor; cache: Map<HookName, tf.Tensor> } {
+    const cache = new Map<HookName, tf.Tensor>();
+    const capture: HookFn = (act, name) => {
+      cache.set(name, tf.keep(act.clone()));
+    };
+    const hooks = mergeHooks(opts.hooks, new Map(names.map((n) => [n, capture])));
+    const logits = this.forward(input, { ...opts, hooks });
+    for (const n of names) {
+      if (!cache.has(n)) {
+        logits.dispose();
+        cache.forEach((t) => t.dispose());
+        throw new CircuitryError(`hook '${n}' was not reached: ${describeHookProblem(n, this.cfg, opts)}`);
+      }
+    }
+    return { logits, cache };
+  }
+
+  /** Forward with hooks (TransformerLens' run_with_hooks). */
+  runWithHooks(input: TokensInput, hooks: Hooks, opts: ForwardOptions = {}): tf.Tensor {
+    return this.forward(input, { ...opts, hooks });
+  }
+
+  /**
+   * The gradient of a scalar of the output with respect to the activations at `names`
+   * (d scalar / d activation, each of the activation's shape), and the scalar's value.
+   */
+  gradients(
+    input: TokensInput,
+    names: readonly HookName[],
+    scalar: (logits: tf.Tensor) => tf.Scalar,
+    opts: ForwardOptions = {},
+  ): { value: number; grads: Map<HookName, tf.Tensor> } {
+    this.assertAlive();
+    const tokens = this.tokens(input);
+    const [b, p] = tokens.shape;
+    try {
+      // Gradients at a hook are gradients w.r.t. a zero added there (tfjs differentiates inputs only).
+      const zeros = names.map((n) => tf.zeros(hookShape(n, this.cfg, b, p)));
+      const f = (...zs: tf.Tensor[]) => {
+        const added = new Map<HookName, HookFn>(names.map((n, i) => [n, (act: tf.Tensor) => tf.add(act, zs[i])]));
+        const hooks = mergeHooks(opts.hooks, added);
+        return scalar(this.forwardRaw(tokens, { ...opts, hooks }));
+      };
+      const { value, grads } = tf.valueAndGrads(f)(zeros);
+      const v = value.dataSync()[0];
+      value.dispose();
+      zeros.forEach((z) => z.dispose());
+      return { value: v, grads: new Map(names.map((n, i) => [n, grads[i]])) };
+    } finally {
+      if (!(input instanceof tf.Tensor)) tokens.dispose();
+    }
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    const ts: tf.Tensor[] = [this.wte, this.wpe];
+    if (this.lnF) ts.push(this.lnF.w, this.lnF.b);
+    for (const l of this.layers) {
+      for (const w of [l.wQKV, l.wQ, l.wK, l.wV, l.wO, l.wOHeads, l.wIn, l.wOut]) w?.dispose();
+      ts.push(l.bQKV, l.bQ, l.bK, l.bV, l.bO);
+      if (l.ln1) ts.push(l.ln1.w, l.ln1.b);
+      if (l.ln2) ts.push(l.ln2.w, l.ln2.b);
+      if (l.bIn) ts.push(l.bIn, l.bOut!);
+    }
+    this.wU.dispose();
+    ts.forEach((t) => t.dispose());
+  }
+
+  private assertAlive(): void {
+    if (this.disposed) throw new Error('this Transformer has been disposed');
+  }
+
+  private forwardRaw(input: TokensInput, opts: ForwardOptions): tf.Tensor {
+    const cfg = this.cfg;
+    const hooks = toHookMap(opts.hooks);
+    const hook = (name: HookName, act: tf.Tensor): tf.Tensor => {
+      const fn = hooks.get(name);
+      if (!fn) return act;
+      const out = fn(act, name);
+      if (!out) return act;
+      if (out.shape.length !== act.shape.length || out.shape.some((s, i) => s !== act.shape[i])) {
+        throw new Error(`hook ${name} returned shape [${out.shape}] for an activation of shape [${act.shape}]`);
+      }
+      return out;
+    };
+    const start = opts.startAtLayer ?? 0;
+    const stop = opts.stopAtLayer ?? cfg.nLayers;
+    if (start < 0 || start > cfg.nLayers || stop < start || stop > cfg.nLayers) {
+      throw new CircuitryError(`layers out of range: start ${start}, stop ${stop} for a ${cfg.nLayers}-layer model`);
+    }
+    let resid: tf.Tensor;
+    if (start > 0) {
+      if (!opts.residual) throw new Error('startAtLayer > 0 needs the residual stream (opts.residual)');
+      resid = opts.residual;
+    } else {
+      const tokens = this.tokens(input);
+      const [b, p] = tokens.shape;
+      const embed = hook('hook_embed', tf.reshape(tf.gather(this.wte, tf.reshape(tokens, [-1])), [b, p, cfg.dModel]));
+      const pos = hook('hook_pos_embed', tf.tile(tf.expandDims(tf.slice(this.wpe, [0, 0], [p, cfg.dModel]), 0), [b, 1, 1]));
+      resid = tf.add(embed, pos);
+    }
+    const hooked = (l: number, h: Parameters<typeof blockHook>[1]) => hooks.has(blockHook(l, h));
+    for (let l = start; l < stop; l++) {
+      const split = opts.splitQkvInput || hooked(l, 'hook_q_input') || hooked(l, 'hook_k_input') || hooked(l, 'hook_v_input');
+      const result = opts.useAttnResult || hooked(l, 'attn.hook_result');
+      resid = hook(blockHook(l, 'hook_resid_pre'), resid);
+      const attnOut = hook(blockHook(l, 'hook_attn_out'), this.attention(l, resid, split, result, hook));
+      resid = hook(blockHook(l, 'hook_resid_mid'), tf.add(resid, attnOut));
+      if (!cfg.attnOnly) {
+        const mlpIn = hook(blockHook(l, 'hook_mlp_in'), resid);
+        const mlpOut = hook(blockHook(l, 'hook_mlp_out'), this.mlp(l, mlpIn, hook));
+        resid = tf.add(resid, mlpOut);
+      }
+      resid = hook(blockHook(l, 'hook_resid_post'), resid);
+    }
+    if (stop < cfg.nLayers) return resid;
+    const normed = hook('ln_final.hook_normalized', this.norm(resid, this.lnF));
+    const [b, p] = resid.shape;
+    const flat = tf.reshape(normed, [b * p, cfg.dModel]);
+    // A trainable tied model must read the live embedding matrix, not the frozen copy.
+    const logits = this.trainable && cfg.tiedEmbeddings ? matmul(flat, tf.transpose(this.wte)) : linear(flat, this.wU);
+    return tf.reshape(logits, [b, p, cfg.dVocab]);
+  }
+
+  private norm(x: tf.Tensor, ln: LnParams | undefined): tf.Tensor {
+    return ln ? layerNorm(x, ln.w, ln.b, this.cfg.lnEps) : x;
+  }
+
+  private attention(l: number, resid: tf.Tensor, split: boolean, perHeadResult: boolean, hook: (n: HookName, t: tf.Tensor) => tf.Tensor): tf.Tensor {
+    const { nHeads: H, dModel: d, dHead: dh } = this.cfg;
+    const L = this.layers[l];
+    const [b, p] = resid.shape;
+    let q: tf.Tensor, k: tf.Tensor, v: tf.Tensor; // [b, p, H, dh]
+    if (split) {
+      const tiled = tf.tile(tf.expandDims(resid, 2), [1, 1, H, 1]); // [b, p, H, d]
+      const project = (name: 'hook_q_input' | 'hook_k_input' | 'hook_v_input', w: Weight, bias: tf.Tensor) => {
+        const x = this.norm(hook(blockHook(l, name), tiled), L.ln1); // [b, p, H, d]
+        const xh = tf.reshape(tf.transpose(x, [2, 0, 1, 3]), [H, b * p, d]);
+        const y = tf.add(linear(xh, w), bias); // [H, b*p, dh]
+        return tf.transpose(tf.reshape(y, [H, b, p, dh]), [1, 2, 0, 3]);
+      };
+      q = project('hook_q_input', L.wQ, L.bQ);
+      k = project('hook_k_input', L.wK, L.bK);
+      v = project('hook_v_input', L.wV, L.bV);
+    } else {
+      const x = tf.reshape(this.norm(resid, L.ln1), [b * p, d]);
+      const qkv = tf.add(linear(x, L.wQKV), L.bQKV); // [b*p, 3d]
+      [q, k, v] = tf.split(qkv, 3, 1).map((t) => tf.reshape(t, [b, p, H, dh]));
+    }
+    q = hook(blockHook(l, 'attn.hook_q'), q);
+    k = hook(blockHook(l, 'attn.hook_k'), k);
+    v = hook(blockHook(l, 'attn.hook_v'), v);
+    const qh = tf.transpose(q, [0, 2, 1, 3]); // [b, H, p, dh]
+    const kT = tf.transpose(k, [0, 2, 3, 1]); // [b, H, dh, p]
+    const vh = tf.transpose(v, [0, 2, 1, 3]);
+    const scores = hook(blockHook(l, 'attn.hook_attn_scores'), tf.add(tf.mul(matmul(qh, kT), 1 / Math.sqrt(dh)), causalMask(p)));
+    const pattern = hook(blockHook(l, 'attn.hook_pattern'), tf.softmax(scores, -1));
+    const z = hook(blockHook(l, 'attn.hook_z'), tf.transpose(matmul(pattern, vh), [0, 2, 1, 3])); // [b, p, H, dh]
+    if (perHeadResult) {
+      const zh = tf.reshape(tf.transpose(z, [2, 0, 1, 3]), [H, b * p, dh]);
+      const res = tf.transpose(tf.reshape(linear(zh, L.wOHeads), [H, b, p, d]), [1, 2, 0, 3]); // [b, p, H, d]
+      return tf.add(tf.sum(hook(blockHook(l, 'attn.hook_result'), res), 2), L.bO);
+    }
+    return tf.add(tf.reshape(linear(tf.reshape(z, [b * p, H * dh]), L.wO), [b, p, d]), L.bO);
+  }
+
+  private mlp(l: number, x: tf.Tensor, hook: (n: HookName, t: tf.Tensor) => tf.Tensor): tf.Tensor {
+    const L = this.layers[l];
+    const [b, p, d] = x.shape;
+    const normed = tf.reshape(this.norm(x, L.ln2), [b * p, d]);
+    const pre = hook(blockHook(l, 'mlp.hook_pre'), tf.reshape(tf.add(linear(normed, L.wIn!), L.bIn!), [b, p, this.cfg.dMlp]));
+    const act = this.cfg.act === 'relu' ? tf.relu(pre) : this.cfg.act === 'gelu' ? geluErf(pre) : geluNew(pre);
+    const post = hook(blockHook(l, 'mlp.hook_post'), act);
+    return tf.reshape(tf.add(linear(tf.reshape(post, [b * p, this.cfg.dMlp]), L.wOut!), L.bOut!), [b, p, d]);
+  }
+}
+
+const maskCache = new Map<number, tf.Tensor>();
+/** Additive causal mask [p, p]: 0 on and below the diagonal, a large negative number above. */
+function causalMask(p: number): tf.Tensor {
+  let m = maskCache.get(p);
+  if (!m || m.isDisposed) {
+    const data = new Float32Array(p * p);
+    for (let i = 0; i < p; i++) for (let j = i + 1; j < p; j++) data[i * p + j] = -1e10;
+    m = tf.keep(tf.tensor2d(data, [p, p]));
+    maskCache.set(p, m);
+  }
+  return m;
+}
+
+function toHookMap(hooks: Hooks | undefined): ReadonlyMap<HookName, HookFn> {
+  if (!hooks) return new Map();
+  if (hooks instanceof Map) return hooks;
+  return new Map(Object.entries(hooks).filter(([, f]) => f) as [HookName, HookFn][]);
+}
+
+/** Hooks applied in order: `first`'s hook, then `second`'s on its output. */
+export function mergeHooks(first: Hooks | undefined, second: Hooks | undefined): Map<HookName, HookFn> {
+  const a = toHookMap(first);
+  const b = toHookMap(second);
+  const out = new Map<HookName, HookFn>(a);
+  for (const [name, g] of b) {
+    const f = a.get(name);
+    out.set(name, f ? (act, n) => g(f(act, n) ?? act, n) : g);
+  }
+  return out;
+}
+
+/** The shape of a hook's activation for a batch of b prompts of p tokens. */
+export function hookShape(name: HookName, cfg: ModelConfig, b: number, p: number): number[] {
+  const parsed = parseHookName(name);
+  if (!parsed || (parsed.layer >= cfg.nLayers)) throw new CircuitryError(`unknown hook point '${name}' for a ${cfg.nLayers}-layer model`);
+  const { nHeads: H, dModel: d, dHead: dh, dMlp: dm } = cfg;
+  switch (parsed.hook) {
+    case 'hook_q_input':
+    case 'hook_k_input':
+    case 'hook_v_input':
+    case 'attn.hook_result':
+      return [b, p, H, d];
+    case 'attn.hook_q':
+    case 'attn.hook_k':
+    case 'attn.hook_v':
+    case 'attn.hook_z':
+      return [b, p, H, dh];
+    case 'attn.hook_attn_scores':
+    case 'attn.hook_pattern':
+      return [b, H, p, p];
+    case 'mlp.hook_pre':
+    case 'mlp.hook_post':
+      if (cfg.attnOnly) throw new CircuitryError(`hook '${name}' does not exist: the model is attention-only`);
+      return [b, p, dm];
+    case 'hook_mlp_in':
+    case 'hook_mlp_out':
+      if (cfg.attnOnly) throw new CircuitryError(`hook '${name}' does not exist: the model is attention-only`);
+      return [b, p, d];
+    default:
+      return [b, p, d];
+  }
+}
+
+function describeHookProblem(name: HookName, cfg: ModelConfig, opts: ForwardOptions): string {
+  const parsed = parseHookName(name);
+  if (!parsed) return 'not a hook name';
+  if (parsed.layer >= cfg.nLayers) return `the model has ${cfg.nLayers} layers`;
+  if (cfg.attnOnly && parsed.hook.includes('mlp')) return 'the model is attention-only';
+  if (opts.stopAtLayer !== undefined && parsed.layer >= opts.stopAtLayer) return `the run stopped at layer ${opts.stopAtLayer}`;
+  if (opts.startAtLayer !== undefined && parsed.layer < opts.startAtLayer) return `the run started at layer ${opts.startAtLayer}`;
+  return 'it is not computed in this run';
+}
