@@ -297,7 +297,7 @@ export class Transformer {
       const tokens = this.tokens(input);
       const [b, p] = tokens.shape;
       const embed = hook('hook_embed', tf.reshape(tf.gather(this.wte, tf.reshape(tokens, [-1])), [b, p, cfg.dModel]));
-      const pos = hook('hook_pos_embed', tf.tile(tf.expandDims(tf.slice(this.wpe, [0, 0], [p, cfg.dModel]), 0), [b, 1, 1]));
+      const pos = hook('hook_pos_embed', tf.add(tf.expandDims(tf.slice(this.wpe, [0, 0], [p, cfg.dModel]), 0), tf.zeros([b, 1, 1])));
       resid = tf.add(embed, pos);
     }
     const hooked = (l: number, h: Parameters<typeof blockHook>[1]) => hooks.has(blockHook(l, h));
@@ -333,7 +333,8 @@ export class Transformer {
     const [b, p] = resid.shape;
     let q: tf.Tensor, k: tf.Tensor, v: tf.Tensor; // [b, p, H, dh]
     if (split) {
-      const tiled = tf.tile(tf.expandDims(resid, 2), [1, 1, H, 1]); // [b, p, H, d]
+      // broadcast rather than tf.tile: Tile is slow on wasm
+      const tiled = tf.add(tf.expandDims(resid, 2), tf.zeros([1, 1, H, 1])); // [b, p, H, d]
       const project = (name: 'hook_q_input' | 'hook_k_input' | 'hook_v_input', w: Weight, bias: tf.Tensor) => {
         const x = this.norm(hook(blockHook(l, name), tiled), L.ln1); // [b, p, H, d]
         const xh = tf.reshape(tf.transpose(x, [2, 0, 1, 3]), [H, b * p, d]);

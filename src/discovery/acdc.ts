@@ -1,0 +1,151 @@
+import { existsSync, readFileSync, renameSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { createHash } from 'node:crypto';
+import type { Patcher } from '../patching/patcher.js';
+import type { AcdcStep } from '../graph/circuit-types.js';
+import { type AcdcOrder, visitingOrder } from './order.js';
+import { CircuitryError } from '../errors.js';
+
+/**
+ * ACDC (Conmy et al. 2023, Algorithm 1). Starting from the full graph H, visit edges in a fixed
+ * order; remove edge e if faith(H \ e) − faith(H) < τ, and keep it removed (faith(H) becomes
+ * faith(H \ e)). faith is the divergence of the current circuit from the full model:
+ *   kl            KL(clean ‖ current) at the last position, batch mean (the patcher's metric must be 'kl')
+ *   diff          M(full) − M(current) for the patcher's task metric (logit difference by default)
+ *   abs-diff      |M(full) − M(current)|
+ */
+export type AcdcFaith = 'kl' | 'diff' | 'abs-diff';
+
+export interface AcdcOptions {
+  readonly tau: number;
+  readonly order?: AcdcOrder;
+  readonly faith?: AcdcFaith;
+  /** Only these edges are tested; every other edge is removed (patched) from the start. */
+  readonly candidates?: readonly string[];
+  /** Checkpoint file written after every destination node; with `resume`, continue from it. */
+  readonly checkpoint?: string;
+  readonly resume?: boolean;
+  readonly onProgress?: (done: number, total: number, destination: string) => void;
+  /** Polled between edges; when it returns true the run stops after checkpointing. */
+  readonly shouldStop?: () => boolean;
+}
+
+export interface AcdcResult {
+  /** Dense mask over the graph: 1 = edge kept. */
+  readonly mask: Float32Array;
+  readonly kept: string[];
+  readonly steps: AcdcStep[];
+  /** faith of the initial graph and of the final circuit. */
+  readonly initialFaith: number;
+  readonly finalFaith: number;
+  readonly forwardPasses: number;
+  /** false when stopped early (shouldStop); the checkpoint then holds the state. */
+  readonly complete: boolean;
+}
+
+interface Checkpoint {
+  version: 1;
+  key: string;
+  nextGroup: number;
+  mask: number[]; // indices of kept edges
+  faith: number;
+  initialFaith: number;
+  steps: AcdcStep[];
+}
+
+export function runAcdc(patcher: Patcher, opts: AcdcOptions): AcdcResult {
+  const graph = patcher.graph;
+  const order = opts.order ?? 'acdc';
+  const faithKind: AcdcFaith = opts.faith ?? (patcher.metric === 'kl' ? 'kl' : 'diff');
+  if (faithKind === 'kl' && patcher.metric !== 'kl') throw new CircuitryError(`ACDC with KL divergence needs the 'kl' metric, not '${patcher.metric}'`);
+  if (faithKind !== 'kl' && patcher.metric === 'kl') throw new CircuitryError(`ACDC faith '${faithKind}' needs a task metric such as logit-diff, not 'kl'`);
+  if (!(opts.tau >= 0) || !Number.isFinite(opts.tau)) throw new CircuitryError(`the ACDC threshold τ must be a finite number ≥ 0, got ${opts.tau}`);
+  if (patcher.direction !== 'noise') throw new CircuitryError('ACDC removes edges from the clean run: use the noise direction');
+  const full = patcher.baseMetric;
+  const faithOf = (metric: number) => (faithKind === 'kl' ? metric : faithKind === 'diff' ? full - metric : Math.abs(full - metric));
+
+  const candidateSet = opts.candidates ? new Set(opts.candidates.map((n) => graph.edge(n).index)) : undefined;
+  const groups = visitingOrder(graph, order)
+    .map((g) => ({ destination: g.destination, edges: candidateSet ? g.edges.filter((e) => candidateSet.has(e.index)) : g.edges }))
+    .filter((g) => g.edges.length > 0);
+  const total = groups.reduce((n, g) => n + g.edges.length, 0);
+  const key = checkpointKey(patcher, opts, order, faithKind);
+
+  let mask = graph.denseEdgeArray(1);
+  if (candidateSet) for (const e of graph.edges) if (!candidateSet.has(e.index)) mask[e.index] = 0;
+  let steps: AcdcStep[] = [];
+  let startGroup = 0;
+  const passesBefore = patcher.forwardPasses;
+  let faith: number;
+  let initialFaith: number;
+  const saved = opts.resume && opts.checkpoint ? readCheckpoint(opts.checkpoint, key) : undefined;
+  if (saved) {
+    mask = new Float32Array(graph.denseSize);
+    for (const i of saved.mask) mask[i] = 1;
+    steps = saved.steps;
+    startGroup = saved.nextGroup;
+    faith = saved.faith;
+    initialFaith = saved.initialFaith;
+  } else {
+    if (opts.resume && opts.checkpoint) throw new CircuitryError(`--resume: no checkpoint at ${opts.checkpoint}`);
+    faith = faithOf(patcher.evaluateOne(mask));
+    initialFaith = faith;
+  }
+
+  let done = steps.length;
+  for (let gi = startGroup; gi < groups.length; gi++) {
+    const g = groups[gi];
+    for (const e of g.edges) {
+      mask[e.index] = 0;
+      const candidate = faithOf(patcher.evaluateOne(mask));
+      const delta = candidate - faith;
+      const removed = delta < opts.tau;
+      if (removed) faith = candidate;
+      else mask[e.index] = 1;
+      steps.push({ edge: e.name, metric_if_removed: candidate, delta, removed });
+      opts.onProgress?.(++done, total, g.destination.name);
+    }
+    if (opts.checkpoint) writeCheckpoint(opts.checkpoint, { version: 1, key, nextGroup: gi + 1, mask: keptIndices(mask, graph.edges), faith, initialFaith, steps });
+    if (opts.shouldStop?.() && gi + 1 < groups.length) {
+      return { mask, kept: keptNames(mask, graph.edges), steps, initialFaith, finalFaith: faith, forwardPasses: patcher.forwardPasses - passesBefore, complete: false };
+    }
+  }
+  if (opts.checkpoint && existsSync(opts.checkpoint)) rmSync(opts.checkpoint);
+  return { mask, kept: keptNames(mask, graph.edges), steps, initialFaith, finalFaith: faith, forwardPasses: patcher.forwardPasses - passesBefore, complete: true };
+}
+
+function keptIndices(mask: Float32Array, edges: readonly { index: number }[]): number[] {
+  return edges.filter((e) => mask[e.index] === 1).map((e) => e.index);
+}
+
+function keptNames(mask: Float32Array, edges: readonly { index: number; name: string }[]): string[] {
+  return edges.filter((e) => mask[e.index] === 1).map((e) => e.name);
+}
+
+/** Identifies a run: a checkpoint is only resumed by the same data, graph and settings. */
+function checkpointKey(patcher: Patcher, opts: AcdcOptions, order: AcdcOrder, faith: AcdcFaith): string {
+  const h = createHash('sha256');
+  h.update(JSON.stringify({ tau: opts.tau, order, faith, metric: patcher.metric, n: patcher.nExamples, clean: patcher.cleanMetric, corrupted: patcher.corruptedMetric, shape: patcher.graph.shape, candidates: opts.candidates ?? null }));
+  return h.digest('hex').slice(0, 24);
+}
+
+function readCheckpoint(path: string, key: string): Checkpoint | undefined {
+  if (!existsSync(path)) return undefined;
+  let cp: Checkpoint;
+  try {
+    cp = JSON.parse(readFileSync(path, 'utf8'));
+  } catch {
+    throw new CircuitryError(`${path}: the checkpoint is not valid JSON`);
+  }
+  if (cp.version !== 1 || cp.key !== key) {
+    throw new CircuitryError(`${path}: the checkpoint belongs to a different run (model, data or settings changed); delete it or run without --resume`);
+  }
+  return cp;
+}
+
+function writeCheckpoint(path: string, cp: Checkpoint): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify(cp));
+  renameSync(tmp, path);
+}

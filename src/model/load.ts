@@ -1,0 +1,62 @@
+import { existsSync } from 'node:fs';
+import { configFromHf } from './config.js';
+import { gpt2WeightsFromTensors } from './weights.js';
+import { Transformer } from './transformer.js';
+import { readCheckpointFolder, hashFiles } from './checkpoint.js';
+import { resolveModelPath } from './hub.js';
+import { type Tokenizer, WordTokenizer, tokenizerForFolder } from './tokenizer.js';
+import { zooModel, zooModels } from '../zoo/index.js';
+import '../zoo/builtin.js';
+import { CircuitryError } from '../errors.js';
+import { createHash } from 'node:crypto';
+
+/** A runnable model with its tokenizer and where it came from. */
+export interface LoadedModel {
+  readonly name: string;
+  readonly model: Transformer;
+  readonly tokenizer: Tokenizer;
+  readonly source: { kind: 'zoo' | 'local' | 'hub'; dir?: string; hash: string };
+  /** Zoo models: the tasks they solve and (planted ones) their ground truth. */
+  readonly zoo?: ReturnType<typeof zooModel>;
+}
+
+export interface LoadOptions {
+  readonly revision?: string;
+  readonly log?: (message: string) => void;
+}
+
+/**
+ * Loads a model named by a zoo name, a local HuggingFace folder, or a hub id (through the
+ * HuggingFace cache, downloading when online).
+ */
+export async function loadModel(name: string, opts: LoadOptions = {}): Promise<LoadedModel> {
+  const zoo = zooModel(name);
+  if (zoo && !existsSync(name)) {
+    const tokenizer = new WordTokenizer(zoo.vocab);
+    if (zoo.build) {
+      const { config, tensors } = zoo.build();
+      const cfg = configFromHf(config, `zoo model ${name}`);
+      const hash = createHash('sha256');
+      for (const key of [...tensors.keys()].sort()) hash.update(key).update(new Uint8Array(tensors.get(key)!.data.buffer));
+      const model = new Transformer(cfg, gpt2WeightsFromTensors(cfg, tensors, `zoo model ${name}`));
+      return { name, model, tokenizer, source: { kind: 'zoo', hash: hash.digest('hex').slice(0, 16) }, zoo };
+    }
+    const ckpt = readCheckpointFolder(zoo.dir!);
+    const model = new Transformer(ckpt.config, gpt2WeightsFromTensors(ckpt.config, ckpt.tensors, zoo.dir!));
+    return { name, model, tokenizer, source: { kind: 'zoo', dir: zoo.dir, hash: hashFiles(ckpt.files).slice(0, 16) }, zoo };
+  }
+  let resolved;
+  try {
+    resolved = await resolveModelPath(name, { revision: opts.revision, log: opts.log });
+  } catch (e) {
+    if (e instanceof CircuitryError && !existsSync(name)) {
+      const builtIn = zooModels().map((m) => m.name).join(', ');
+      throw new CircuitryError(`${e.message}\n(built-in models: ${builtIn}; see 'circuitry models')`);
+    }
+    throw e;
+  }
+  const ckpt = readCheckpointFolder(resolved.dir);
+  const model = new Transformer(ckpt.config, gpt2WeightsFromTensors(ckpt.config, ckpt.tensors, resolved.dir));
+  const tokenizer = tokenizerForFolder(resolved.dir, ckpt.config.dVocab);
+  return { name, model, tokenizer, source: { kind: resolved.kind, dir: resolved.dir, hash: hashFiles(ckpt.files).slice(0, 16) } };
+}

@@ -1,0 +1,223 @@
+import * as tf from '@tensorflow/tfjs';
+import type { Transformer } from '../model/transformer.js';
+import type { CircuitGraph } from '../graph/graph.js';
+import { type MetricName, MetricTargets, lastLogits, metricMean, metricPerCopy } from '../metrics/index.js';
+import { PatchingEngine, type RunCache } from './engine.js';
+import { CircuitryError } from '../errors.js';
+
+/** Clean/corrupted prompt pairs as token ids, with right and wrong answer sets. */
+export interface PairData {
+  readonly clean: readonly (readonly number[])[];
+  readonly corrupted: readonly (readonly number[])[];
+  readonly answers: readonly (readonly number[])[];
+  readonly wrongs: readonly (readonly number[])[];
+}
+
+/**
+ * noise: run the clean prompts, patched values come from the corrupted run (tests necessity).
+ * denoise: run the corrupted prompts, patched values come from the clean run (tests sufficiency).
+ */
+export type Direction = 'noise' | 'denoise';
+/** What a patched edge carries: the other run's value (default), zero, or the dataset mean. */
+export type Ablation = 'patch' | 'zero' | 'mean';
+
+export interface PatcherOptions {
+  readonly metric: MetricName;
+  readonly direction?: Direction;
+  readonly ablation?: Ablation;
+  /** Prompts per forward pass (default: all, at most 64). */
+  readonly batchSize?: number;
+  /** Float budget for stacking masks into one pass (default 2^26 floats of patch state). */
+  readonly stackBudget?: number;
+}
+
+interface Chunk {
+  readonly size: number;
+  readonly clean: RunCache;
+  readonly corrupted: RunCache;
+  readonly targets: MetricTargets;
+  patch: tf.Tensor; // [nSrc, B, p, d]
+}
+
+/**
+ * The patching engine bound to a dataset: evaluates the metric under any set of masks (batched),
+ * and its gradient with respect to the masks. Every algorithm (sweeps, EAP, ACDC, path patching)
+ * goes through this class; none touches the model directly.
+ */
+export class Patcher {
+  readonly engine: PatchingEngine;
+  readonly graph: CircuitGraph;
+  readonly metric: MetricName;
+  readonly direction: Direction;
+  readonly ablation: Ablation;
+  readonly nExamples: number;
+  /** The metric on the unpatched clean and corrupted runs. */
+  readonly cleanMetric: number;
+  readonly corruptedMetric: number;
+  /** Forward passes run so far (each of up to `stack` masks × a chunk of prompts). */
+  forwardPasses = 0;
+  private readonly chunks: Chunk[];
+  private readonly stackBudget: number;
+
+  constructor(model: Transformer, graph: CircuitGraph, data: PairData, opts: PatcherOptions) {
+    const n = data.clean.length;
+    if (n === 0) throw new CircuitryError('the dataset has no examples');
+    if (data.corrupted.length !== n || data.answers.length !== n || data.wrongs.length !== n) {
+      throw new CircuitryError('clean, corrupted, answers and wrongs must have one entry per example');
+    }
+    data.clean.forEach((row, i) => {
+      if (row.length !== data.corrupted[i].length) {
+        throw new CircuitryError(`example ${i}: clean has ${row.length} tokens but corrupted has ${data.corrupted[i].length}; they must be the same length`);
+      }
+    });
+    this.engine = new PatchingEngine(model, graph);
+    this.graph = graph;
+    this.metric = opts.metric;
+    this.direction = opts.direction ?? 'noise';
+    this.ablation = opts.ablation ?? 'patch';
+    this.nExamples = n;
+    this.stackBudget = opts.stackBudget ?? 2 ** 26;
+    const bs = Math.max(1, Math.min(opts.batchSize ?? 64, n));
+    this.chunks = [];
+    for (let i = 0; i < n; i += bs) {
+      const clean = this.engine.cacheRun(model.tokens(data.clean.slice(i, i + bs)));
+      const corrupted = this.engine.cacheRun(model.tokens(data.corrupted.slice(i, i + bs)));
+      const cleanLast = lastLogits(clean.logits);
+      const targets = new MetricTargets(data.answers.slice(i, i + bs), data.wrongs.slice(i, i + bs), model.cfg.dVocab, cleanLast);
+      cleanLast.dispose();
+      this.chunks.push({ size: clean.batch, clean, corrupted, targets, patch: tf.keep(tf.zeros([0])) });
+    }
+    this.setPatchValues();
+    this.cleanMetric = this.weighted((c) => metricMean(this.metric, c.clean.logits, c.targets));
+    this.corruptedMetric = this.weighted((c) => metricMean(this.metric, c.corrupted.logits, c.targets));
+  }
+
+  /** The metric of the unpatched run that patching starts from (clean when noising). */
+  get baseMetric(): number {
+    return this.direction === 'noise' ? this.cleanMetric : this.corruptedMetric;
+  }
+
+  /** The metric when every edge is patched (the corrupted run when noising). */
+  get fullyPatchedMetric(): number {
+    return this.direction === 'noise' ? this.corruptedMetric : this.cleanMetric;
+  }
+
+  /** A dense mask keeping every edge (1 on edges, 0 on unused entries). */
+  fullMask(): Float32Array {
+    return this.graph.denseEdgeArray(1);
+  }
+
+  /** The metric (batch mean over the dataset) for each mask. */
+  evaluate(masks: readonly Float32Array[]): number[] {
+    const out = new Array<number>(masks.length).fill(0);
+    const L = this.engine.model.cfg.nLayers;
+    for (const chunk of this.chunks) {
+      const perCopy = chunk.patch.size / chunk.size; // nSrc · p · d floats per prompt
+      const stack = Math.max(1, Math.floor(this.stackBudget / (perCopy * chunk.size * 3)));
+      for (let i = 0; i < masks.length; i += stack) {
+        const group = masks.slice(i, i + stack);
+        const start = Math.min(L - 1, ...group.map((m) => this.engine.firstPatchedLayer(m)));
+        const values = tf.tidy(() => {
+          const maskT = this.maskTensor(group);
+          const logits = this.engine.maskedForward({ run: this.runOf(chunk), patch: chunk.patch, masks: maskT, startAtLayer: start });
+          return metricPerCopy(this.metric, logits, chunk.targets);
+        });
+        const v = values.dataSync();
+        values.dispose();
+        this.forwardPasses++;
+        group.forEach((_, j) => (out[i + j] += (v[j] * chunk.size) / this.nExamples));
+      }
+    }
+    return out;
+  }
+
+  /** The metric under one mask. */
+  evaluateOne(mask: Float32Array): number {
+    return this.evaluate([mask])[0];
+  }
+
+  /**
+   * d metric / d mask at `mask` (default: all edges kept), dense like the mask, with the
+   * metric's value there. One forward and one backward pass per chunk of prompts.
+   */
+  maskGradient(mask?: Float32Array): { value: number; grad: Float32Array } {
+    const m = mask ?? this.fullMask();
+    const grad = new Float32Array(this.graph.denseSize);
+    let value = 0;
+    for (const chunk of this.chunks) {
+      const maskT = tf.tensor3d(m, [1, this.graph.nDst, this.graph.nSrc]);
+      const f = (mt: tf.Tensor) => metricMean(this.metric, this.engine.maskedForward({ run: this.runOf(chunk), patch: chunk.patch, masks: mt }), chunk.targets);
+      const { value: v, grad: g } = tf.valueAndGrad(f)(maskT);
+      const w = chunk.size / this.nExamples;
+      value += v.dataSync()[0] * w;
+      const gd = g.dataSync();
+      for (let i = 0; i < grad.length; i++) grad[i] += gd[i] * w;
+      tf.dispose([maskT, v, g]);
+      this.forwardPasses += 2;
+    }
+    return { value, grad };
+  }
+
+  /**
+   * Runs `fn` once per chunk with the tensors an algorithm needs beyond masks (the caches of
+   * both runs and the metric targets), weighting each chunk's number by its share of examples.
+   */
+  weighted(fn: (chunk: { clean: RunCache; corrupted: RunCache; targets: MetricTargets; patch: tf.Tensor; run: RunCache; size: number }) => tf.Scalar | number): number {
+    let total = 0;
+    for (const c of this.chunks) {
+      const r = fn({ ...c, run: this.runOf(c) });
+      const v = typeof r === 'number' ? r : r.dataSync()[0];
+      if (typeof r !== 'number') r.dispose();
+      total += (v * c.size) / this.nExamples;
+    }
+    return total;
+  }
+
+  /** Chunks of the dataset (advanced use: sweeps and attribution run their own passes). */
+  forEachChunk(fn: (chunk: { clean: RunCache; corrupted: RunCache; targets: MetricTargets; patch: tf.Tensor; run: RunCache; size: number; weight: number }) => void): void {
+    for (const c of this.chunks) fn({ ...c, run: this.runOf(c), weight: c.size / this.nExamples });
+  }
+
+  dispose(): void {
+    for (const c of this.chunks) {
+      c.clean.dispose();
+      c.corrupted.dispose();
+      c.targets.dispose();
+      c.patch.dispose();
+    }
+    this.engine.dispose();
+  }
+
+  private runOf(c: Chunk): RunCache {
+    return this.direction === 'noise' ? c.clean : c.corrupted;
+  }
+
+  private maskTensor(group: readonly Float32Array[]): tf.Tensor3D {
+    const size = this.graph.denseSize;
+    const flat = new Float32Array(group.length * size);
+    group.forEach((m, k) => {
+      if (m.length !== size) throw new Error(`mask of length ${m.length}, expected ${size}`);
+      flat.set(m, k * size);
+    });
+    return tf.tensor3d(flat, [group.length, this.graph.nDst, this.graph.nSrc]);
+  }
+
+  private setPatchValues(): void {
+    const other = (c: Chunk) => (this.direction === 'noise' ? c.corrupted : c.clean);
+    let mean: tf.Tensor | undefined;
+    if (this.ablation === 'mean') {
+      // the dataset mean of the other run's source outputs, per position
+      mean = tf.tidy(() => {
+        let sum: tf.Tensor = tf.zeros([this.graph.nSrc, 1, ...other(this.chunks[0]).sources.shape.slice(2)]);
+        for (const c of this.chunks) sum = tf.add(sum, tf.sum(other(c).sources, 1, true));
+        return tf.div(sum, this.nExamples);
+      });
+    }
+    for (const c of this.chunks) {
+      c.patch.dispose();
+      const src = other(c).sources;
+      c.patch = this.ablation === 'patch' ? tf.keep(src.clone()) : this.ablation === 'zero' ? tf.keep(tf.zerosLike(src)) : tf.keep(tf.tile(mean!, [1, c.size, 1, 1]));
+    }
+    mean?.dispose();
+  }
+}

