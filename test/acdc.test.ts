@@ -39,9 +39,9 @@ describe('ACDC on tiny-gpt2 against the fixtures', () => {
   it('finds all eight fixtures', () => expect(files.length).toBe(8));
 
   for (const file of files) {
-    it(`${file}: every decision and the kept edge set`, () => {
+    it(`${file}: every decision and the kept edge set`, async () => {
       const fx = readJson<AcdcFixture>(TINY, 'acdc', file);
-      const result = runAcdc(patchers.get(fx.metric === 'kl' ? 'kl' : 'logit-diff')!, { tau: fx.tau, order: fx.order });
+      const result = await runAcdc(patchers.get(fx.metric === 'kl' ? 'kl' : 'logit-diff')!, { tau: fx.tau, order: fx.order });
       expect(result.steps.map((s) => s.edge)).toEqual(fx.steps.map((s) => s.edge));
       result.steps.forEach((s, i) => {
         expect(s.removed, `${s.edge} (delta ${s.delta} vs fixture ${fx.steps[i].delta})`).toBe(fx.steps[i].removed);

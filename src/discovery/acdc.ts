@@ -53,7 +53,10 @@ interface Checkpoint {
   steps: AcdcStep[];
 }
 
-export function runAcdc(patcher: Patcher, opts: AcdcOptions): AcdcResult {
+/** Lets signal handlers (Ctrl-C) and progress bars run between destinations. */
+const yieldToEventLoop = () => new Promise<void>((r) => setImmediate(r));
+
+export async function runAcdc(patcher: Patcher, opts: AcdcOptions): Promise<AcdcResult> {
   const graph = patcher.graph;
   const order = opts.order ?? 'acdc';
   const faithKind: AcdcFaith = opts.faith ?? (patcher.metric === 'kl' ? 'kl' : 'diff');
@@ -106,6 +109,7 @@ export function runAcdc(patcher: Patcher, opts: AcdcOptions): AcdcResult {
       opts.onProgress?.(++done, total, g.destination.name);
     }
     if (opts.checkpoint) writeCheckpoint(opts.checkpoint, { version: 1, key, nextGroup: gi + 1, mask: keptIndices(mask, graph.edges), faith, initialFaith, steps });
+    await yieldToEventLoop();
     if (opts.shouldStop?.() && gi + 1 < groups.length) {
       return { mask, kept: keptNames(mask, graph.edges), steps, initialFaith, finalFaith: faith, forwardPasses: patcher.forwardPasses - passesBefore, complete: false };
     }

@@ -13,16 +13,32 @@ function swapLast(x: tf.Tensor): tf.Tensor {
   return tf.transpose(x, perm);
 }
 
+/**
+ * a @ b with one leading batch dim at most. wasm's BatchMatMul is ~15x slower than its 2-D
+ * matmul for a few large matrices (heads × tokens), so small batches run as a loop of 2-D
+ * products; large batches of tiny matrices (attention scores) stay batched.
+ */
+export function bmm(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  if (a.rank === 2 && b.rank === 2) return tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D);
+  if (a.rank === 3 && b.rank === 3 && a.shape[0] === b.shape[0] && a.shape[0] <= 64) {
+    if (a.shape[0] === 1) return tf.expandDims(tf.matMul(tf.squeeze(a, [0]) as tf.Tensor2D, tf.squeeze(b, [0]) as tf.Tensor2D), 0);
+    const as = tf.unstack(a);
+    const bs = tf.unstack(b);
+    return tf.stack(as.map((x, i) => tf.matMul(x as tf.Tensor2D, bs[i] as tf.Tensor2D)));
+  }
+  return tf.matMul(a, b);
+}
+
 /** a @ b for two activations (same batch dims); both get gradients. */
 export function matmul(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [x, y, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
     save([x, y]);
     return {
-      value: tf.matMul(x, y),
+      value: bmm(x, y),
       gradFunc: (dy, saved) => {
         const [xs, ys] = saved as tf.Tensor[];
-        return [tf.matMul(dy as tf.Tensor, swapLast(ys)), tf.matMul(swapLast(xs), dy as tf.Tensor)];
+        return [bmm(dy as tf.Tensor, swapLast(ys)), bmm(swapLast(xs), dy as tf.Tensor)];
       },
     };
   });
@@ -60,8 +76,8 @@ export function linear(x: tf.Tensor, weight: Weight): tf.Tensor {
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const xin = args[0] as tf.Tensor;
     return {
-      value: tf.matMul(xin, weight.w),
-      gradFunc: (dy) => tf.matMul(dy as tf.Tensor, wt),
+      value: bmm(xin, weight.w),
+      gradFunc: (dy) => bmm(dy as tf.Tensor, wt),
     };
   });
   return f(x) as tf.Tensor;

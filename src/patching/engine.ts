@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Transformer } from '../model/transformer.js';
 import type { HookFn, HookName } from '../model/hooks.js';
 import { blockHook } from '../model/hooks.js';
+import { bmm } from '../model/ops.js';
 import type { CircuitGraph } from '../graph/graph.js';
 import { CircuitryError } from '../errors.js';
 
@@ -121,7 +122,7 @@ export class PatchingEngine {
     // Σ_u (1 − m_ud)(patch_u − current_u) for destinations with mask rows `keep` [K, R, count] → [K, R, B·p·d]
     const delta = (keep: tf.Tensor, count: number) => {
       const diff = tf.sub(tf.slice(patchFlat, [0, 0, 0], [1, count, bpd]), currentUpTo(count)); // [K, count, bpd]
-      return tf.matMul(tf.sub(1, keep), diff);
+      return bmm(tf.sub(1, keep), diff);
     };
     const qkv = this.graph.shape.qkv;
     const hooks = new Map<HookName, HookFn>();

@@ -1,4 +1,20 @@
 import type { Command } from './types.js';
+import { runCommand } from './run.js';
+import { acdcCommand, discoverCommand, evaluateCommand } from './acdc.js';
+import { startCommand, modelsCommand } from './start.js';
+import { tasksCommand } from './tasks.js';
+import { reportCommand } from './report.js';
+import { compareCommand } from './compare.js';
 
 /** Every subcommand, in the order --help lists them. */
-export const commands: readonly Command[] = [];
+export const commands: readonly Command[] = [
+  startCommand,
+  discoverCommand,
+  acdcCommand,
+  evaluateCommand,
+  reportCommand,
+  compareCommand,
+  runCommand,
+  modelsCommand,
+  tasksCommand,
+];
