@@ -9,5 +9,7 @@ export default defineConfig({
     pool: 'forks',
     // two cores on CI: one worker per core
     maxWorkers: 2,
+    reporters: ['default', 'json'],
+    outputFile: { json: '.cache/vitest-results.json' },
   },
 });

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { CircuitryError } from '../errors.js';
+import { patchWasmKernels } from './wasm-kernels.js';
 
 /** Backends in the order tried when none is asked for. */
 export const BACKEND_ORDER = ['tensorflow', 'wasm', 'cpu'] as const;
@@ -25,6 +26,7 @@ async function tryLoad(name: BackendName): Promise<boolean> {
     }
     const ok = await tf.setBackend(name);
     if (ok) await tf.ready();
+    if (ok && name === 'wasm') patchWasmKernels();
     return ok && tf.getBackend() === name;
   } catch {
     return false;

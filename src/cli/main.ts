@@ -11,6 +11,8 @@ async function main(argv: string[]): Promise<number> {
     .option('backend', { type: 'string', describe: 'tensor backend: tensorflow | wasm | cpu (default: first that loads; env CIRCUITRY_BACKEND)', global: true })
     .option('verbose', { type: 'boolean', default: false, describe: 'print stack traces on errors', global: true })
     .strict()
+    // a flag given twice takes its last value rather than becoming an array
+    .parserConfiguration({ 'duplicate-arguments-array': false })
     .demandCommand(1, 'give a command; see --help')
     .recommendCommands()
     .help()

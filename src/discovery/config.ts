@@ -58,11 +58,11 @@ const schema = z
         absolute: z.boolean().default(false),
         faith: z.enum(['kl', 'diff', 'abs-diff']).default('abs-diff'),
         order: z.enum(ACDC_ORDERS).default('acdc'),
-        /** Add back verified edges that alone restore this share of the metric when denoised (redundant paths). */
-        rescue: z.number().min(0).max(1).default(0.25),
+        /** Add back verified edges that alone restore this share of the metric when denoised (fully redundant paths that ACDC prunes to one); 0 = off. */
+        rescue: z.number().min(0).max(1).default(0),
       })
       .strict()
-      .default({ tau: 0.02, absolute: false, faith: 'abs-diff', order: 'acdc', rescue: 0.25 }),
+      .default({ tau: 0.02, absolute: false, faith: 'abs-diff', order: 'acdc', rescue: 0 }),
     evaluate: z
       .object({
         faithfulness: z.boolean().default(true),

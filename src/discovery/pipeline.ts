@@ -104,7 +104,7 @@ export async function runPipeline(cfg: PipelineConfig, loaded: LoadedModel, data
     // that alone restores a clear share of the metric when denoised.
     const rescued: string[] = [];
     candidates.forEach((e, i) => {
-      if (!inCircuit.has(e.name) && verified.includes(e) && Math.abs(denoiseEffects[i]) >= cfg.prune.rescue * Math.abs(gap)) {
+      if (cfg.prune.rescue > 0 && !inCircuit.has(e.name) && verified.includes(e) && Math.abs(denoiseEffects[i]) >= cfg.prune.rescue * Math.abs(gap)) {
         inCircuit.add(e.name);
         rescued.push(e.name);
       }

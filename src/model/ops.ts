@@ -93,10 +93,13 @@ export function layerNorm(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor, eps: number)
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 
-/** GPT-2's tanh-approximated GELU (`gelu_new`), written out (wasm has no fused kernel). */
+/**
+ * GPT-2's tanh-approximated GELU (`gelu_new`), 0.5·x·(1 + tanh(u)), written as x·σ(2u): the same
+ * function (1 + tanh(u) = 2σ(2u)), and wasm's Sigmoid is ~40x faster than its Tanh.
+ */
 export function geluNew(x: tf.Tensor): tf.Tensor {
-  const inner = tf.mul(SQRT_2_OVER_PI, tf.add(x, tf.mul(0.044715, tf.mul(x, tf.square(x)))));
-  return tf.mul(tf.mul(0.5, x), tf.add(1, tf.tanh(inner)));
+  const u = tf.mul(SQRT_2_OVER_PI, tf.add(x, tf.mul(0.044715, tf.mul(x, tf.square(x)))));
+  return tf.mul(x, tf.sigmoid(tf.mul(2, u)));
 }
 
 /** Exact GELU via erf. */

@@ -29,6 +29,8 @@ export interface PatcherOptions {
   readonly batchSize?: number;
   /** Float budget for stacking masks into one pass (default 2^26 floats of patch state). */
   readonly stackBudget?: number;
+  /** At most this many prompt copies (masks × prompts) in one pass (default 256). */
+  readonly maxRows?: number;
 }
 
 interface Chunk {
@@ -58,6 +60,7 @@ export class Patcher {
   forwardPasses = 0;
   private readonly chunks: Chunk[];
   private readonly stackBudget: number;
+  private readonly maxRows: number;
 
   constructor(model: Transformer, graph: CircuitGraph, data: PairData, opts: PatcherOptions) {
     const n = data.clean.length;
@@ -77,6 +80,7 @@ export class Patcher {
     this.ablation = opts.ablation ?? 'patch';
     this.nExamples = n;
     this.stackBudget = opts.stackBudget ?? 2 ** 26;
+    this.maxRows = opts.maxRows ?? 256;
     const bs = Math.max(1, Math.min(opts.batchSize ?? 64, n));
     this.chunks = [];
     for (let i = 0; i < n; i += bs) {
@@ -107,25 +111,31 @@ export class Patcher {
     return this.graph.denseEdgeArray(1);
   }
 
-  /** The metric (batch mean over the dataset) for each mask. */
+  /**
+   * The metric (batch mean over the dataset) for each mask. Masks that patch nothing below the
+   * same layer are stacked into one pass that starts at that layer.
+   */
   evaluate(masks: readonly Float32Array[]): number[] {
     const out = new Array<number>(masks.length).fill(0);
     const L = this.engine.model.cfg.nLayers;
+    const starts = masks.map((m) => Math.min(L - 1, this.engine.firstPatchedLayer(m)));
+    const order = masks.map((_, i) => i).sort((a, b) => starts[a] - starts[b] || a - b);
     for (const chunk of this.chunks) {
       const perCopy = chunk.patch.size / chunk.size; // nSrc · p · d floats per prompt
-      const stack = Math.max(1, Math.floor(this.stackBudget / (perCopy * chunk.size * 3)));
-      for (let i = 0; i < masks.length; i += stack) {
-        const group = masks.slice(i, i + stack);
-        const start = Math.min(L - 1, ...group.map((m) => this.engine.firstPatchedLayer(m)));
+      const stack = Math.max(1, Math.min(Math.floor(this.maxRows / chunk.size), Math.floor(this.stackBudget / (perCopy * chunk.size * 3))));
+      for (let i = 0; i < order.length; ) {
+        const start = starts[order[i]];
+        const group: number[] = [];
+        while (i < order.length && group.length < stack && starts[order[i]] === start) group.push(order[i++]);
         const values = tf.tidy(() => {
-          const maskT = this.maskTensor(group);
+          const maskT = this.maskTensor(group.map((g) => masks[g]));
           const logits = this.engine.maskedForward({ run: this.runOf(chunk), patch: chunk.patch, masks: maskT, startAtLayer: start });
           return metricPerCopy(this.metric, logits, chunk.targets);
         });
         const v = values.dataSync();
         values.dispose();
         this.forwardPasses++;
-        group.forEach((_, j) => (out[i + j] += (v[j] * chunk.size) / this.nExamples));
+        group.forEach((g, j) => (out[g] += (v[j] * chunk.size) / this.nExamples));
       }
     }
     return out;

@@ -1,4 +1,5 @@
 import type { Command } from './types.js';
+import { CircuitryError } from '../../errors.js';
 
 const SWEEP_HELP = 'resid | attn-out | mlp-out | heads | heads-by-pos | qkv | pattern | neurons:L | edges';
 
@@ -21,7 +22,7 @@ export const patchCommand: Command = {
       .option('batch-size', { type: 'number', describe: 'prompts per forward pass (default: all, at most 64)' })
       .option('top', { type: 'number', default: 10, describe: 'components shown in the table' })
       .option('out', { type: 'string', demandOption: true, describe: 'the JSON file to write' })
-      .example('circuitry patch --model tiny --dataset ioi.jsonl --sweep heads --out heads.json', 'head-output sweep, denoising')
+      .example('circuitry patch --model gpt2 --dataset ioi.jsonl --sweep heads --out heads.json', 'head-output sweep, denoising')
       .example('circuitry patch --model gpt2 --dataset ioi.jsonl --sweep neurons:9 --direction noise --out n9.json', 'every neuron of MLP 9, noising'),
   // the implementation imports tfjs and the library lazily, so --help stays instant
   run: (args) => runPatch(args),
@@ -30,12 +31,12 @@ export const patchCommand: Command = {
 /** Reads a flag that yargs typed as string; undefined when absent. */
 function str(args: Record<string, unknown>, key: string): string | undefined {
   const v = args[key];
+  if (Array.isArray(v)) throw new CircuitryError(`--${key}: given ${v.length} times (${v.map((x) => JSON.stringify(x)).join(', ')}); give it once`);
   return v === undefined || v === null ? undefined : String(v);
 }
 
 async function runPatch(args: Record<string, unknown>): Promise<number> {
-  const [{ CircuitryError }, { parseSweep, sweepName, planSweep, runSweep, topComponents, sweepToMeta }, { parseMetricName }] = await Promise.all([
-    import('../../errors.js'),
+  const [{ parseSweep, sweepName, planSweep, runSweep, topComponents, sweepToMeta }, { parseMetricName }] = await Promise.all([
     import('../../patching/sweeps.js'),
     import('../../metrics/index.js'),
   ]);
@@ -108,7 +109,8 @@ async function runPatch(args: Record<string, unknown>): Promise<number> {
       for (const c of best) console.log(`${c.name.padEnd(w)}  ${fmt(c.metric).padStart(10)}  ${fmt(c.delta).padStart(10)}  ${fmt(c.recovery).padStart(9)}`);
       console.log('');
     }
-    console.log(`${result.components.length} components in ${result.forwardPasses} patched forward passes (+${result.cachePasses} unpatched) in ${seconds.toFixed(1)} s`);
+    const passes = (n: number) => `${n} forward pass${n === 1 ? '' : 'es'}`;
+    console.log(`${result.components.length} components in ${passes(result.forwardPasses)} (+${result.cachePasses} unpatched) in ${seconds.toFixed(1)} s`);
 
     const file = {
       tool: { name: 'circuitry', version: VERSION },

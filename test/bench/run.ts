@@ -1,0 +1,28 @@
+/**
+ * `npm run bench [section ...]`: speed and memory ratios, each measured within one run on this
+ * machine. Sections: runtime, patching, attribution, pipeline (default: all).
+ */
+import { initBackend } from '../../src/backend/index.js';
+import { benchRuntime } from './runtime.bench.js';
+import { benchPatching } from './patching.bench.js';
+import { benchPipeline } from './pipeline.bench.js';
+
+const sections: Record<string, (log: (line: string) => void) => Promise<void>> = {
+  runtime: benchRuntime,
+  patching: benchPatching,
+  attribution: async (log) => (await import('./attribution.bench.js')).benchAttribution(log),
+  pipeline: benchPipeline,
+};
+
+const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+const backend = await initBackend(process.argv.find((a) => a.startsWith('--backend='))?.split('=')[1]);
+console.log(`circuitry benchmarks · backend ${backend} · node ${process.version}`);
+for (const name of wanted.length ? wanted : Object.keys(sections)) {
+  const run = sections[name];
+  if (!run) {
+    console.error(`unknown section '${name}' (expected ${Object.keys(sections).join(', ')})`);
+    process.exit(2);
+  }
+  console.log(`\n== ${name} ==`);
+  await run((line) => console.log(`  ${line}`));
+}
