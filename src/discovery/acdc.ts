@@ -28,6 +28,12 @@ export interface AcdcOptions {
   readonly onProgress?: (done: number, total: number, destination: string) => void;
   /** Polled between edges; when it returns true the run stops after checkpointing. */
   readonly shouldStop?: () => boolean;
+  /**
+   * Edges evaluated speculatively in one stacked pass (default 8): copy j removes the next j
+   * edges, as if every one of them were removed. Decisions are read in order up to the first
+   * edge that is kept, so the result is exactly the one-edge-at-a-time result.
+   */
+  readonly speculate?: number;
 }
 
 export interface AcdcResult {
@@ -96,17 +102,28 @@ export async function runAcdc(patcher: Patcher, opts: AcdcOptions): Promise<Acdc
   }
 
   let done = steps.length;
+  const speculate = Math.max(1, opts.speculate ?? 8);
   for (let gi = startGroup; gi < groups.length; gi++) {
     const g = groups[gi];
-    for (const e of g.edges) {
-      mask[e.index] = 0;
-      const candidate = faithOf(patcher.evaluateOne(mask));
-      const delta = candidate - faith;
-      const removed = delta < opts.tau;
-      if (removed) faith = candidate;
-      else mask[e.index] = 1;
-      steps.push({ edge: e.name, metric_if_removed: candidate, delta, removed });
-      opts.onProgress?.(++done, total, g.destination.name);
+    for (let i = 0; i < g.edges.length; ) {
+      const batch = g.edges.slice(i, i + speculate);
+      const trial = new Float32Array(mask);
+      const masks = batch.map((e) => {
+        trial[e.index] = 0;
+        return new Float32Array(trial);
+      });
+      const values = patcher.evaluate(masks).map(faithOf);
+      for (let j = 0; j < batch.length; j++) {
+        const e = batch[j];
+        const delta = values[j] - faith;
+        const removed = delta < opts.tau;
+        steps.push({ edge: e.name, metric_if_removed: values[j], delta, removed });
+        opts.onProgress?.(++done, total, g.destination.name);
+        i++;
+        if (!removed) break; // later copies assumed this edge removed: re-evaluate them
+        mask[e.index] = 0;
+        faith = values[j];
+      }
     }
     if (opts.checkpoint) writeCheckpoint(opts.checkpoint, { version: 1, key, nextGroup: gi + 1, mask: keptIndices(mask, graph.edges), faith, initialFaith, steps });
     await yieldToEventLoop();

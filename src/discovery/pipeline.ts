@@ -6,6 +6,7 @@ import { CircuitGraph } from '../graph/graph.js';
 import type { CircuitFile, CircuitMeta, EdgeEvidence } from '../graph/circuit-types.js';
 import { circuitToJson, createCircuit } from '../graph/index.js';
 import { Patcher } from '../patching/patcher.js';
+import { verifyEdges } from '../patching/path-patching.js';
 import { backendName } from '../backend/index.js';
 import { runAcdc } from './acdc.js';
 import { circuitMetrics, faithfulnessCurve, maskOf, precisionRecall, rocAuc } from './evaluate.js';
@@ -72,12 +73,10 @@ export async function runPipeline(cfg: PipelineConfig, loaded: LoadedModel, data
 
     // 2. verify: each candidate patched alone, in both directions
     const { noiseEffects, denoiseEffects } = await time('verify', () => {
-      const single = (p: Patcher) => p.evaluate(candidates.map((e) => withEdgeOff(p.fullMask(), e.index))).map((v) => v - p.baseMetric);
-      hooks.onProgress?.('verify', 0, candidates.length);
-      const n = single(noise);
-      const d = single(denoise);
-      hooks.onProgress?.('verify', candidates.length, candidates.length);
-      return { noiseEffects: n, denoiseEffects: d };
+      const names = candidates.map((e) => e.name);
+      const n = verifyEdges(noise, names, { onProgress: (done, total) => hooks.onProgress?.('verify', done, 2 * total) });
+      const d = verifyEdges(denoise, names, { onProgress: (done, total) => hooks.onProgress?.('verify', total + done, 2 * total) });
+      return { noiseEffects: n.map((r) => r.delta), denoiseEffects: d.map((r) => r.delta) };
     });
     const floor = cfg.verify.floor * Math.abs(gap);
     const verified = candidates.filter((_, i) => Math.max(Math.abs(noiseEffects[i]), Math.abs(denoiseEffects[i])) >= floor);
@@ -186,11 +185,6 @@ export async function runPipeline(cfg: PipelineConfig, loaded: LoadedModel, data
     denoise.dispose();
     kl?.dispose();
   }
-}
-
-function withEdgeOff(mask: Float32Array, index: number): Float32Array {
-  mask[index] = 0;
-  return mask;
 }
 
 function fmt(x: number): string {

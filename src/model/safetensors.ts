@@ -69,10 +69,14 @@ export function readSafetensors(path: string): Map<string, HostTensor> {
     const dataStart = 8 + headerLen;
     const dataLen = size - dataStart;
     const out = new Map<string, HostTensor>();
+    const ranges: [number, number, string][] = [];
     for (const [name, info] of Object.entries(header)) {
       if (name === '__metadata__') continue;
       if (!info || typeof info !== 'object' || !Array.isArray(info.shape) || !Array.isArray(info.data_offsets)) {
         throw new CircuitryError(`${path}: tensor '${name}': corrupt header entry (expected dtype, shape, data_offsets)`);
+      }
+      if (!info.shape.every((s) => Number.isInteger(s) && s >= 0)) {
+        throw new CircuitryError(`${path}: tensor '${name}' has shape [${info.shape}]: dimensions must be non-negative integers`);
       }
       if (!(info.dtype in DTYPE_BYTES)) {
         throw new CircuitryError(`${path}: tensor '${name}' has unsupported dtype '${info.dtype}' (expected F32, F16 or BF16)`);
@@ -85,9 +89,16 @@ export function readSafetensors(path: string): Map<string, HostTensor> {
       if (end - begin !== count * DTYPE_BYTES[info.dtype]) {
         throw new CircuitryError(`${path}: tensor '${name}' has ${end - begin} bytes but shape [${info.shape}] of ${info.dtype} needs ${count * DTYPE_BYTES[info.dtype]}`);
       }
+      ranges.push([begin, end, name]);
       const bytes = new Uint8Array(end - begin);
       readSync(fd, bytes, 0, end - begin, dataStart + begin);
       out.set(name, { shape: info.shape, data: decode(info.dtype, bytes) });
+    }
+    ranges.sort((a, b) => a[0] - b[0]);
+    for (let i = 1; i < ranges.length; i++) {
+      if (ranges[i][0] < ranges[i - 1][1]) {
+        throw new CircuitryError(`${path}: tensors '${ranges[i - 1][2]}' and '${ranges[i][2]}' overlap in the data section (corrupt header)`);
+      }
     }
     return out;
   } finally {

@@ -115,8 +115,10 @@ export class Patcher {
    * The metric (batch mean over the dataset) for each mask. Masks that patch nothing below the
    * same layer are stacked into one pass that starts at that layer.
    */
-  evaluate(masks: readonly Float32Array[]): number[] {
+  evaluate(masks: readonly Float32Array[], opts: { onProgress?: (done: number, total: number) => void } = {}): number[] {
     const out = new Array<number>(masks.length).fill(0);
+    const total = masks.length * this.chunks.length;
+    let done = 0;
     const L = this.engine.model.cfg.nLayers;
     const starts = masks.map((m) => Math.min(L - 1, this.engine.firstPatchedLayer(m)));
     const order = masks.map((_, i) => i).sort((a, b) => starts[a] - starts[b] || a - b);
@@ -136,6 +138,8 @@ export class Patcher {
         values.dispose();
         this.forwardPasses++;
         group.forEach((g, j) => (out[g] += (v[j] * chunk.size) / this.nExamples));
+        done += group.length;
+        opts.onProgress?.(done, total);
       }
     }
     return out;

@@ -1,2 +1,5 @@
 // Importing this module registers every built-in model with the zoo registry.
-export {};
+import './planted/induction.js';
+import './planted/and.js';
+import './planted/or.js';
+import './planted/negative.js';

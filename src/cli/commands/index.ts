@@ -5,6 +5,7 @@ import { startCommand, modelsCommand } from './start.js';
 import { tasksCommand } from './tasks.js';
 import { reportCommand } from './report.js';
 import { compareCommand } from './compare.js';
+import { patchCommand } from './patch.js';
 
 /** Every subcommand, in the order --help lists them. */
 export const commands: readonly Command[] = [
@@ -12,6 +13,7 @@ export const commands: readonly Command[] = [
   discoverCommand,
   acdcCommand,
   evaluateCommand,
+  patchCommand,
   reportCommand,
   compareCommand,
   runCommand,

@@ -1,0 +1,37 @@
+/**
+ * circuitry's library API: every capability of the CLI as a typed function.
+ */
+export { initBackend, backendName, BACKEND_ORDER, type BackendName } from './backend/index.js';
+export { CircuitryError } from './errors.js';
+export { VERSION } from './version.js';
+
+// model
+export { loadModel, type LoadedModel, type LoadOptions } from './model/load.js';
+export { Transformer, hookShape, mergeHooks, type ForwardOptions, type TokensInput } from './model/transformer.js';
+export { configFromHf, configToHf, type ModelConfig } from './model/config.js';
+export { readSafetensors, writeSafetensors, type HostTensor } from './model/safetensors.js';
+export { readCheckpointFolder, hashFiles } from './model/checkpoint.js';
+export { resolveModelPath } from './model/hub.js';
+export { tokenizerForFolder, parseTokenIds, BpeTokenizer, R50kTokenizer, WordTokenizer, IdsTokenizer, type Tokenizer } from './model/tokenizer.js';
+export { blockHook, parseHookName, BLOCK_HOOKS, type HookName, type HookFn, type Hooks, type BlockHook } from './model/hooks.js';
+
+// zoo and tasks
+export { zooModel, zooModels, registerZooModel, type ZooModel } from './zoo/index.js';
+export * from './tasks/index.js';
+
+// graph and circuit files
+export * from './graph/index.js';
+
+// metrics
+export * from './metrics/index.js';
+
+// patching
+export * from './patching/index.js';
+
+// discovery
+export { runAcdc, type AcdcOptions, type AcdcResult, type AcdcFaith } from './discovery/acdc.js';
+export { visitingOrder, parseAcdcOrder, ACDC_ORDERS, type AcdcOrder } from './discovery/order.js';
+export { runPipeline, checkpointPath, type PipelineResult, type PipelineHooks } from './discovery/pipeline.js';
+export { readPipelineConfig, resolvePipelineConfig, type PipelineConfig } from './discovery/config.js';
+export { resolveDataset } from './discovery/data.js';
+export { circuitMetrics, faithfulnessCurve, rocAuc, precisionRecall, maskOf, FAITHFULNESS_PERCENTS, type CircuitMetrics } from './discovery/evaluate.js';

@@ -1,0 +1,6 @@
+/** Interactive HTML reports of circuits and comparisons of circuits (single self-contained files). */
+export { renderComparison, renderReport, safeJson } from './render.js';
+export type { CompareInput, ReportOptions } from './render.js';
+export { buildComparisonData, buildReportData, iou } from './data.js';
+export { readCircuitJson, writeComparison, writeFileAtomic, writeReport } from './files.js';
+export type { ComparisonData, PageData, ReportData } from './types.js';
