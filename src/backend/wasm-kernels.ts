@@ -15,14 +15,14 @@ interface WasmBackend {
 type KernelArgs = { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap; backend: unknown };
 
 function fastSlice(args: KernelArgs): tf.TensorInfo {
-  const x = args.inputs.x;
+  const x = args.inputs.x!;
   const [begin, size] = tf.slice_util.parseSliceParams(x as unknown as tf.Tensor, args.attrs!.begin as number[], args.attrs!.size as number[]);
   return sliceInto(args.backend as WasmBackend, x, begin, size, size);
 }
 
 /** Unpack (tf.unstack) as slices through heap views. */
 function fastUnpack(args: KernelArgs): tf.TensorInfo[] {
-  const x = args.inputs.value;
+  const x = args.inputs.value!;
   const axis = tf.util.parseAxisParam(args.attrs!.axis as number, x.shape)[0];
   const outShape = x.shape.filter((_, i) => i !== axis);
   return Array.from({ length: x.shape[axis] }, (_, i) => {
