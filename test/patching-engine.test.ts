@@ -52,6 +52,15 @@ describe('masked edge forward on tiny-gpt2', () => {
     });
   });
 
+  it('evaluations and gradients leak no tensors', () => {
+    const before = tf.memory().numTensors;
+    const m = patcher.fullMask();
+    m[graph.edges[5].index] = 0;
+    patcher.evaluate([m, patcher.fullMask()]);
+    patcher.maskGradient(m);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it('the mask gradient at m = 1 is minus the EAP score', () => {
     const { value, grad } = patcher.maskGradient();
     expect(value).toBeCloseTo(ref.clean_metric, 5);

@@ -2,6 +2,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { commands } from './commands/index.js';
 import { CircuitryError } from '../errors.js';
+import { UsageError } from './usage.js';
 
 /** Entry point of the `circuitry` command. Each subcommand lives in commands/<name>.ts. */
 async function main(argv: string[]): Promise<number> {
@@ -18,6 +19,7 @@ async function main(argv: string[]): Promise<number> {
     .help()
     .wrap(Math.min(110, process.stdout.columns || 100))
     .fail((msg, err) => {
+      // yargs' own validation gives a message; .check() functions throw UsageError themselves
       throw err ?? new UsageError(msg);
     });
   for (const c of commands) {
@@ -50,7 +52,5 @@ async function main(argv: string[]): Promise<number> {
     return 70;
   }
 }
-
-class UsageError extends Error {}
 
 process.exitCode = await main(hideBin(process.argv));

@@ -1,3 +1,4 @@
+import { UsageError } from './usage.js';
 import type { Argv } from 'yargs';
 
 /** Shared option groups, composed by the commands that take them. */
@@ -13,7 +14,7 @@ export function dataOptions<T>(y: Argv<T>, required = true) {
     .option('seed', { type: 'number', default: 0, describe: 'seed for --task' })
     .conflicts('dataset', 'task')
     .check((a) => {
-      if (required && !a.dataset && !a.task) throw new Error('give --dataset FILE.jsonl or --task NAME');
+      if (required && !a.dataset && !a.task) throw new UsageError('give --dataset FILE.jsonl or --task NAME');
       return true;
     });
 }

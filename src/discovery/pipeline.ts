@@ -59,7 +59,7 @@ export async function runPipeline(cfg: PipelineConfig, loaded: LoadedModel, data
     log(`${graph.nEdges} edges; ${cfg.metric}: clean ${fmt(noise.cleanMetric)}, corrupted ${fmt(noise.corruptedMetric)}`);
 
     // 1. screen
-    const scores = await time('screen', () => screenEdges(noise, cfg.screen.method, cfg.screen.steps));
+    const scores = await time('screen', () => screenEdges(noise, cfg.screen.method, cfg.screen.steps, (done, total) => hooks.onProgress?.('screen', done, total)));
     const ranked = [...graph.edges].sort((a, b) => Math.abs(scores[b.index]) - Math.abs(scores[a.index]));
     const totalAbs = ranked.reduce((s, e) => s + Math.abs(scores[e.index]), 0);
     const candidates: typeof ranked = [];

@@ -119,11 +119,15 @@ export class PatchingEngine {
       const all = blocks.length === 1 ? blocks[0] : tf.concat(blocks, 1);
       return all.shape[1] === count ? all : tf.slice(all, [0, 0, 0], [K, count, bpd]);
     };
-    // Σ_u (1 − m_ud)(patch_u − current_u) for destinations with mask rows `keep` [K, R, count] → [K, R, B·p·d]
-    const delta = (keep: tf.Tensor, count: number) => {
-      const diff = tf.sub(tf.slice(patchFlat, [0, 0, 0], [1, count, bpd]), currentUpTo(count)); // [K, count, bpd]
-      return bmm(tf.sub(1, keep), diff);
+    // patch_u − current_u for the first `count` sources, [K, count, bpd]; a layer's q, k and v
+    // inputs share one (sources only grow between destinations)
+    let diffCache: { count: number; diff: tf.Tensor } | undefined;
+    const diffUpTo = (count: number) => {
+      if (diffCache?.count !== count) diffCache = { count, diff: tf.sub(tf.slice(patchFlat, [0, 0, 0], [1, count, bpd]), currentUpTo(count)) };
+      return diffCache.diff;
     };
+    // Σ_u (1 − m_ud)(patch_u − current_u) for destinations with mask rows `keep` [K, R, count] → [K, R, B·p·d]
+    const delta = (keep: tf.Tensor, count: number) => bmm(tf.sub(1, keep), diffUpTo(count));
     const qkv = this.graph.shape.qkv;
     const hooks = new Map<HookName, HookFn>();
     if (start === 0) {

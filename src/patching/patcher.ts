@@ -119,6 +119,7 @@ export class Patcher {
     const out = new Array<number>(masks.length).fill(0);
     const total = masks.length * this.chunks.length;
     let done = 0;
+    opts.onProgress?.(0, total);
     const L = this.engine.model.cfg.nLayers;
     const starts = masks.map((m) => Math.min(L - 1, this.engine.firstPatchedLayer(m)));
     const order = masks.map((_, i) => i).sort((a, b) => starts[a] - starts[b] || a - b);

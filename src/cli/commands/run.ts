@@ -1,3 +1,4 @@
+import { UsageError } from '../usage.js';
 import type { Command } from './types.js';
 import { modelOption } from '../options.js';
 
@@ -13,8 +14,8 @@ export const runCommand: Command = {
       .option('logits-out', { type: 'string', describe: 'write the full logits as JSON [batch][pos][vocab]' })
       .conflicts('prompt', 'tokens')
       .check((a) => {
-        if (a.prompt === undefined && a.tokens === undefined) throw new Error('give --prompt TEXT or --tokens 1,2,3');
-        if (!Number.isInteger(a.top) || (a.top as number) < 1) throw new Error('--top must be a positive integer');
+        if (a.prompt === undefined && a.tokens === undefined) throw new UsageError('give --prompt TEXT or --tokens 1,2,3');
+        if (!Number.isInteger(a.top) || (a.top as number) < 1) throw new UsageError('--top must be a positive integer');
         return true;
       }),
   run: async (args) => (await import('../run-impl.js')).runModel(args as never),
