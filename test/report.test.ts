@@ -288,10 +288,10 @@ describe('report files and commands', () => {
   });
 
   it('bad input names the file', () => {
-    expectCircuitryError(() => readCircuitJson(join(dir, 'missing.json')), 'missing.json', 'not found');
+    expectCircuitryError(() => readCircuitJson(join(dir, 'missing.json')), 'missing.json', 'no such circuit file');
     expectCircuitryError(() => readCircuitJson(join(dir, 'broken.json')), 'broken.json', 'not valid JSON');
-    expectCircuitryError(() => readCircuitJson(join(dir, 'list.json')), 'list.json', 'not a circuit');
-    expectCircuitryError(() => readCircuitJson(dir), 'is a directory');
+    expectCircuitryError(() => readCircuitJson(join(dir, 'list.json')), 'list.json', 'expected a JSON object with cfg, nodes and edges');
+    expectCircuitryError(() => readCircuitJson(dir), 'EISDIR');
     const bad = join(dir, 'bad-cfg.json');
     writeFileSync(bad, JSON.stringify({ ...minimalCircuit(), cfg: { n_layers: 'two', n_heads: 2 } }));
     expectCircuitryError(() => writeReport(bad, join(dir, 'bad.html')), 'bad-cfg.json', 'cfg.n_layers');

@@ -1,7 +1,7 @@
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { CircuitryError } from '../errors.js';
 import type { CircuitFile } from '../graph/circuit-types.js';
+import { readCircuitFile, writeFileAtomic } from '../graph/circuit-json.js';
 import { renderComparison, renderReport, type ReportOptions } from './render.js';
 
 /**
@@ -9,46 +9,9 @@ import { renderComparison, renderReport, type ReportOptions } from './render.js'
  * the HTML atomically (temp file + rename, so no half-written report is ever left behind).
  */
 
-/** Reads and minimally checks a circuit file; the renderer checks the fields it draws. */
+/** Reads and validates a circuit file (the graph module's reader: messages name the file and key). */
 export function readCircuitJson(path: string): CircuitFile {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new CircuitryError(`circuit file '${path}' not found`);
-    if (code === 'EISDIR') throw new CircuitryError(`circuit file '${path}' is a directory, expected a JSON file`);
-    throw new CircuitryError(`circuit file '${path}' could not be read: ${(err as Error).message}`);
-  }
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (err) {
-    throw new CircuitryError(`circuit file '${path}' is not valid JSON: ${(err as Error).message}`);
-  }
-  const obj = data as Record<string, unknown>;
-  if (typeof data !== 'object' || data === null || Array.isArray(data) || typeof obj.cfg !== 'object' || obj.cfg === null || typeof obj.edges !== 'object' || obj.edges === null) {
-    throw new CircuitryError(`circuit file '${path}' is not a circuit: expected a JSON object with "cfg", "nodes" and "edges" (the EAP-IG / MIB circuit format)`);
-  }
-  return data as CircuitFile;
-}
-
-/** Writes `content` to `path` through a temporary file in the same folder and a rename. */
-export function writeFileAtomic(path: string, content: string): void {
-  const dir = dirname(resolve(path));
-  try {
-    mkdirSync(dir, { recursive: true });
-  } catch (err) {
-    throw new CircuitryError(`--out '${path}': cannot create folder '${dir}': ${(err as Error).message}`);
-  }
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${Date.now().toString(36)}.tmp`);
-  try {
-    writeFileSync(tmp, content);
-    renameSync(tmp, path);
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    throw new CircuitryError(`--out '${path}': cannot write the file: ${(err as Error).message}`);
-  }
+  return readCircuitFile(path).file;
 }
 
 function stem(path: string): string {

@@ -2,5 +2,5 @@
 export { renderComparison, renderReport, safeJson } from './render.js';
 export type { CompareInput, ReportOptions } from './render.js';
 export { buildComparisonData, buildReportData, iou } from './data.js';
-export { readCircuitJson, writeComparison, writeFileAtomic, writeReport } from './files.js';
+export { readCircuitJson, writeComparison, writeReport } from './files.js';
 export type { ComparisonData, PageData, ReportData } from './types.js';
