@@ -33,3 +33,31 @@ describe('the discovery pipeline on planted circuits, default settings', () => {
     });
   }
 });
+
+describe('pipeline interruption', () => {
+  it('a run stopped after its first ACDC node and resumed writes the same circuit as an uninterrupted run', async () => {
+    await initBackend('wasm');
+    const { mkdtempSync, existsSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { resolvePipelineConfig } = await import('../src/discovery/config.js');
+    const dir = mkdtempSync(join(tmpdir(), 'circuitry-resume-'));
+    const cfg = resolvePipelineConfig({ model: 'planted-negative', task: { name: 'recall-first', n: 16, seed: 3 }, output: join(dir, 'c.json') });
+    const loaded = await loadModel(cfg.model);
+    try {
+      const data = resolveDataset(loaded, { task: cfg.task });
+      const strip = (f: unknown) => JSON.parse(JSON.stringify(f, (k, v) => (k === 'timings' || k === 'created' ? undefined : v)));
+      const full = await runPipeline(cfg, loaded, data);
+      let polls = 0;
+      const stopped = await runPipeline(cfg, loaded, data, { shouldStop: () => ++polls >= 1 });
+      expect(stopped.complete).toBe(false);
+      expect(existsSync(stopped.checkpoint)).toBe(true);
+      const resumed = await runPipeline(cfg, loaded, data, { resume: true });
+      expect(resumed.complete).toBe(true);
+      expect(strip(resumed.file)).toEqual(strip(full.file));
+      expect(existsSync(stopped.checkpoint)).toBe(false);
+    } finally {
+      loaded.model.dispose();
+    }
+  });
+});

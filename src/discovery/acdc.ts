@@ -57,6 +57,7 @@ interface Checkpoint {
   faith: number;
   initialFaith: number;
   steps: AcdcStep[];
+  forwardPasses: number;
 }
 
 /** Lets signal handlers (Ctrl-C) and progress bars run between destinations. */
@@ -84,7 +85,7 @@ export async function runAcdc(patcher: Patcher, opts: AcdcOptions): Promise<Acdc
   if (candidateSet) for (const e of graph.edges) if (!candidateSet.has(e.index)) mask[e.index] = 0;
   let steps: AcdcStep[] = [];
   let startGroup = 0;
-  const passesBefore = patcher.forwardPasses;
+  let passesBefore = patcher.forwardPasses;
   let faith: number;
   let initialFaith: number;
   const saved = opts.resume && opts.checkpoint ? readCheckpoint(opts.checkpoint, key) : undefined;
@@ -95,6 +96,7 @@ export async function runAcdc(patcher: Patcher, opts: AcdcOptions): Promise<Acdc
     startGroup = saved.nextGroup;
     faith = saved.faith;
     initialFaith = saved.initialFaith;
+    passesBefore -= saved.forwardPasses; // count the interrupted run's passes too
   } else {
     if (opts.resume && opts.checkpoint) throw new CircuitryError(`--resume: no checkpoint at ${opts.checkpoint}`);
     faith = faithOf(patcher.evaluateOne(mask));
@@ -125,7 +127,7 @@ export async function runAcdc(patcher: Patcher, opts: AcdcOptions): Promise<Acdc
         faith = values[j];
       }
     }
-    if (opts.checkpoint) writeCheckpoint(opts.checkpoint, { version: 1, key, nextGroup: gi + 1, mask: keptIndices(mask, graph.edges), faith, initialFaith, steps });
+    if (opts.checkpoint) writeCheckpoint(opts.checkpoint, { version: 1, key, nextGroup: gi + 1, mask: keptIndices(mask, graph.edges), faith, initialFaith, steps, forwardPasses: patcher.forwardPasses - passesBefore });
     await yieldToEventLoop();
     if (opts.shouldStop?.() && gi + 1 < groups.length) {
       return { mask, kept: keptNames(mask, graph.edges), steps, initialFaith, finalFaith: faith, forwardPasses: patcher.forwardPasses - passesBefore, complete: false };
