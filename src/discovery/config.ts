@@ -45,7 +45,7 @@ const schema = z
         top: z.number().int().positive().default(300),
         /** … and only as many as hold this share of the total |score| (1 = no share limit). */
         share: z.number().gt(0).lte(1).default(1),
-        /** Candidates whose real effect (noising and denoising) is below floor × |clean − corrupted| are dropped. */
+        /** Candidates whose real effect when patched alone (noising; with rescue also denoising) is below floor × |clean − corrupted| are dropped. */
         floor: z.number().min(0).default(0.005),
       })
       .strict()

@@ -52,7 +52,7 @@ export async function runPipeline(cfg: PipelineConfig, loaded: LoadedModel, data
   };
   const checkpoint = checkpointPath(cfg);
   const noise = new Patcher(model, graph, data, { metric: cfg.metric, direction: 'noise', batchSize: cfg.batchSize });
-  const denoise = new Patcher(model, graph, data, { metric: cfg.metric, direction: 'denoise', batchSize: cfg.batchSize });
+  const denoise = cfg.prune.rescue > 0 ? new Patcher(model, graph, data, { metric: cfg.metric, direction: 'denoise', batchSize: cfg.batchSize }) : undefined;
   const kl = cfg.prune.faith === 'kl' ? new Patcher(model, graph, data, { metric: 'kl', direction: 'noise', batchSize: cfg.batchSize }) : undefined;
   try {
     const gap = noise.cleanMetric - noise.corruptedMetric;
@@ -74,12 +74,15 @@ export async function runPipeline(cfg: PipelineConfig, loaded: LoadedModel, data
     // 2. verify: each candidate patched alone, in both directions
     const { noiseEffects, denoiseEffects } = await time('verify', () => {
       const names = candidates.map((e) => e.name);
-      const n = verifyEdges(noise, names, { onProgress: (done, total) => hooks.onProgress?.('verify', done, 2 * total) });
-      const d = verifyEdges(denoise, names, { onProgress: (done, total) => hooks.onProgress?.('verify', total + done, 2 * total) });
-      return { noiseEffects: n.map((r) => r.delta), denoiseEffects: d.map((r) => r.delta) };
+      // denoising effects are needed only to rescue redundant paths
+      const parts = denoise ? 2 : 1;
+      const n = verifyEdges(noise, names, { onProgress: (done, total) => hooks.onProgress?.('verify', done, parts * total) });
+      const d = denoise ? verifyEdges(denoise, names, { onProgress: (done, total) => hooks.onProgress?.('verify', total + done, 2 * total) }) : undefined;
+      return { noiseEffects: n.map((r) => r.delta), denoiseEffects: d ? d.map((r) => r.delta) : n.map(() => 0) };
     });
     const floor = cfg.verify.floor * Math.abs(gap);
     const verified = candidates.filter((_, i) => Math.max(Math.abs(noiseEffects[i]), Math.abs(denoiseEffects[i])) >= floor);
+    // (without rescue the denoising effects are all 0, so this is the noising effect alone)
     log(`verify: ${verified.length} of ${candidates.length} candidates have a real effect ≥ ${fmt(floor)}`);
 
     // 3. prune with ACDC over the verified candidates
@@ -128,7 +131,7 @@ export async function runPipeline(cfg: PipelineConfig, loaded: LoadedModel, data
     }
     candidates.forEach((e, i) => {
       evidence[e.name].verified = noiseEffects[i];
-      (evidence[e.name] as EdgeEvidence & { verified_denoise?: number }).verified_denoise = denoiseEffects[i];
+      if (denoise) (evidence[e.name] as EdgeEvidence & { verified_denoise?: number }).verified_denoise = denoiseEffects[i];
       rank[e.index] = 1 + Math.min(1, Math.max(Math.abs(noiseEffects[i]), Math.abs(denoiseEffects[i])) / Math.max(1e-30, Math.abs(gap)));
     });
     for (const s of acdc.steps) {
@@ -182,7 +185,7 @@ export async function runPipeline(cfg: PipelineConfig, loaded: LoadedModel, data
     return { file: circuitToJson(circuit, meta), complete: true, checkpoint };
   } finally {
     noise.dispose();
-    denoise.dispose();
+    denoise?.dispose();
     kl?.dispose();
   }
 }
