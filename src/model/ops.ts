@@ -52,13 +52,19 @@ export function matmul(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
 export class Weight {
   readonly w: tf.Tensor;
   private wt: tf.Tensor | undefined;
-  constructor(w: tf.Tensor, readonly trainable: boolean) {
+  /** `transpose`, when given, is W^T already held elsewhere (not owned: never disposed here). */
+  constructor(
+    w: tf.Tensor,
+    readonly trainable: boolean,
+    private readonly sharedTranspose?: tf.Tensor,
+  ) {
     this.w = trainable ? tf.variable(w, true) : tf.keep(w);
   }
 
   /** The transpose of the last two dims, materialised once for frozen weights. */
   transposed(): tf.Tensor {
     if (this.trainable) return swapLast(this.w);
+    if (this.sharedTranspose) return this.sharedTranspose;
     if (!this.wt) this.wt = tf.keep(tf.tidy(() => swapLast(this.w)));
     return this.wt;
   }

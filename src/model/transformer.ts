@@ -110,7 +110,8 @@ export class Transformer {
     this.lnF = weights.lnF ? { w: keep(host(weights.lnF.w)), b: keep(host(weights.lnF.b)) } : undefined;
     const unembed = tf.tidy(() => (weights.lmHead ? tf.transpose(host(weights.lmHead)) : tf.transpose(this.wte)));
     // Tied embeddings: a trainable model shares wte; otherwise W_U is a frozen copy of wte^T.
-    this.wU = new Weight(unembed, this.trainable && !cfg.tiedEmbeddings);
+    // frozen and tied: W_U^T is wte itself, so the backward pass needs no second copy
+    this.wU = new Weight(unembed, this.trainable && !cfg.tiedEmbeddings, cfg.tiedEmbeddings && !this.trainable ? this.wte : undefined);
   }
 
   /** Trainable variables (only when constructed with trainable: true). */

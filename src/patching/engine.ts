@@ -113,21 +113,27 @@ export class PatchingEngine {
     const bpd = B * p * d;
     const start = args.startAtLayer ?? 0;
     const patchFlat = tf.reshape(patch, [1, this.graph.nSrc, bpd]);
-    // current-run source outputs so far, as blocks of [K, n, B·p·d]
-    const blocks: tf.Tensor[] = [];
-    const currentUpTo = (count: number) => {
-      const all = blocks.length === 1 ? blocks[0] : tf.concat(blocks, 1);
-      return all.shape[1] === count ? all : tf.slice(all, [0, 0, 0], [K, count, bpd]);
+    // patch_u − current_u per block of sources as they are produced: [K, n, B·p·d] from source
+    // `first` on. Kept per block, so memory stays linear in the number of sources.
+    const diffs: { first: number; n: number; diff: tf.Tensor }[] = [];
+    let produced = 0;
+    const addSources = (current: tf.Tensor /* [K, n, bpd] */) => {
+      const n = current.shape[1]!;
+      diffs.push({ first: produced, n, diff: tf.sub(tf.slice(patchFlat, [0, produced, 0], [1, n, bpd]), current) });
+      produced += n;
     };
-    // patch_u − current_u for the first `count` sources, [K, count, bpd]; a layer's q, k and v
-    // inputs share one (sources only grow between destinations)
-    let diffCache: { count: number; diff: tf.Tensor } | undefined;
-    const diffUpTo = (count: number) => {
-      if (diffCache?.count !== count) diffCache = { count, diff: tf.sub(tf.slice(patchFlat, [0, 0, 0], [1, count, bpd]), currentUpTo(count)) };
-      return diffCache.diff;
+    // Σ_u (1 − m_ud)(patch_u − current_u) for the destination rows [row, row + R) → [K, R, B·p·d]
+    const delta = (row: number, R: number, count: number) => {
+      const coef = tf.sub(1, tf.slice(masks, [0, row, 0], [K, R, count]));
+      let sum: tf.Tensor | undefined;
+      for (const { first, n, diff } of diffs) {
+        if (first >= count) break;
+        const used = Math.min(n, count - first);
+        const term = bmm(tf.slice(coef, [0, 0, first], [K, R, used]), used === n ? diff : tf.slice(diff, [0, 0, 0], [K, used, bpd]));
+        sum = sum ? tf.add(sum, term) : term;
+      }
+      return sum!;
     };
-    // Σ_u (1 − m_ud)(patch_u − current_u) for destinations with mask rows `keep` [K, R, count] → [K, R, B·p·d]
-    const delta = (keep: tf.Tensor, count: number) => bmm(tf.sub(1, keep), diffUpTo(count));
     const qkv = this.graph.shape.qkv;
     const hooks = new Map<HookName, HookFn>();
     if (start === 0) {
@@ -136,39 +142,36 @@ export class PatchingEngine {
         embed = a;
       });
       hooks.set('hook_pos_embed', (a) => {
-        blocks.push(tf.reshape(tf.add(embed!, a), [K, 1, bpd]));
+        addSources(tf.reshape(tf.add(embed!, a), [K, 1, bpd]));
       });
     } else {
       const before = this.rows[start].srcBefore;
       const cached = tf.reshape(tf.slice(run.sources, [0, 0, 0, 0], [before, B, p, d]), [1, before, bpd]);
-      blocks.push(K === 1 ? cached : tf.tile(cached, [K, 1, 1]));
+      addSources(K === 1 ? cached : tf.tile(cached, [K, 1, 1]));
     }
     for (let l = start; l < L; l++) {
       const r = this.rows[l];
-      // the mask rows of this layer's q (0), k (1) or v (2) inputs, head by head: [K, H, srcBefore]
-      const headRows = (which: number) => {
-        if (!qkv) return tf.slice(masks, [0, r.heads, 0], [K, H, r.srcBefore]);
-        const block = tf.reshape(tf.slice(masks, [0, r.heads, 0], [K, 3 * H, r.srcBefore]), [K, H, 3, r.srcBefore]);
-        return tf.reshape(tf.slice(block, [0, 0, which, 0], [K, H, 1, r.srcBefore]), [K, H, r.srcBefore]);
-      };
+      // one product for all of the layer's head inputs (rows h·3 + q|k|v, or h without q/k/v)
+      let headDelta: tf.Tensor | undefined; // [K, H, 3 | 1, B·p·d]
       const headInput = (which: number) => (act: tf.Tensor) => {
-        const dlt = tf.reshape(delta(headRows(which), r.srcBefore), [K, H, B * p, d]);
-        return tf.add(act, tf.reshape(tf.transpose(dlt, [0, 2, 1, 3]), [K * B, p, H, d]));
+        headDelta ??= tf.reshape(delta(r.heads, qkv ? 3 * H : H, r.srcBefore), [K, H, qkv ? 3 : 1, bpd]);
+        const mine = tf.slice(headDelta, [0, 0, qkv ? which : 0, 0], [K, H, 1, bpd]);
+        return tf.add(act, tf.reshape(tf.transpose(tf.reshape(mine, [K, H, B * p, d]), [0, 2, 1, 3]), [K * B, p, H, d]));
       };
       hooks.set(blockHook(l, 'hook_q_input'), headInput(0));
       hooks.set(blockHook(l, 'hook_k_input'), headInput(1));
       hooks.set(blockHook(l, 'hook_v_input'), headInput(2));
       hooks.set(blockHook(l, 'attn.hook_result'), (a) => {
-        blocks.push(tf.reshape(tf.transpose(tf.reshape(a, [K, B, p, H, d]), [0, 3, 1, 2, 4]), [K, H, bpd]));
+        addSources(tf.reshape(tf.transpose(tf.reshape(a, [K, B, p, H, d]), [0, 3, 1, 2, 4]), [K, H, bpd]));
       });
       if (r.mlp >= 0) {
-        hooks.set(blockHook(l, 'hook_mlp_in'), (a) => tf.add(a, tf.reshape(delta(tf.slice(masks, [0, r.mlp, 0], [K, 1, r.srcBefore + H]), r.srcBefore + H), [K * B, p, d])));
+        hooks.set(blockHook(l, 'hook_mlp_in'), (a) => tf.add(a, tf.reshape(delta(r.mlp, 1, r.srcBefore + H), [K * B, p, d])));
         hooks.set(blockHook(l, 'hook_mlp_out'), (a) => {
-          blocks.push(tf.reshape(a, [K, 1, bpd]));
+          addSources(tf.reshape(a, [K, 1, bpd]));
         });
       }
     }
-    hooks.set(blockHook(L - 1, 'hook_resid_post'), (a) => tf.add(a, tf.reshape(delta(tf.slice(masks, [0, this.logitsRow, 0], [K, 1, this.graph.nSrc]), this.graph.nSrc), [K * B, p, d])));
+    hooks.set(blockHook(L - 1, 'hook_resid_post'), (a) => tf.add(a, tf.reshape(delta(this.logitsRow, 1, this.graph.nSrc), [K * B, p, d])));
     const tokens = K === 1 ? run.tokens : tf.tile(run.tokens, [K, 1]);
     const residual = start > 0 ? (K === 1 ? run.residPre[start] : tf.tile(run.residPre[start], [K, 1, 1])) : undefined;
     return this.model.forward(tokens as tf.Tensor2D, { hooks, splitQkvInput: true, useAttnResult: true, startAtLayer: start, residual });
