@@ -54,7 +54,8 @@ export function parseHookName(name: string): { layer: number; hook: BlockHook | 
 
 /**
  * A hook sees the activation and may return a replacement of the same shape (or nothing to
- * leave it). It must not dispose the activation: the forward pass owns it.
+ * leave it). It must not dispose the activation: the forward pass owns it and frees it when the
+ * block ends, so a hook that holds a tensor for later must tf.keep it (and dispose it after).
  */
 export type HookFn = (activation: tf.Tensor, name: HookName) => tf.Tensor | void;
 

@@ -78,12 +78,12 @@ export class Weight {
 /** x @ W where x is [..., n] (or [batch, m, n] with a batched W [batch, n, k]). */
 export function linear(x: tf.Tensor, weight: Weight): tf.Tensor {
   if (weight.trainable) return matmul(x, weight.w);
-  const wt = weight.transposed();
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const xin = args[0] as tf.Tensor;
     return {
       value: bmm(xin, weight.w),
-      gradFunc: (dy) => bmm(dy as tf.Tensor, wt),
+      // W^T is materialised on the first backward pass only
+      gradFunc: (dy) => bmm(dy as tf.Tensor, weight.transposed()),
     };
   });
   return f(x) as tf.Tensor;

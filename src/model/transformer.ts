@@ -305,15 +305,21 @@ export class Transformer {
     for (let l = start; l < stop; l++) {
       const split = opts.splitQkvInput || hooked(l, 'hook_q_input') || hooked(l, 'hook_k_input') || hooked(l, 'hook_v_input');
       const result = opts.useAttnResult || hooked(l, 'attn.hook_result');
-      resid = hook(blockHook(l, 'hook_resid_pre'), resid);
-      const attnOut = hook(blockHook(l, 'hook_attn_out'), this.attention(l, resid, split, result, hook));
-      resid = hook(blockHook(l, 'hook_resid_mid'), tf.add(resid, attnOut));
-      if (!cfg.attnOnly) {
-        const mlpIn = hook(blockHook(l, 'hook_mlp_in'), resid);
-        const mlpOut = hook(blockHook(l, 'hook_mlp_out'), this.mlp(l, mlpIn, hook));
-        resid = tf.add(resid, mlpOut);
-      }
-      resid = hook(blockHook(l, 'hook_resid_post'), resid);
+      const input = resid;
+      // Each block in its own tidy, so a deep model's intermediates do not pile up until the end
+      // of the pass (gradients still work: the tape keeps what backprop needs). A hook that
+      // holds on to a tensor past its block must tf.keep it.
+      resid = tf.tidy(() => {
+        let r = hook(blockHook(l, 'hook_resid_pre'), input);
+        const attnOut = hook(blockHook(l, 'hook_attn_out'), this.attention(l, r, split, result, hook));
+        r = hook(blockHook(l, 'hook_resid_mid'), tf.add(r, attnOut));
+        if (!cfg.attnOnly) {
+          const mlpIn = hook(blockHook(l, 'hook_mlp_in'), r);
+          const mlpOut = hook(blockHook(l, 'hook_mlp_out'), this.mlp(l, mlpIn, hook));
+          r = tf.add(r, mlpOut);
+        }
+        return hook(blockHook(l, 'hook_resid_post'), r);
+      });
     }
     if (stop < cfg.nLayers) return resid;
     const normed = hook('ln_final.hook_normalized', this.norm(resid, this.lnF));

@@ -119,7 +119,8 @@ export class PatchingEngine {
     let produced = 0;
     const addSources = (current: tf.Tensor /* [K, n, bpd] */) => {
       const n = current.shape[1]!;
-      diffs.push({ first: produced, n, diff: tf.sub(tf.slice(patchFlat, [0, produced, 0], [1, n, bpd]), current) });
+      // kept past its block (the runtime frees each block's tensors); disposed after the pass
+      diffs.push({ first: produced, n, diff: tf.keep(tf.sub(tf.slice(patchFlat, [0, produced, 0], [1, n, bpd]), current)) });
       produced += n;
     };
     // Σ_u (1 − m_ud)(patch_u − current_u) for the destination rows [row, row + R) → [K, R, B·p·d]
@@ -174,7 +175,11 @@ export class PatchingEngine {
     hooks.set(blockHook(L - 1, 'hook_resid_post'), (a) => tf.add(a, tf.reshape(delta(this.logitsRow, 1, this.graph.nSrc), [K * B, p, d])));
     const tokens = K === 1 ? run.tokens : tf.tile(run.tokens, [K, 1]);
     const residual = start > 0 ? (K === 1 ? run.residPre[start] : tf.tile(run.residPre[start], [K, 1, 1])) : undefined;
-    return this.model.forward(tokens as tf.Tensor2D, { hooks, splitQkvInput: true, useAttnResult: true, startAtLayer: start, residual });
+    try {
+      return this.model.forward(tokens as tf.Tensor2D, { hooks, splitQkvInput: true, useAttnResult: true, startAtLayer: start, residual });
+    } finally {
+      for (const d of diffs) d.diff.dispose();
+    }
   }
 
   /** The lowest layer with a destination whose mask row is not all ones (L when none). */
