@@ -28,6 +28,9 @@ export * from './metrics/index.js';
 // patching
 export * from './patching/index.js';
 
+// attribution
+export * from './attribution/index.js';
+
 // discovery
 export { runAcdc, type AcdcOptions, type AcdcResult, type AcdcFaith } from './discovery/acdc.js';
 export { visitingOrder, parseAcdcOrder, ACDC_ORDERS, type AcdcOrder } from './discovery/order.js';
@@ -35,3 +38,6 @@ export { runPipeline, checkpointPath, type PipelineResult, type PipelineHooks } 
 export { readPipelineConfig, resolvePipelineConfig, type PipelineConfig } from './discovery/config.js';
 export { resolveDataset } from './discovery/data.js';
 export { circuitMetrics, faithfulnessCurve, rocAuc, precisionRecall, maskOf, FAITHFULNESS_PERCENTS, type CircuitMetrics } from './discovery/evaluate.js';
+
+// interventions beyond patching
+export * from './interventions/index.js';

@@ -84,9 +84,17 @@ export class Patcher {
     const bs = Math.max(1, Math.min(opts.batchSize ?? 64, n));
     this.chunks = [];
     for (let i = 0; i < n; i += bs) {
-      const clean = this.engine.cacheRun(model.tokens(data.clean.slice(i, i + bs)));
-      const corrupted = this.engine.cacheRun(model.tokens(data.corrupted.slice(i, i + bs)));
-      const cleanLast = lastLogits(clean.logits);
+      const cache = (rows: PairData['clean']) => {
+        const tokens = model.tokens(rows.slice(i, i + bs));
+        try {
+          return this.engine.cacheRun(tokens);
+        } finally {
+          tokens.dispose();
+        }
+      };
+      const clean = cache(data.clean);
+      const corrupted = cache(data.corrupted);
+      const cleanLast = tf.tidy(() => lastLogits(clean.logits));
       const targets = new MetricTargets(data.answers.slice(i, i + bs), data.wrongs.slice(i, i + bs), model.cfg.dVocab, cleanLast);
       cleanLast.dispose();
       this.chunks.push({ size: clean.batch, clean, corrupted, targets, patch: tf.keep(tf.zeros([0])) });

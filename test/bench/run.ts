@@ -12,6 +12,7 @@ const sections: Record<string, (log: (line: string) => void) => Promise<void>> =
   patching: benchPatching,
   attribution: async (log) => (await import('./attribution.bench.js')).benchAttribution(log),
   pipeline: benchPipeline,
+  interventions: async (log) => (await import('./interventions.bench.js')).benchInterventions(log),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

@@ -6,6 +6,11 @@ import { tasksCommand } from './tasks.js';
 import { reportCommand } from './report.js';
 import { compareCommand } from './compare.js';
 import { patchCommand } from './patch.js';
+import { attributeCommand } from './attribute.js';
+import { traceCommand } from './trace.js';
+import { steerCommand } from './steer.js';
+import { directionCommand } from './direction.js';
+import { searchCommand } from './search.js';
 
 /** Every subcommand, in the order --help lists them. */
 export const commands: readonly Command[] = [
@@ -13,7 +18,12 @@ export const commands: readonly Command[] = [
   discoverCommand,
   acdcCommand,
   evaluateCommand,
+  attributeCommand,
   patchCommand,
+  searchCommand,
+  traceCommand,
+  steerCommand,
+  directionCommand,
   reportCommand,
   compareCommand,
   runCommand,

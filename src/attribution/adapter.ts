@@ -1,0 +1,173 @@
+import * as tf from '@tensorflow/tfjs';
+import type { Transformer } from '../model/transformer.js';
+import type { ModelConfig } from '../model/config.js';
+import { CircuitryError } from '../errors.js';
+
+/**
+ * The few facts of the GPT-2 block that the fused attribution gradient needs beyond hooks: a
+ * head's q/k/v input is LN1 then a per-head projection, and a head's output is z_h · W_O[h].
+ * With them, the gradient at every head's own q/k/v input (what the split path's
+ * hook_{q,k,v}_input would give) is rebuilt from the fused path's gradient at attn.hook_{q,k,v},
+ * which avoids the split forward (three LayerNorms and projections of [b, p, H, d] tensors per
+ * layer, and their backward). Model-specific knowledge lives here and nowhere else in
+ * src/attribution. The weights are read once per model through Transformer.exportTensors() and
+ * kept on the host (prepared: transposed, LN1's weight folded in) while the model lives.
+ */
+
+/** One layer's per-head matrices, prepared on the host once per model (see LayerHeadWeights). */
+interface HostLayer {
+  readonly inputT: Float32Array; // [3H, dh, d], q/k/v-major
+  readonly out: Float32Array; // [H, dh, d]
+  readonly ln?: { readonly rowSums: Float32Array; readonly offset: Float32Array }; // [3H, dh] each
+}
+
+/** Prepared host copies of the attention weights, one per model (dropped with the model). */
+const hostCache = new WeakMap<Transformer, HostLayer[]>();
+
+/** Whether the fused gradient supports this model (else use the split path). */
+export function fusedSupported(cfg: ModelConfig): boolean {
+  return cfg.positional === 'learned' && !cfg.parallelAttnMlp && (cfg.normalization === 'LN' || cfg.normalization === 'none');
+}
+
+function hostLayers(model: Transformer): HostLayer[] {
+  const cached = hostCache.get(model);
+  if (cached) return cached;
+  if (!fusedSupported(model.cfg)) {
+    throw new CircuitryError(`the fused attribution gradient supports GPT-2 blocks (LayerNorm or none, sequential attention then MLP); use gradient: 'split' for this model`);
+  }
+  const { nLayers: L, dModel: d } = model.cfg;
+  const all = model.exportTensors();
+  const get = (name: string) => {
+    const t = all.get(name);
+    if (!t) throw new Error(`model export lacks '${name}'`);
+    return t.data;
+  };
+  const layers: HostLayer[] = [];
+  for (let l = 0; l < L; l++) {
+    const W = get(`h.${l}.attn.c_attn.weight`); // [d, 3d]
+    const lnW = model.cfg.normalization === 'LN' ? get(`h.${l}.ln_1.weight`) : undefined;
+    // inputT[c·dh·d + j·d + i] = w_i · W[i, c·dh + j] for column block c = which·H + h
+    const inputT = new Float32Array(3 * d * d);
+    for (let i = 0; i < d; i++) {
+      const wi = lnW ? lnW[i] : 1;
+      const row = i * 3 * d;
+      for (let col = 0; col < 3 * d; col++) inputT[col * d + i] = wi * W[row + col]; // (diag(w)·W)^T, [3d, d]
+    }
+    const cProj = get(`h.${l}.attn.c_proj.weight`); // [d, d]: rows h·dh … are head h's W_O
+    const out = Float32Array.from(cProj);
+    let ln: HostLayer['ln'];
+    if (lnW) {
+      const lnB = get(`h.${l}.ln_1.bias`);
+      const bAttn = get(`h.${l}.attn.c_attn.bias`);
+      const rowSums = new Float32Array(3 * d);
+      for (let r = 0; r < 3 * d; r++) {
+        let sum = 0;
+        for (let i = 0; i < d; i++) sum += inputT[r * d + i];
+        rowSums[r] = sum;
+      }
+      const offset = Float32Array.from(bAttn); // b_LN · W + b_attn
+      for (let i = 0; i < d; i++) {
+        const bi = lnB[i];
+        const row = i * 3 * d;
+        for (let col = 0; col < 3 * d; col++) offset[col] += bi * W[row + col];
+      }
+      ln = { rowSums, offset };
+    }
+    layers.push({ inputT, out, ...(ln ? { ln } : {}) });
+  }
+  hostCache.set(model, layers);
+  return layers;
+}
+
+/**
+ * One layer's per-head matrices as tensors (owned by the HeadWeights that made them). Head inputs
+ * are in q/k/v-major order, index which·H + h (q0 … q{H-1}, k0 …, v0 …), as the fused projection
+ * lays them out.
+ */
+export interface LayerHeadWeights {
+  /** (diag(w) · W[which, h])^T: 3H tensors [dh, d] (w = LN1's weight, 1 without LayerNorm). */
+  readonly inputT: readonly tf.Tensor2D[];
+  /** W_O[h]: H tensors [dh, d]. */
+  readonly out: readonly tf.Tensor2D[];
+  /**
+   * With LayerNorm: Σ_i of each inputT row, [3H, 1, dh]; and the part of q/k/v that is not
+   * (x̂ ⊙ w)·W, i.e. b_LN·W + b_attn, [3H, 1, dh].
+   */
+  readonly ln?: { readonly rowSums: tf.Tensor3D; readonly offset: tf.Tensor3D };
+}
+
+/** Per-head weights uploaded for one attribution run; dispose() frees them. */
+export class HeadWeights {
+  readonly layers: readonly LayerHeadWeights[];
+  readonly lnEps: number;
+
+  constructor(model: Transformer) {
+    const host = hostLayers(model);
+    const { nHeads: H, dModel: d, dHead: dh } = model.cfg;
+    this.lnEps = model.cfg.lnEps;
+    this.layers = host.map((hl) => {
+      const size = dh * d;
+      const inputT = Array.from({ length: 3 * H }, (_, k) => tf.tensor2d(hl.inputT.subarray(k * size, (k + 1) * size), [dh, d]));
+      const out = Array.from({ length: H }, (_, h) => tf.tensor2d(hl.out.subarray(h * size, (h + 1) * size), [dh, d]));
+      const ln = hl.ln ? { rowSums: tf.tensor3d(hl.ln.rowSums, [3 * H, 1, dh]), offset: tf.tensor3d(hl.ln.offset, [3 * H, 1, dh]) } : undefined;
+      return { inputT, out, ...(ln ? { ln } : {}) };
+    });
+  }
+
+  dispose(): void {
+    for (const l of this.layers) tf.dispose([...l.inputT, ...l.out, ...(l.ln ? [l.ln.rowSums, l.ln.offset] : [])]);
+  }
+}
+
+/**
+ * Per-head outputs from attn.hook_z: z [b, p, H, dh] -> [H, b·p·d] (head h's z_h · W_O[h],
+ * TransformerLens' hook_result without the bias).
+ */
+export function headResults(z: tf.Tensor, w: LayerHeadWeights): tf.Tensor2D {
+  return tf.tidy(() => {
+    const [b, p, H, dh] = z.shape;
+    const perHead = tf.unstack(tf.reshape(tf.transpose(z, [2, 0, 1, 3]), [H, b * p, dh]));
+    const d = w.out[0].shape[1];
+    return tf.reshape(tf.stack(perHead.map((zh, h) => tf.matMul(zh as tf.Tensor2D, w.out[h]))), [H, b * p * d]) as tf.Tensor2D;
+  });
+}
+
+/** [b, p, H, x] tensors of q, k and v -> [3H, b·p, x] in q/k/v-major order (which·H + h). */
+export function qkvMajor(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor): tf.Tensor3D {
+  return tf.tidy(() => {
+    const [b, p, H, x] = q.shape;
+    return tf.concat([q, k, v].map((t) => tf.reshape(tf.transpose(t, [2, 0, 1, 3]), [H, b * p, x])), 0) as tf.Tensor3D;
+  });
+}
+
+/**
+ * Gradients at each head's own q, k and v input, [3H, b·p, d] in q/k/v-major order, from the
+ * gradients at attn.hook_{q,k,v} and their values (each [b, p, H, dh]) and the layer's residual
+ * input x (for LN1's Jacobian): ∂M/∂x = J_LN(x)^T (W · ∂M/∂q). With x̂ = (x − μ)·r the
+ * normalized input, w LN1's weight and ĝ = w ⊙ (W ∂M/∂q),
+ *   J^T(…) = r · (ĝ − mean(ĝ) − x̂ · mean(ĝ ⊙ x̂)).
+ * r·ĝ is one matmul per head with w folded into the weights; the two means are per-position
+ * scalars from small tensors: mean(ĝ) = ∂M/∂q · (row sums of (diag(w)W)^T)/d, and
+ * mean(ĝ ⊙ x̂) = ∂M/∂q · ((x̂ ⊙ w)·W)/d, where (x̂ ⊙ w)·W = q − (b_LN·W + b_q) comes from the forward's
+ * own q. Three elementwise ops touch the [3H, b·p, d] result.
+ */
+export function headInputGradients(grads: readonly [tf.Tensor, tf.Tensor, tf.Tensor], values: readonly [tf.Tensor, tf.Tensor, tf.Tensor] | undefined, residPre: tf.Tensor | undefined, w: LayerHeadWeights, eps: number): tf.Tensor3D {
+  return tf.tidy(() => {
+    const g = qkvMajor(...grads); // [3H, bp, dh]
+    const project = (t: tf.Tensor) => tf.stack(tf.unstack(t).map((gh, i) => tf.matMul(gh as tf.Tensor2D, w.inputT[i])));
+    if (!w.ln) return project(g) as tf.Tensor3D;
+    if (!values || !residPre) throw new Error('headInputGradients: LayerNorm needs the q/k/v values and the residual input');
+    const bp = g.shape[1];
+    const d = w.inputT[0].shape[1];
+    const x = tf.reshape(residPre, [bp, d]);
+    const xc = tf.sub(x, tf.mean(x, -1, true));
+    const r = tf.rsqrt(tf.add(tf.mean(tf.square(xc), -1, true), eps)); // [bp, 1]
+    const xhat = tf.mul(xc, r); // [bp, d]
+    const gr = tf.mul(g, r); // r · ∂M/∂q
+    const main = project(gr); // r · ĝ, [3H, bp, d]
+    const meanG = tf.div(tf.sum(tf.mul(gr, w.ln.rowSums), -1, true), d); // r · mean(ĝ), [3H, bp, 1]
+    const proj = tf.sub(qkvMajor(...values), w.ln.offset); // (x̂ ⊙ w)·W, [3H, bp, dh]
+    const meanGx = tf.div(tf.sum(tf.mul(gr, proj), -1, true), d); // r · mean(ĝ ⊙ x̂), [3H, bp, 1]
+    return tf.sub(tf.sub(main, meanG), tf.mul(meanGx, xhat)) as tf.Tensor3D;
+  });
+}

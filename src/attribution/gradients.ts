@@ -1,0 +1,247 @@
+import * as tf from '@tensorflow/tfjs';
+import type { Transformer } from '../model/transformer.js';
+import type { BlockHook, HookFn, HookName } from '../model/hooks.js';
+import { blockHook } from '../model/hooks.js';
+import type { CircuitGraph } from '../graph/graph.js';
+import { CircuitryError } from '../errors.js';
+import { HeadWeights, fusedSupported, headInputGradients, headResults, qkvMajor } from './adapter.js';
+
+/**
+ * Gradients of the metric at every destination input of the graph, and the contraction
+ * score(u->d) = Σ_{b,p,dim} Δ_u · ∂M/∂x_d that turns them into edge scores.
+ *
+ * Two ways to get ∂M/∂x_d from one forward and one backward pass:
+ * - `fused`: the model's ordinary (fused q/k/v) forward; gradients at attn.hook_{q,k,v},
+ *   hook_mlp_in and the final residual, and each head's own input gradient rebuilt as
+ *   J_LN1^T · W[h] · ∂M/∂q_h (adapter.ts). Head outputs come from attn.hook_z · W_O[h].
+ * - `split`: the runtime's split q/k/v path, gradients read directly at
+ *   blocks.{l}.hook_{q,k,v}_input (and head outputs at attn.hook_result). Uses hooks only; the
+ *   reference the fused path is tested against, and the fallback for other model families.
+ */
+export type GradientPath = 'fused' | 'split';
+
+/** Destinations sharing one contraction: column j is destination rows[j]; all read sources [0, count). */
+interface Block {
+  readonly rows: Int32Array;
+  readonly count: number;
+}
+
+/** A gradient pass: the metric, per-block gradients [b·p·d, cols], and the run's sources if captured. */
+export interface GradientPassResult {
+  readonly value: number;
+  /** One per block, in block order: ∂M/∂x for each destination of the block, transposed [b·p·d, cols]. */
+  readonly grads: tf.Tensor2D[];
+  /** The run's source outputs [nSrc, b·p·d] (when asked for). */
+  readonly sources?: tf.Tensor2D;
+}
+
+export interface GradientPassOptions {
+  /** Replace the embeddings (blocks.0.hook_resid_pre = embed + pos) by this [b, p, d] tensor. */
+  readonly input?: tf.Tensor;
+  /** Capture the run's source outputs (default false). */
+  readonly captureSources?: boolean;
+  /**
+   * The batch holds this many stacked copies of the same prompts (default 1); the gradients
+   * returned are summed over the copies, so each block stays [b·p·d, cols] for one copy.
+   */
+  readonly copies?: number;
+}
+
+export class EdgeGradients {
+  readonly model: Transformer;
+  readonly graph: CircuitGraph;
+  readonly path: GradientPath;
+  private readonly blocks: Block[] = [];
+  private readonly weights?: HeadWeights;
+
+  constructor(model: Transformer, graph: CircuitGraph, path: GradientPath) {
+    const { nLayers: L, nHeads: H, attnOnly } = model.cfg;
+    const s = graph.shape;
+    if (s.nLayers !== L || s.nHeads !== H || s.hasMlp === attnOnly) {
+      throw new CircuitryError(
+        `the graph (${s.nLayers} layers, ${s.nHeads} heads${s.hasMlp ? '' : ', no MLPs'}) does not fit the model (${L} layers, ${H} heads${attnOnly ? ', attention-only' : ''})`,
+      );
+    }
+    if (path === 'fused' && !fusedSupported(model.cfg)) throw new CircuitryError(`gradient path 'fused' does not support this model family; use 'split'`);
+    this.model = model;
+    this.graph = graph;
+    this.path = path;
+    const one = (name: string) => Int32Array.of(graph.destinationIndex(name));
+    for (let l = 0; l < L; l++) {
+      const before = graph.sourceIndex(`a${l}.h0`);
+      // head gradients come q/k/v-major (column which·H + h)
+      const rows = s.qkv
+        ? Int32Array.from({ length: 3 * H }, (_, c) => graph.destinationIndex(`a${l}.h${c % H}<${'qkv'[Math.floor(c / H)]}>`))
+        : Int32Array.from({ length: H }, (_, h) => graph.destinationIndex(`a${l}.h${h}`));
+      this.blocks.push({ rows, count: before });
+      if (s.hasMlp) this.blocks.push({ rows: one(`m${l}`), count: before + H });
+    }
+    this.blocks.push({ rows: one('logits'), count: graph.nSrc });
+    if (path === 'fused') this.weights = new HeadWeights(model);
+  }
+
+  /** Hooks whose activations make up the sources. */
+  private sourceHooks(): HookName[] {
+    const names: HookName[] = ['hook_embed', 'hook_pos_embed'];
+    for (let l = 0; l < this.model.cfg.nLayers; l++) {
+      names.push(blockHook(l, this.path === 'fused' ? 'attn.hook_z' : 'attn.hook_result'));
+      if (!this.model.cfg.attnOnly) names.push(blockHook(l, 'hook_mlp_out'));
+    }
+    return names;
+  }
+
+  /** Source outputs [nSrc, b·p·d] from captured activations (input, a0.h0 … a0.h{H-1}, m0, …). */
+  private sourcesFrom(cache: ReadonlyMap<HookName, tf.Tensor>): tf.Tensor2D {
+    return tf.tidy(() => {
+      const get = (n: HookName) => cache.get(n)!;
+      const [b, p, d] = get('hook_embed').shape;
+      const bpd = b * p * d;
+      const parts: tf.Tensor[] = [tf.reshape(tf.add(get('hook_embed'), get('hook_pos_embed')), [1, bpd])];
+      for (let l = 0; l < this.model.cfg.nLayers; l++) {
+        if (this.weights) parts.push(headResults(get(blockHook(l, 'attn.hook_z')), this.weights.layers[l]));
+        else {
+          const r = get(blockHook(l, 'attn.hook_result')); // [b, p, H, d]
+          parts.push(tf.reshape(tf.transpose(r, [2, 0, 1, 3]), [this.model.cfg.nHeads, bpd]));
+        }
+        if (!this.model.cfg.attnOnly) parts.push(tf.reshape(get(blockHook(l, 'hook_mlp_out')), [1, bpd]));
+      }
+      return tf.concat(parts, 0) as tf.Tensor2D;
+    });
+  }
+
+  /** An unpatched forward pass of `tokens`: its source outputs [nSrc, b·p·d] and last-position logits [b, 1, V]. */
+  forwardSources(tokens: tf.Tensor2D): { sources: tf.Tensor2D; logits: tf.Tensor3D } {
+    const { logits, cache } = this.model.runWithCache(tokens, this.sourceHooks());
+    try {
+      const sources = this.sourcesFrom(cache);
+      const [b, p, v] = logits.shape;
+      const last = tf.tidy(() => tf.slice(logits, [0, p - 1, 0], [b, 1, v]) as tf.Tensor3D);
+      return { sources, logits: last };
+    } finally {
+      logits.dispose();
+      cache.forEach((t) => t.dispose());
+    }
+  }
+
+  /** One forward and one backward pass of `tokens`: ∂M/∂x_d at every destination. */
+  gradientPass(tokens: tf.Tensor2D, scalar: (logits: tf.Tensor) => tf.Scalar, opts: GradientPassOptions = {}): GradientPassResult {
+    const { nLayers: L, attnOnly } = this.model.cfg;
+    const fused = this.path === 'fused';
+    const gradNames: HookName[] = [];
+    for (let l = 0; l < L; l++) {
+      if (fused) gradNames.push(blockHook(l, 'attn.hook_q'), blockHook(l, 'attn.hook_k'), blockHook(l, 'attn.hook_v'));
+      else gradNames.push(blockHook(l, 'hook_q_input'), blockHook(l, 'hook_k_input'), blockHook(l, 'hook_v_input'));
+      if (!attnOnly) gradNames.push(blockHook(l, 'hook_mlp_in'));
+    }
+    gradNames.push(blockHook(L - 1, 'hook_resid_post'));
+    const cache = new Map<HookName, tf.Tensor>();
+    const capture: HookFn = (act, name) => {
+      cache.set(name, tf.keep(act.clone()));
+    };
+    const hooks = new Map<HookName, HookFn>();
+    // LN1's Jacobian needs each layer's residual input and the heads' q, k and v
+    const withLn = fused && this.weights!.layers[0]?.ln !== undefined;
+    if (withLn) {
+      for (let l = 0; l < L; l++) for (const h of ['hook_resid_pre', 'attn.hook_q', 'attn.hook_k', 'attn.hook_v'] as const) hooks.set(blockHook(l, h), capture);
+    }
+    if (opts.captureSources) for (const n of this.sourceHooks()) hooks.set(n, capture);
+    const input = opts.input;
+    if (input && opts.captureSources) throw new Error('gradientPass: a replaced input and captured sources do not go together');
+    if ((opts.copies ?? 1) > 1 && opts.captureSources) throw new Error('gradientPass: stacked copies and captured sources do not go together');
+    if (input) {
+      const resid0 = blockHook(0, 'hook_resid_pre');
+      const prev = hooks.get(resid0);
+      hooks.set(resid0, (act, name) => {
+        prev?.(input, name);
+        return input;
+      });
+    }
+    let result: { value: number; grads: Map<HookName, tf.Tensor> };
+    try {
+      result = this.model.gradients(tokens, gradNames, scalar, { hooks });
+    } catch (e) {
+      cache.forEach((t) => t.dispose());
+      throw e;
+    }
+    const grads: tf.Tensor2D[] = [];
+    const copies = opts.copies ?? 1;
+    // [copies·b·p·d, cols] -> Σ over copies, [b·p·d, cols]
+    const foldCopies = (t: tf.Tensor2D): tf.Tensor2D => (copies === 1 ? t : (tf.sum(tf.reshape(t, [copies, -1, t.shape[1]]), 0) as tf.Tensor2D));
+    try {
+      const g = (n: HookName) => result.grads.get(n)!;
+      const three = (l: number, a: BlockHook, b: BlockHook, c: BlockHook, from: ReadonlyMap<HookName, tf.Tensor>) =>
+        [from.get(blockHook(l, a))!, from.get(blockHook(l, b))!, from.get(blockHook(l, c))!] as const;
+      const { qkv } = this.graph.shape;
+      for (let l = 0; l < L; l++) {
+        // one layer at a time, so that only one layer's [3H, b·p, d] intermediates are alive
+        grads.push(
+          tf.tidy(() => {
+            const heads = fused // [3H, b·p, d], q/k/v-major
+              ? headInputGradients(three(l, 'attn.hook_q', 'attn.hook_k', 'attn.hook_v', result.grads), withLn ? three(l, 'attn.hook_q', 'attn.hook_k', 'attn.hook_v', cache) : undefined, cache.get(blockHook(l, 'hook_resid_pre')), this.weights!.layers[l], this.weights!.lnEps)
+              : qkvMajor(...three(l, 'hook_q_input', 'hook_k_input', 'hook_v_input', result.grads));
+            const [rows, bp, d] = heads.shape;
+            const flat = qkv ? tf.reshape(heads, [rows, bp * d]) : tf.sum(tf.reshape(heads, [3, rows / 3, bp * d]), 0);
+            return foldCopies(tf.transpose(flat) as tf.Tensor2D);
+          }),
+        );
+        if (!attnOnly) grads.push(tf.tidy(() => foldCopies(tf.reshape(g(blockHook(l, 'hook_mlp_in')), [-1, 1]) as tf.Tensor2D)));
+      }
+      grads.push(tf.tidy(() => foldCopies(tf.reshape(g(blockHook(L - 1, 'hook_resid_post')), [-1, 1]) as tf.Tensor2D)));
+      const sources = opts.captureSources ? this.sourcesFrom(cache) : undefined;
+      return { value: result.value, grads, ...(sources ? { sources } : {}) };
+    } catch (e) {
+      tf.dispose(grads);
+      throw e;
+    } finally {
+      result.grads.forEach((t) => t.dispose());
+      cache.forEach((t) => t.dispose());
+    }
+  }
+
+  /** Adds `acc` + `next` block by block, disposing both (for averaging gradients over steps). */
+  static addGrads(acc: tf.Tensor2D[] | undefined, next: tf.Tensor2D[]): tf.Tensor2D[] {
+    if (!acc) return next;
+    const sum = acc.map((a, i) => tf.add(a, next[i]) as tf.Tensor2D);
+    tf.dispose([...acc, ...next]);
+    return sum;
+  }
+
+  /**
+   * out[d·nSrc + u] += weight · Σ delta[u] · grad_d for every edge u->d. A head block multiplies
+   * the sources before its layer (a contiguous slice), [count, b·p·d] × [b·p·d, cols]; the
+   * one-column blocks (MLPs, logits) go together in one product with all sources (the rows that are
+   * not edges are dropped), which is cheaper than one thin product each.
+   */
+  contract(delta: tf.Tensor2D, grads: readonly tf.Tensor2D[], out: Float32Array, weight: number): void {
+    const nSrc = this.graph.nSrc;
+    const bpd = delta.shape[1];
+    const add = (v: Float32Array | Int32Array | Uint8Array, blk: Block, col: number, cols: number) => {
+      const base = blk.rows[0] * nSrc;
+      for (let s = 0; s < blk.count; s++) out[base + s] += weight * v[s * cols + col];
+    };
+    const single: number[] = [];
+    this.blocks.forEach((blk, i) => {
+      const cols = blk.rows.length;
+      if (cols === 1) {
+        single.push(i);
+        return;
+      }
+      const r = tf.tidy(() => tf.matMul(blk.count < nSrc ? tf.slice(delta, [0, 0], [blk.count, bpd]) : delta, grads[i]));
+      const v = r.dataSync();
+      r.dispose();
+      for (let j = 0; j < cols; j++) {
+        const base = blk.rows[j] * nSrc;
+        for (let s = 0; s < blk.count; s++) out[base + s] += weight * v[s * cols + j];
+      }
+    });
+    if (single.length === 0) return;
+    const r = tf.tidy(() => tf.matMul(delta, single.length === 1 ? grads[single[0]] : tf.concat(single.map((i) => grads[i]), 1)));
+    const v = r.dataSync();
+    r.dispose();
+    single.forEach((bi, col) => add(v, this.blocks[bi], col, single.length));
+  }
+
+  dispose(): void {
+    this.weights?.dispose();
+  }
+}

@@ -1,0 +1,58 @@
+import { CircuitryError } from '../errors.js';
+import { eap, eapIg, eapIgActivations } from './eap.js';
+import { ATTRIBUTION_METHOD_KEYS, type AttributionInput, type AttributionMethodKey, type AttributionOptions, type EdgeAttribution } from './types.js';
+
+/**
+ * Edge attribution algorithms as records {key, name, run} with one signature (input, options) →
+ * scores; variants (direction, ablation, steps, gradient path) are options, not copies.
+ */
+export interface AttributionMethod {
+  readonly key: AttributionMethodKey;
+  readonly name: string;
+  /** One line for help output. */
+  readonly describe: string;
+  /** Whether `steps` applies. */
+  readonly integrated: boolean;
+  run(input: AttributionInput, options?: AttributionOptions): EdgeAttribution;
+}
+
+export const ATTRIBUTION_METHODS: Readonly<Record<AttributionMethodKey, AttributionMethod>> = Object.freeze({
+  eap: {
+    key: 'eap',
+    name: 'Edge Attribution Patching',
+    describe: 'EAP (Syed et al. 2023): (a_patch − a_run) · ∂M/∂x_d at the run; one forward pass of the other run and one forward + backward pass',
+    integrated: false,
+    run: eap,
+  },
+  'eap-ig': {
+    key: 'eap-ig',
+    name: 'EAP with integrated gradients (inputs)',
+    describe: 'EAP-IG (Hanna et al. 2024): gradients averaged over m steps of input embeddings interpolated from the patch run to the run',
+    integrated: true,
+    run: eapIg,
+  },
+  'eap-ig-activations': {
+    key: 'eap-ig-activations',
+    name: 'EAP with integrated gradients (activations)',
+    describe: "auto-circuit's integrated gradients on edge masks: minus the mask gradient averaged over m mask values k/m",
+    integrated: true,
+    run: eapIgActivations,
+  },
+});
+
+/** The method called `key`; an error listing the methods otherwise. */
+export function attributionMethod(key: string, where = 'attribution method'): AttributionMethod {
+  if (!(ATTRIBUTION_METHOD_KEYS as readonly string[]).includes(key)) {
+    throw new CircuitryError(`${where}: unknown method '${key}' (expected one of ${ATTRIBUTION_METHOD_KEYS.join(', ')})`);
+  }
+  return ATTRIBUTION_METHODS[key as AttributionMethodKey];
+}
+
+/** Scores every edge of the graph with the named method. */
+export function attributeEdges(input: AttributionInput, method: string, options: AttributionOptions = {}): EdgeAttribution {
+  const m = attributionMethod(method);
+  if (!m.integrated && options.steps !== undefined && options.steps !== 1) {
+    throw new CircuitryError(`steps: method '${m.key}' takes no integration steps (only eap-ig and eap-ig-activations do)`);
+  }
+  return m.run(input, options);
+}
