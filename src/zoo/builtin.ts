@@ -3,3 +3,4 @@ import './planted/induction.js';
 import './planted/and.js';
 import './planted/or.js';
 import './planted/negative.js';
+import './trained/index.js';

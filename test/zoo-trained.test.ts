@@ -1,0 +1,169 @@
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import * as tf from '@tensorflow/tfjs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { initBackend } from '../src/backend/index.js';
+import { configFromHf } from '../src/model/config.js';
+import { readSafetensors } from '../src/model/safetensors.js';
+import { WordTokenizer } from '../src/model/tokenizer.js';
+import { gpt2WeightsFromTensors } from '../src/model/weights.js';
+import { Transformer } from '../src/model/transformer.js';
+import { MetricTargets, metricPerExample, type MetricName } from '../src/metrics/index.js';
+import type { TaskDataset } from '../src/tasks/dataset.js';
+import { greaterThanDataset } from '../src/tasks/greater-than.js';
+import { inductionDataset } from '../src/tasks/induction.js';
+import { ioiDataset } from '../src/tasks/ioi.js';
+import { zooModel } from '../src/zoo/index.js';
+import { ZOO_VOCAB } from '../src/zoo/vocab.js';
+import { MINI_GPT2_DIR } from '../src/zoo/trained/index.js';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Held-out seeds: training only uses generator seeds >= 1e9 (scripts/zoo-data.ts). */
+const HELD_OUT_SEEDS = [7, 2024];
+const N = 100;
+
+const generators: Record<string, (tok: WordTokenizer, o: { n: number; seed: number; bos?: string }) => TaskDataset> = {
+  ioi: ioiDataset,
+  'greater-than': greaterThanDataset,
+  induction: inductionDataset,
+};
+
+function loadShipped(): Transformer {
+  const cfg = configFromHf(JSON.parse(readFileSync(join(MINI_GPT2_DIR, 'config.json'), 'utf8')));
+  return new Transformer(cfg, gpt2WeightsFromTensors(cfg, readSafetensors(join(MINI_GPT2_DIR, 'model.safetensors')), MINI_GPT2_DIR));
+}
+
+function metric(model: Transformer, name: MetricName, rows: number[][], ds: TaskDataset): number[] {
+  const targets = new MetricTargets(ds.answers, ds.wrongs, model.cfg.dVocab);
+  try {
+    return tf.tidy(() => Array.from(metricPerExample(name, model.forward(rows), targets).dataSync()));
+  } finally {
+    targets.dispose();
+  }
+}
+
+const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+describe('mini-gpt2, the trained zoo model', () => {
+  let model: Transformer;
+  let tok: WordTokenizer;
+  beforeAll(async () => {
+    await initBackend('wasm');
+    model = loadShipped();
+    tok = new WordTokenizer(JSON.parse(readFileSync(join(MINI_GPT2_DIR, 'vocab.json'), 'utf8')) as string[]);
+  });
+  afterAll(() => model?.dispose());
+
+  it('is registered in the zoo with its folder, vocabulary and tasks (ioi first)', () => {
+    const z = zooModel('mini-gpt2');
+    expect(z?.kind).toBe('trained');
+    expect(z?.tasks).toEqual(['ioi', 'greater-than', 'induction']);
+    expect(z?.dir).toBe(MINI_GPT2_DIR);
+    for (const f of ['config.json', 'model.safetensors', 'vocab.json', 'MODEL_CARD.md']) expect(existsSync(join(MINI_GPT2_DIR, f))).toBe(true);
+    // the shipped vocabulary is the zoo vocabulary (append-only) and matches the weights
+    expect(z?.vocab).toEqual(ZOO_VOCAB.slice(0, z!.vocab.length));
+    expect(model.cfg.dVocab).toBe(z!.vocab.length);
+    expect(statSync(join(MINI_GPT2_DIR, 'model.safetensors')).size).toBeLessThan(5_000_000);
+  });
+
+  for (const task of Object.keys(generators)) {
+    it(`${task}: >= 95% top-1 accuracy on held-out seeds, with a clear clean-corrupted gap`, () => {
+      // the model caches per-length masks and transposed weights on first use: warm up first
+      for (const bos of [undefined, '<bos>']) {
+        const warm = generators[task](tok, { n: 2, seed: 0, ...(bos ? { bos } : {}) });
+        metric(model, 'accuracy', warm.clean, warm);
+      }
+      const before = tf.memory().numTensors;
+      const acc: number[] = [];
+      const clean: number[] = [];
+      const corrupted: number[] = [];
+      for (const seed of HELD_OUT_SEEDS) {
+        for (const bos of [undefined, '<bos>']) {
+          const ds = generators[task](tok, { n: N, seed, ...(bos ? { bos } : {}) });
+          acc.push(...metric(model, 'accuracy', ds.clean, ds));
+          clean.push(...metric(model, 'logit-diff', ds.clean, ds));
+          corrupted.push(...metric(model, 'logit-diff', ds.corrupted, ds));
+        }
+      }
+      expect(acc.length).toBe(HELD_OUT_SEEDS.length * 2 * N);
+      expect(mean(acc)).toBeGreaterThanOrEqual(0.95);
+      // log Σp(answers) − log Σp(wrongs): clearly positive on clean prompts, far lower on corrupted
+      expect(mean(clean)).toBeGreaterThan(2);
+      expect(mean(clean) - mean(corrupted)).toBeGreaterThan(2);
+      expect(tf.memory().numTensors).toBe(before);
+    });
+  }
+});
+
+describe('mini-gpt2 on greater-than compares years', () => {
+  let model: Transformer;
+  beforeAll(async () => {
+    await initBackend('wasm');
+    model = loadShipped();
+  });
+  afterAll(() => model?.dispose());
+
+  it('moves its predicted year with the start year (not one fixed late year)', () => {
+    const tok = new WordTokenizer(JSON.parse(readFileSync(join(MINI_GPT2_DIR, 'vocab.json'), 'utf8')) as string[]);
+    const ds = greaterThanDataset(tok, { n: 200, seed: 99 });
+    const years = Array.from({ length: 100 }, (_, y) => tok.encode(String(y).padStart(2, '0'))[0]);
+    const probs = tf.tidy(() => {
+      const logits = model.forward(ds.clean);
+      const [b, p, v] = logits.shape;
+      const last = tf.reshape(tf.slice(logits, [0, p - 1, 0], [b, 1, v]), [b, v]);
+      return tf.gather(tf.softmax(last, -1), years, 1).arraySync() as number[][];
+    });
+    // "... year XX YY to the year XX": the start year YY is the fifth token from the end
+    const start = ds.clean.map((row) => Number(tok.tokenString(row[row.length - 5])));
+    const expected = probs.map((p) => p.reduce((a, q, y) => a + q * y, 0) / p.reduce((a, q) => a + q, 0));
+    const corr = pearson(start, expected);
+    expect(corr).toBeGreaterThan(0.8);
+    // and it knows where the boundary is: little mass on the years <= YY
+    const below = probs.map((p, i) => p.slice(0, start[i] + 1).reduce((a, q) => a + q, 0));
+    expect(mean(below)).toBeLessThan(0.1);
+  });
+});
+
+function pearson(x: readonly number[], y: readonly number[]): number {
+  const mx = mean(x);
+  const my = mean(y);
+  let sxy = 0;
+  let sxx = 0;
+  let syy = 0;
+  x.forEach((xi, i) => {
+    sxy += (xi - mx) * (y[i] - my);
+    sxx += (xi - mx) ** 2;
+    syy += (y[i] - my) ** 2;
+  });
+  return sxy / Math.sqrt(sxx * syy);
+}
+
+describe('scripts/train-zoo.ts', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'circuitry-train-zoo-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  const run = (name: string, seed: number): Map<string, Float32Array> => {
+    const out = join(dir, name);
+    execFileSync(process.execPath, [join(ROOT, 'bin', 'run-ts.js'), join(ROOT, 'scripts', 'train-zoo.ts'), '--steps', '5', '--batch-per-task', '8', '--eval-n', '0', '--seed', String(seed), '--out', out], {
+      cwd: ROOT,
+      stdio: 'pipe',
+      env: { ...process.env, CIRCUITRY_BACKEND: 'wasm' },
+    });
+    for (const f of ['config.json', 'model.safetensors', 'vocab.json', 'MODEL_CARD.md']) expect(existsSync(join(out, f))).toBe(true);
+    return new Map([...readSafetensors(join(out, 'model.safetensors'))].map(([k, t]) => [k, t.data]));
+  };
+
+  it('is deterministic: the same seed gives identical weights, another seed different ones', () => {
+    const a = run('a', 3);
+    const b = run('b', 3);
+    const c = run('c', 4);
+    expect([...a.keys()].sort()).toEqual([...b.keys()].sort());
+    for (const [k, t] of a) expect(Buffer.from(b.get(k)!.buffer).equals(Buffer.from(t.buffer)), k).toBe(true);
+    expect(readFileSync(join(dir, 'a', 'model.safetensors')).equals(readFileSync(join(dir, 'b', 'model.safetensors')))).toBe(true);
+    expect(Buffer.from(c.get('wte.weight')!.buffer).equals(Buffer.from(a.get('wte.weight')!.buffer))).toBe(false);
+  }, 60_000);
+});
