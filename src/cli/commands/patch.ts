@@ -1,3 +1,4 @@
+import type { SignificanceSummary } from '../../interventions/sweep-significance.js';
 import type { Command } from './types.js';
 import { CircuitryError } from '../../errors.js';
 
@@ -21,6 +22,11 @@ export const patchCommand: Command = {
       .option('ablation', { type: 'string', default: 'patch', describe: "what a patched component carries: patch (the other run's value) | zero | mean (the other run's dataset mean)" })
       .option('batch-size', { type: 'number', describe: 'prompts per forward pass (default: all, at most 64)' })
       .option('top', { type: 'number', default: 10, describe: 'components shown in the table' })
+      .option('significance', { type: 'boolean', default: false, describe: 'per-component bootstrap CIs, p-values (sign-flip permutation test) and FDR q-values over the prompts' })
+      .option('resamples', { type: 'number', default: 10000, describe: 'resamples for --significance' })
+      .option('alpha', { type: 'number', default: 0.05, describe: 'FDR level for --significance' })
+      .option('correction', { type: 'string', default: 'bh', describe: 'multiple comparisons for --significance: bh | bonferroni | none' })
+      .option('seed', { type: 'number', default: 0, describe: 'seed for --significance resampling' })
       .option('out', { type: 'string', demandOption: true, describe: 'the JSON file to write' })
       .example('circuitry patch --model gpt2 --dataset ioi.jsonl --sweep heads --out heads.json', 'head-output sweep, denoising')
       .example('circuitry patch --model gpt2 --dataset ioi.jsonl --sweep neurons:9 --direction noise --out n9.json', 'every neuron of MLP 9, noising'),
@@ -94,13 +100,24 @@ async function runPatch(args: Record<string, unknown>): Promise<number> {
     console.log(`${metric}: clean ${fmt(p.cleanMetric)}, corrupted ${fmt(p.corruptedMetric)}; sweep ${sweepName(spec)}, ${direction}${ablation === 'patch' ? '' : `, ${ablation} ablation`}`);
     const progress = createProgress(`patch ${sweepName(spec)}`);
     const t1 = performance.now();
-    let result;
+    let result: ReturnType<typeof runSweep> & { significance?: SignificanceSummary };
     try {
-      result = runSweep(p, spec, { onProgress: progress.update, positionLabels });
+      if (args.significance) {
+        const { sweepWithSignificance } = await import('../../interventions/sweep-significance.js');
+        const correction = str(args, 'correction') as 'bh' | 'bonferroni' | 'none';
+        result = sweepWithSignificance(p, spec, { onProgress: progress.update, positionLabels, resamples: args.resamples as number, alpha: args.alpha as number, correction, seed: args.seed as number });
+      } else {
+        result = runSweep(p, spec, { onProgress: progress.update, positionLabels });
+      }
     } finally {
       progress.stop();
     }
     const seconds = (performance.now() - t1) / 1000;
+    if (result.significance) {
+      const sig = result.significance;
+      console.log(`significance: ${sig.n_significant} of ${result.components.length} components at ${sig.correction} level ${sig.alpha} (${sig.test}, ${sig.resamples} resamples, ${sig.n_examples} prompts)`);
+      for (const w of sig.warnings) console.log(`  warning: ${w}`);
+    }
 
     const best = topComponents(result, top);
     if (best.length > 0) {
@@ -130,7 +147,8 @@ async function runPatch(args: Record<string, unknown>): Promise<number> {
       timings: { load: (t1 - t0) / 1000, sweep: seconds },
       rows: result.rows,
       cols: result.cols,
-      components: Object.fromEntries(result.components.map((c) => [c.name, { metric: c.metric, delta: c.delta, recovery: c.recovery, row: c.row, col: c.col }])),
+      components: Object.fromEntries(result.components.map((c) => [c.name, { ...c, name: undefined }])),
+      significance: result.significance,
       // ready for a circuit file's meta.sweeps
       meta_sweep: sweepToMeta(result),
     };
