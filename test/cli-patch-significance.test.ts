@@ -25,3 +25,20 @@ describe('circuitry patch --significance', () => {
     }
   });
 });
+
+describe('circuitry attribute --significance', () => {
+  it('gives every edge statistics whose mean is the fixture EAP score', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'circuitry-sig-'));
+    const r = spawnSync('node', ['bin/circuitry.js', 'attribute', '--model', join(TINY, 'model'), '--dataset', join(TINY, 'dataset.jsonl'), '--significance', '--resamples', '4000', '--top', '10', '--out', join(dir, 'a.json')], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const meta = JSON.parse(readFileSync(join(dir, 'a.json'), 'utf8')).meta;
+    const ref = JSON.parse(readFileSync(join(TINY, 'edges.json'), 'utf8')).edges as Record<string, { eap: number }>;
+    const edges = meta.edge_significance.edges as Record<string, { mean: number; ci_low: number; ci_high: number }>;
+    expect(Object.keys(edges)).toHaveLength(110);
+    for (const [name, s] of Object.entries(edges)) {
+      expect(s.mean).toBeCloseTo(ref[name].eap, 4);
+      expect(s.ci_low).toBeLessThanOrEqual(s.mean + 1e-9);
+      expect(s.ci_high).toBeGreaterThanOrEqual(s.mean - 1e-9);
+    }
+  });
+});

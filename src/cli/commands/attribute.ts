@@ -26,6 +26,11 @@ export const attributeCommand: Command = {
       .option('nodes', { type: 'boolean', default: false, describe: 'also score nodes (node attribution patching) into the file' })
       .option('gradient', { type: 'string', default: 'auto', describe: 'how gradients are taken: auto | fused | split | mask' })
       .option('batch-size', { type: 'number', describe: 'prompts per pass (default: all, at most 32)' })
+      .option('significance', { type: 'boolean', default: false, describe: 'per-edge bootstrap CIs, p-values and FDR q-values over the prompts (eap and eap-ig-activations), in meta.edge_significance' })
+      .option('resamples', { type: 'number', default: 10000, describe: 'resamples for --significance' })
+      .option('alpha', { type: 'number', default: 0.05, describe: 'FDR level for --significance' })
+      .option('correction', { type: 'string', default: 'bh', describe: 'multiple comparisons for --significance: bh | bonferroni | none' })
+      .option('seed', { type: 'number', default: 0, describe: 'seed for --significance resampling' })
       .option('out', { type: 'string', demandOption: true, describe: 'the circuit JSON file to write' })
       .example('circuitry attribute --model tiny --dataset ioi.jsonl --method eap-ig --steps 5 --top 200 --out ioi.json', 'EAP-IG scores, top 200 edges in the circuit'),
   run: (args) => runAttribute(args),
@@ -137,6 +142,17 @@ async function runAttribute(args: Record<string, unknown>): Promise<number> {
       selection,
       ...(batchSize !== undefined ? { batchSize } : {}),
     });
+    if (args.significance === true) {
+      if (method !== 'eap' && method !== 'eap-ig-activations') throw new CircuitryError(`--significance: supported for --method eap and eap-ig-activations, not ${method}`);
+      const { edgeAttributionSignificance } = await import('../../interventions/sweep-significance.js');
+      const sig = edgeAttributionSignificance({ model, graph, data: ds }, {
+        metric, direction, ablation, method, ...(steps !== undefined ? { steps } : {}),
+        resamples: args.resamples as number, alpha: args.alpha as number, seed: args.seed as number, correction: String(args.correction) as 'bh' | 'bonferroni' | 'none',
+      });
+      meta.edge_significance = { summary: sig.significance, edges: Object.fromEntries(sig.edges.map((e, i) => [e, sig.components[i]])) };
+      console.log(`significance: ${sig.significance.n_significant} of ${graph.nEdges} edges at ${sig.significance.correction} level ${sig.significance.alpha} (${sig.significance.test}, ${sig.significance.n_examples} prompts)`);
+      for (const w of sig.significance.warnings) console.log(`  warning: ${w}`);
+    }
     writeCircuitFile(out, circuitToJson(circuit, meta));
     console.log(`wrote ${out}`);
     return 0;
