@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ModelConfig } from '../model/config.js';
-import { type HookFn, type HookName, blockHook } from '../model/hooks.js';
-import { hookShape } from '../model/transformer.js';
+import { type HookName, blockHook } from '../model/hooks.js';
+import { stackedSiteForward } from './stacked.js';
 import { type MetricName, metricPerCopy, recovery } from '../metrics/index.js';
 import type { Sweep } from '../graph/circuit-types.js';
 import type { Ablation, Direction, Patcher } from './patcher.js';
@@ -306,7 +306,7 @@ function runActivationPlan(patcher: Patcher, plan: SweepPlan, opts: SweepOptions
         for (let i = 0; i < comps.length; i += stack) {
           const group = comps.slice(i, i + stack);
           const v = tf.tidy(() => {
-            const logits = stackedForward(patcher, chunk.run, group, patchValues, B, p);
+            const logits = stackedSiteForward(patcher.engine.model, chunk.run, group.map((c) => ({ name: c.name, parts: [{ hook: c.site.hook, select: c.site.select }] })), patchValues, B, p);
             return metricPerCopy(patcher.metric, logits, chunk.targets);
           });
           const data = v.dataSync();
@@ -324,69 +324,6 @@ function runActivationPlan(patcher: Patcher, plan: SweepPlan, opts: SweepOptions
     means.forEach((t) => t.dispose());
   }
   return { values, forwardPasses, cachePasses };
-}
-
-/**
- * One forward pass of K stacked copies of the run's prompts, copy k patching component k.
- * Values to patch in are [B, …] (the other run), [1, …] (a mean) or absent (zero ablation).
- */
-function stackedForward(
-  patcher: Patcher,
-  run: { tokens: tf.Tensor2D; residPre: readonly tf.Tensor[] },
-  group: readonly PlannedComponent[],
-  patchValues: ReadonlyMap<HookName, tf.Tensor> | undefined,
-  B: number,
-  p: number,
-): tf.Tensor {
-  const model = patcher.engine.model;
-  const cfg = model.cfg;
-  const K = group.length;
-  const start = Math.min(...group.map((c) => c.site.layer));
-  const hooks = new Map<HookName, HookFn>();
-  for (const name of new Set(group.map((c) => c.site.hook))) {
-    const rest = hookShape(name, cfg, B, p).slice(1);
-    const mask = copyMask(group, name, rest);
-    const value = patchValues?.get(name);
-    hooks.set(name, (act) => {
-      const a = tf.reshape(act, [K, B, ...rest]);
-      // a + mask·(value − a): the patched value in the masked entries of the masked copies
-      const out = value ? tf.add(a, tf.mul(mask, tf.sub(tf.expandDims(value, 0), a))) : tf.sub(a, tf.mul(mask, a));
-      return tf.reshape(out, act.shape);
-    });
-  }
-  // tokens are read only when the pass starts at the embeddings
-  const tokens = K === 1 || start > 0 ? run.tokens : (tf.tile(run.tokens, [K, 1]) as tf.Tensor2D);
-  let residual: tf.Tensor | undefined;
-  if (start > 0) {
-    const r = run.residPre[start];
-    // broadcast rather than tf.tile (slow on wasm)
-    residual = K === 1 ? r : tf.reshape(tf.add(tf.expandDims(r, 0), tf.zeros([K, 1, 1, 1])), [K * B, p, cfg.dModel]);
-  }
-  return model.forward(tokens, { hooks, startAtLayer: start, residual });
-}
-
-/**
- * [K, 1, …] with 1 where copy k patches its component at hook `name`. Axes that no component
- * of the group selects stay of size 1 and broadcast.
- */
-function copyMask(group: readonly PlannedComponent[], name: HookName, rest: readonly number[]): tf.Tensor {
-  const here = group.map((c) => (c.site.hook === name ? c.site.select : undefined));
-  const shape = rest.map((n, ax) => (here.some((s) => s && s[ax] !== null) ? n : 1));
-  const size = shape.reduce((a, b) => a * b, 1);
-  const data = new Float32Array(group.length * size);
-  const strides = shape.map((_, ax) => shape.slice(ax + 1).reduce((a, b) => a * b, 1));
-  here.forEach((sel, k) => {
-    if (!sel) return;
-    for (let f = 0; f < size; f++) {
-      let ok = true;
-      for (let ax = 0; ax < shape.length && ok; ax++) {
-        const want = sel[ax];
-        if (want !== null && Math.floor(f / strides[ax]) % shape[ax] !== want) ok = false;
-      }
-      if (ok) data[k * size + f] = 1;
-    }
-  });
-  return tf.tensor(data, [group.length, 1, ...shape]);
 }
 
 /** A sweep as an entry of a circuit file's `meta.sweeps` (cells without a component are NaN). */
