@@ -113,27 +113,23 @@ export class PatchingEngine {
     const bpd = B * p * d;
     const start = args.startAtLayer ?? 0;
     const patchFlat = tf.reshape(patch, [1, this.graph.nSrc, bpd]);
-    // patch_u − current_u per block of sources as they are produced: [K, n, B·p·d] from source
-    // `first` on. Kept per block, so memory stays linear in the number of sources.
-    const diffs: { first: number; n: number; diff: tf.Tensor }[] = [];
+    // patch_u − current_u for every source produced so far, [K, produced, B·p·d], grown one
+    // block at a time; each destination's delta is then a single product. Only the latest is
+    // kept (the runtime frees each block's tensors); the tape keeps what backprop needs.
+    let diffs: tf.Tensor | undefined;
     let produced = 0;
     const addSources = (current: tf.Tensor /* [K, n, bpd] */) => {
       const n = current.shape[1]!;
-      // kept past its block (the runtime frees each block's tensors); disposed after the pass
-      diffs.push({ first: produced, n, diff: tf.keep(tf.sub(tf.slice(patchFlat, [0, produced, 0], [1, n, bpd]), current)) });
+      const diff = tf.sub(tf.slice(patchFlat, [0, produced, 0], [1, n, bpd]), current);
+      const next = tf.keep(diffs ? tf.concat([diffs, diff], 1) : diff);
+      diffs?.dispose();
+      diffs = next;
       produced += n;
     };
     // Σ_u (1 − m_ud)(patch_u − current_u) for the destination rows [row, row + R) → [K, R, B·p·d]
     const delta = (row: number, R: number, count: number) => {
       const coef = tf.sub(1, tf.slice(masks, [0, row, 0], [K, R, count]));
-      let sum: tf.Tensor | undefined;
-      for (const { first, n, diff } of diffs) {
-        if (first >= count) break;
-        const used = Math.min(n, count - first);
-        const term = bmm(tf.slice(coef, [0, 0, first], [K, R, used]), used === n ? diff : tf.slice(diff, [0, 0, 0], [K, used, bpd]));
-        sum = sum ? tf.add(sum, term) : term;
-      }
-      return sum!;
+      return bmm(coef, count === produced ? diffs! : tf.slice(diffs!, [0, 0, 0], [K, count, bpd]));
     };
     const qkv = this.graph.shape.qkv;
     const hooks = new Map<HookName, HookFn>();
@@ -178,7 +174,7 @@ export class PatchingEngine {
     try {
       return this.model.forward(tokens as tf.Tensor2D, { hooks, splitQkvInput: true, useAttnResult: true, startAtLayer: start, residual });
     } finally {
-      for (const d of diffs) d.diff.dispose();
+      diffs?.dispose();
     }
   }
 
