@@ -1,3 +1,4 @@
+import { inFile, num, oneOf, outFile, str } from '../flags.js';
 import type { Command } from './types.js';
 import { CircuitryError } from '../../errors.js';
 
@@ -36,30 +37,11 @@ export const attributeCommand: Command = {
   run: (args) => runAttribute(args),
 };
 
-function str(args: Record<string, unknown>, key: string): string | undefined {
-  const v = args[key];
-  if (Array.isArray(v)) throw new CircuitryError(`--${key}: given ${v.length} times (${v.map((x) => JSON.stringify(x)).join(', ')}); give it once`);
-  return v === undefined || v === null ? undefined : String(v);
-}
 
-function num(args: Record<string, unknown>, key: string, what: string, ok: (n: number) => boolean): number | undefined {
-  const v = args[key];
-  if (v === undefined || v === null) return undefined;
-  if (Array.isArray(v)) throw new CircuitryError(`--${key}: given ${v.length} times; give it once`);
-  const n = typeof v === 'number' ? v : Number(v);
-  if (!Number.isFinite(n) || !ok(n)) throw new CircuitryError(`--${key}: expected ${what}, got ${JSON.stringify(v)}`);
-  return n;
-}
 
-function oneOf<T extends string>(args: Record<string, unknown>, key: string, allowed: readonly T[], fallback: T): T {
-  const v = str(args, key) ?? fallback;
-  if (!(allowed as readonly string[]).includes(v)) throw new CircuitryError(`--${key}: expected one of ${allowed.join(', ')}, got '${v}'`);
-  return v as T;
-}
 
 async function runAttribute(args: Record<string, unknown>): Promise<number> {
   const { parseMetricName } = await import('../../metrics/index.js');
-  const { existsSync, statSync } = await import('node:fs');
 
   // Flags first: every mistake that needs no model is reported before anything loads.
   const method = oneOf(args, 'method', METHODS, 'eap');
@@ -80,13 +62,9 @@ async function runAttribute(args: Record<string, unknown>): Promise<number> {
   const { checkSelection } = await import('../../attribution/circuit.js');
   const selection = { ...(top !== undefined ? { top } : {}), ...(threshold !== undefined ? { threshold } : {}), greedy, prune };
   checkSelection(selection);
-  const out = str(args, 'out');
-  if (!out) throw new CircuitryError('--out: give the circuit JSON file to write');
-  if (existsSync(out) && statSync(out).isDirectory()) throw new CircuitryError(`--out: '${out}' is a folder; give a file name`);
-  const datasetPath = str(args, 'dataset');
+  const out = outFile(args)!;
+  const datasetPath = inFile(args, 'dataset', 'a JSONL file');
   if (!datasetPath) throw new CircuitryError('--dataset: give a JSONL file of clean/corrupted pairs');
-  if (!existsSync(datasetPath)) throw new CircuitryError(`--dataset: no such file '${datasetPath}'`);
-  if (statSync(datasetPath).isDirectory()) throw new CircuitryError(`--dataset: '${datasetPath}' is a folder; expected a JSONL file`);
   const modelName = str(args, 'model');
   if (!modelName) throw new CircuitryError('--model: give a zoo name, a model folder or a hub id');
 

@@ -1,3 +1,4 @@
+import { inFile, outFile, str } from '../flags.js';
 import type { SignificanceSummary } from '../../interventions/sweep-significance.js';
 import type { Command } from './types.js';
 import { CircuitryError } from '../../errors.js';
@@ -34,19 +35,12 @@ export const patchCommand: Command = {
   run: (args) => runPatch(args),
 };
 
-/** Reads a flag that yargs typed as string; undefined when absent. */
-function str(args: Record<string, unknown>, key: string): string | undefined {
-  const v = args[key];
-  if (Array.isArray(v)) throw new CircuitryError(`--${key}: given ${v.length} times (${v.map((x) => JSON.stringify(x)).join(', ')}); give it once`);
-  return v === undefined || v === null ? undefined : String(v);
-}
 
 async function runPatch(args: Record<string, unknown>): Promise<number> {
   const [{ parseSweep, sweepName, planSweep, runSweep, topComponents, sweepToMeta }, { parseMetricName }] = await Promise.all([
     import('../../patching/sweeps.js'),
     import('../../metrics/index.js'),
   ]);
-  const { existsSync, statSync } = await import('node:fs');
 
   // Flags first: every mistake that needs no model is reported before anything loads.
   const spec = parseSweep(str(args, 'sweep') ?? '', '--sweep');
@@ -61,13 +55,9 @@ async function runPatch(args: Record<string, unknown>): Promise<number> {
   }
   const top = Number(args.top ?? 10);
   if (!Number.isInteger(top) || top < 0) throw new CircuitryError(`--top: expected a non-negative integer, got ${JSON.stringify(args.top)}`);
-  const out = str(args, 'out');
-  if (!out) throw new CircuitryError('--out: give the JSON file to write');
-  if (existsSync(out) && statSync(out).isDirectory()) throw new CircuitryError(`--out: '${out}' is a folder; give a file name`);
-  const datasetPath = str(args, 'dataset');
+  const out = outFile(args)!;
+  const datasetPath = inFile(args, 'dataset', 'a JSONL file');
   if (!datasetPath) throw new CircuitryError('--dataset: give a JSONL file of clean/corrupted pairs');
-  if (!existsSync(datasetPath)) throw new CircuitryError(`--dataset: no such file '${datasetPath}'`);
-  if (statSync(datasetPath).isDirectory()) throw new CircuitryError(`--dataset: '${datasetPath}' is a folder; expected a JSONL file`);
   const modelName = str(args, 'model');
   if (!modelName) throw new CircuitryError('--model: give a zoo name, a model folder or a hub id');
 

@@ -1,7 +1,7 @@
 import type { Command } from './types.js';
 import { CircuitryError } from '../../errors.js';
 import { dataOptions } from '../options.js';
-import { fmt, jsonText, num, oneOf, outFile, str } from '../interventions-cli.js';
+import { fmt, jsonText, num, oneOf, outFile, str } from '../flags.js';
 
 /**
  * `circuitry search`: hierarchical activation patching — layers, then positions within the

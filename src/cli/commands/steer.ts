@@ -1,6 +1,6 @@
 import type { Command } from './types.js';
 import { CircuitryError } from '../../errors.js';
-import { fmt, inFile, intList, jsonText, num, oneOf, outFile, promptFromFlags, readPromptSet, str, tokenText } from '../interventions-cli.js';
+import { fmt, inFile, intList, jsonText, num, oneOf, outFile, promptFromFlags, readPromptSet, str, tokenText } from '../flags.js';
 
 const HOOKS = ['resid_pre', 'resid_mid', 'resid_post', 'attn_out', 'mlp_out', 'mlp_pre', 'mlp_post'] as const;
 

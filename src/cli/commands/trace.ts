@@ -1,6 +1,6 @@
 import type { Command } from './types.js';
 import { CircuitryError } from '../../errors.js';
-import { fmt, intList, jsonText, num, oneOf, outFile, positionNames, promptFromFlags, str, tokenText } from '../interventions-cli.js';
+import { fmt, intList, jsonText, num, oneOf, outFile, positionNames, promptFromFlags, str, tokenText } from '../flags.js';
 
 /**
  * `circuitry trace`: causal tracing (Meng et al. 2022). Noise on the embeddings of chosen

@@ -3,8 +3,8 @@ import { CircuitryError } from '../errors.js';
 import type { Tokenizer } from '../model/tokenizer.js';
 
 /**
- * Flag reading and output helpers shared by the intervention commands (trace, steer, direction,
- * search). Light on imports: the commands load tfjs and the library lazily.
+ * Flag reading and checking shared by the commands: each flag is checked before anything heavy
+ * loads, with a message naming it. Light on imports: the commands load tfjs and the library lazily.
  */
 
 /** A flag yargs typed as string; undefined when absent. */
@@ -18,6 +18,7 @@ export function str(args: Record<string, unknown>, key: string): string | undefi
 export function num(args: Record<string, unknown>, key: string, what: string, ok: (n: number) => boolean): number | undefined {
   const v = args[key];
   if (v === undefined || v === null) return undefined;
+  if (Array.isArray(v)) throw new CircuitryError(`--${key}: given ${v.length} times; give it once`);
   const n = typeof v === 'number' ? v : Number(v);
   if (typeof v === 'boolean' || !Number.isFinite(n) || !ok(n)) throw new CircuitryError(`--${key}: expected ${what}, got ${JSON.stringify(v)}`);
   return n;
