@@ -31,10 +31,17 @@ describe('masked edge forward on tiny-gpt2', () => {
 
   it('keeps the clean logits with every edge kept and gives the corrupted logits with every edge patched', () => {
     patcher.forEachChunk(({ run, patch, clean, corrupted }) => {
-      for (const [value, expected] of [[1, clean.logits], [0, corrupted.logits]] as const) {
-        const logits = patcher.engine.maskedForward({ run, patch, masks: tf.tensor2d(graph.denseEdgeArray(value), [graph.nDst, graph.nSrc]) });
+      for (const [value, run_] of [[1, clean], [0, corrupted]] as const) {
+        const expected = model.forward(run_.tokens); // every position
+        const masks = tf.tensor2d(graph.denseEdgeArray(value), [graph.nDst, graph.nSrc]);
+        const logits = patcher.engine.maskedForward({ run, patch, masks, allPositions: true });
+        expect(logits.shape).toEqual(expected.shape);
         expect(maxAbsDiff(logits.dataSync(), expected.dataSync())).toBeLessThan(1e-5);
-        logits.dispose();
+        // by default only the last position, which the metrics read
+        const last = patcher.engine.maskedForward({ run, patch, masks });
+        expect(last.shape).toEqual([expected.shape[0], 1, expected.shape[2]]);
+        expect(maxAbsDiff(last.dataSync(), run_.logits.dataSync())).toBeLessThan(1e-5);
+        tf.dispose([expected, masks, logits, last]);
       }
     });
   });
@@ -49,6 +56,32 @@ describe('masked edge forward on tiny-gpt2', () => {
     const largest = Math.max(...Object.values(ref.edges).map((e) => Math.abs(e.exact_patch_delta)));
     graph.edges.forEach((e, i) => {
       expect(Math.abs(values[i] - patcher.cleanMetric - ref.edges[e.name].exact_patch_delta), e.name).toBeLessThan(1e-4 * largest);
+    });
+  });
+
+  it('the sparse pass (few patched sources) equals the dense pass, from every start layer', () => {
+    // fractional and zero entries, sources below and at the first patched layer, every kind of destination
+    const picks = [
+      ['input->a0.h1<k>'],
+      ['a0.h2->a1.h0<q>', 'm0->a1.h3<v>'],
+      ['a0.h0->m0', 'a0.h0->logits', 'input->a1.h1<q>'],
+      ['a1.h2->m1', 'm0->logits', 'a0.h3->a1.h2<v>'],
+      ['a1.h0->logits'],
+    ];
+    const masks = picks.map((names, k) => {
+      const m = patcher.fullMask();
+      names.forEach((n, i) => (m[graph.edge(n).index] = (k + i) % 2 === 0 ? 0 : 0.3));
+      return m;
+    });
+    patcher.forEachChunk(({ run, patch }) => {
+      for (const start of [0, 1]) {
+        const group = masks.filter((m) => patcher.engine.firstPatchedLayer(m) >= start);
+        const sparse = patcher.engine.maskedForward({ run, patch, masks: group, startAtLayer: start, allPositions: true });
+        const dense = patcher.engine.maskedForward({ run, patch, masks: tf.tensor3d(Float32Array.from(group.flatMap((m) => [...m])), [group.length, graph.nDst, graph.nSrc]), startAtLayer: start, allPositions: true });
+        expect(sparse.shape).toEqual(dense.shape);
+        expect(maxAbsDiff(sparse.dataSync(), dense.dataSync())).toBeLessThan(1e-5);
+        tf.dispose([sparse, dense]);
+      }
     });
   });
 

@@ -5,7 +5,9 @@ import * as tf from '@tensorflow/tfjs';
  * the wasm heap (a copy) before taking the slice, so slicing one head out of a [H, N, d] tensor
  * costs as much as copying all of it (measured: 20 ms for a 393 KB slice of a 4.7 MB tensor,
  * against 1 ms for an add of the slice's size), and Unpack slices the same way. These read
- * through a view of the heap.
+ * through a view of the heap. Its Concat copies each row of each input with a fresh subarray,
+ * which along the last axis of a tall tensor (the patching engine's [B·p·d, sources]) is ~10x
+ * slower than a plain loop. Short runs are copied element by element here.
  */
 interface WasmBackend {
   makeOutput(shape: number[], dtype: string): tf.TensorInfo;
@@ -38,24 +40,59 @@ function sliceInto(backend: WasmBackend, x: tf.TensorInfo, begin: number[], size
   const xs = backend.typedArrayFromHeap(x);
   const os = backend.typedArrayFromHeap(out);
   const shape = x.shape;
-  const rank = shape.length;
   const strides = tf.util.computeStrides(shape);
-  const inner = rank === 0 ? 1 : size[rank - 1];
-  const rows = tf.util.sizeFromShape(size) / Math.max(1, inner);
-  // copy contiguous runs along the last axis; iterate the outer indices like an odometer
-  const idx = new Array<number>(Math.max(0, rank - 1)).fill(0);
+  // trailing axes taken whole are one contiguous run with the axis before them: copy such runs
+  let k = shape.length; // axes [k, rank) are whole
+  while (k > 0 && size[k - 1] === shape[k - 1]) k--;
+  const outer = Math.max(0, k - 1); // axes [0, outer) are iterated
+  const inner = tf.util.sizeFromShape(size.slice(outer));
+  const rows = tf.util.sizeFromShape(size.slice(0, outer));
+  const idx = new Array<number>(outer).fill(0);
   let o = 0;
   for (let r = 0; r < rows; r++) {
-    let offset = rank === 0 ? 0 : begin[rank - 1];
-    for (let a = 0; a < rank - 1; a++) offset += (begin[a] + idx[a]) * strides[a];
-    os.set(xs.subarray(offset, offset + inner), o);
+    let offset = outer < shape.length ? begin[outer] * (strides[outer] ?? 1) : 0;
+    for (let a = 0; a < outer; a++) offset += (begin[a] + idx[a]) * strides[a];
+    copyRun(os, o, xs, offset, inner);
     o += inner;
-    for (let a = rank - 2; a >= 0; a--) {
+    for (let a = outer - 1; a >= 0; a--) {
       if (++idx[a] < size[a]) break;
       idx[a] = 0;
     }
   }
   return out;
+}
+
+type Numeric = Float32Array | Int32Array | Uint8Array;
+
+/** dst[o, o + n) = src[s, s + n): a loop for short runs (no subarray to allocate), else set(). */
+function copyRun(dst: Numeric, o: number, src: Numeric, s: number, n: number): void {
+  if (n < 64) {
+    for (let j = 0; j < n; j++) dst[o + j] = src[s + j];
+  } else {
+    dst.set(src.subarray(s, s + n), o);
+  }
+}
+
+function fastConcat(original: tf.KernelFunc) {
+  return (args: KernelArgs): tf.TensorInfo => {
+    const inputs = args.inputs as unknown as tf.TensorInfo[];
+    if (inputs[0].dtype === 'string' || inputs.length < 2) return original(args as unknown as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo;
+    const backend = args.backend as WasmBackend;
+    const axis = tf.util.parseAxisParam(args.attrs!.axis as number, inputs[0].shape)[0];
+    const outShape = inputs[0].shape.map((s, a) => (a === axis ? inputs.reduce((n, t) => n + t.shape[a], 0) : s));
+    const out = backend.makeOutput(outShape, inputs[0].dtype);
+    const os = backend.typedArrayFromHeap(out);
+    const views = inputs.map((t) => backend.typedArrayFromHeap(t));
+    const inner = inputs.map((t) => tf.util.sizeFromShape(t.shape.slice(axis)));
+    const total = inner.reduce((a, b) => a + b, 0);
+    const rows = tf.util.sizeFromShape(inputs[0].shape.slice(0, axis));
+    for (let i = 0, col = 0; i < inputs.length; col += inner[i], i++) {
+      const n = inner[i];
+      const xs = views[i];
+      for (let r = 0; r < rows; r++) copyRun(os, r * total + col, xs, r * n, n);
+    }
+    return out;
+  };
 }
 
 let patched = false;
@@ -66,6 +103,9 @@ export function patchWasmKernels(): void {
   patched = true;
   tf.unregisterKernel('Slice', 'wasm');
   tf.registerKernel({ kernelName: 'Slice', backendName: 'wasm', kernelFunc: fastSlice as unknown as tf.KernelFunc });
+  const concat = tf.getKernel('Concat', 'wasm')!.kernelFunc;
+  tf.unregisterKernel('Concat', 'wasm');
+  tf.registerKernel({ kernelName: 'Concat', backendName: 'wasm', kernelFunc: fastConcat(concat) as unknown as tf.KernelFunc });
   tf.unregisterKernel('Unpack', 'wasm');
   tf.registerKernel({ kernelName: 'Unpack', backendName: 'wasm', kernelFunc: fastUnpack as unknown as tf.KernelFunc });
 }

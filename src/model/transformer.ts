@@ -20,6 +20,11 @@ export interface ForwardOptions {
   readonly residual?: tf.Tensor;
   /** Stop before this layer and return blocks.{stop}.hook_resid_pre instead of logits. */
   readonly stopAtLayer?: number;
+  /**
+   * Unembed the last position only: logits [b, 1, V]. Every task metric reads the last position,
+   * and on a GPT-2-sized vocabulary the unembedding is ~40% of the forward pass.
+   */
+  readonly lastPositionOnly?: boolean;
 }
 
 interface LnParams {
@@ -322,8 +327,10 @@ export class Transformer {
       });
     }
     if (stop < cfg.nLayers) return resid;
-    const normed = hook('ln_final.hook_normalized', this.norm(resid, this.lnF));
-    const [b, p] = resid.shape;
+    const [b, p0] = resid.shape;
+    const last = opts.lastPositionOnly ? tf.slice(resid, [0, p0 - 1, 0], [b, 1, cfg.dModel]) : resid;
+    const p = opts.lastPositionOnly ? 1 : p0;
+    const normed = hook('ln_final.hook_normalized', this.norm(last, this.lnF));
     const flat = tf.reshape(normed, [b * p, cfg.dModel]);
     // A trainable tied model must read the live embedding matrix, not the frozen copy.
     const logits = this.trainable && cfg.tiedEmbeddings ? matmul(flat, tf.transpose(this.wte)) : linear(flat, this.wU);

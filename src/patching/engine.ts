@@ -5,6 +5,21 @@ import { blockHook } from '../model/hooks.js';
 import { bmm } from '../model/ops.js';
 import type { CircuitGraph } from '../graph/graph.js';
 import { CircuitryError } from '../errors.js';
+import { patchedEntries, sparseMaskedForward } from './sparse.js';
+
+/** Host masks patching at most this many distinct sources run the sparse pass. */
+const SPARSE_MAX_SOURCES = 24;
+
+/** K dense host masks as one [K, nDst, nSrc] tensor. */
+export function hostMaskTensor(graph: CircuitGraph, masks: readonly Float32Array[]): tf.Tensor3D {
+  const size = graph.denseSize;
+  const flat = new Float32Array(masks.length * size);
+  masks.forEach((m, k) => {
+    if (m.length !== size) throw new Error(`mask of length ${m.length}, expected ${size}`);
+    flat.set(m, k * size);
+  });
+  return tf.tensor3d(flat, [masks.length, graph.nDst, graph.nSrc]);
+}
 
 /**
  * The masked edge forward (DESIGN.md, "Edge semantics"). Every destination d reads
@@ -23,7 +38,7 @@ export class RunCache {
     readonly tokens: tf.Tensor2D, // [B, p]
     readonly sources: tf.Tensor, // [nSrc, B, p, d]
     readonly residPre: readonly tf.Tensor[], // per layer [B, p, d]
-    readonly logits: tf.Tensor, // [B, p, V]
+    readonly logits: tf.Tensor, // [B, 1, V] (the last position) or [B, p, V]
   ) {}
 
   get batch(): number {
@@ -39,13 +54,18 @@ export interface MaskedForwardArgs {
   readonly run: RunCache;
   /** What a patched edge carries: [nSrc, B, p, d] (another run's sources, zeros, a mean). */
   readonly patch: tf.Tensor;
-  /** [K, nDst, nSrc] (or [nDst, nSrc] for K = 1); 1 keeps the current run's output. */
-  readonly masks: tf.Tensor;
+  /**
+   * [K, nDst, nSrc] (or [nDst, nSrc] for K = 1); 1 keeps the current run's output. Host masks
+   * (K dense arrays) let the engine run the sparse pass when they patch few sources.
+   */
+  readonly masks: tf.Tensor | readonly Float32Array[];
   /**
    * Skip the layers below this one, starting from the cached residual stream. Valid only when
    * every mask entry of destinations below this layer is 1 (then those layers run unpatched).
    */
   readonly startAtLayer?: number;
+  /** Logits at every position ([K·B, p, V]); by default only the last, which metrics read ([K·B, 1, V]). */
+  readonly allPositions?: boolean;
 }
 
 interface LayerRows {
@@ -59,6 +79,7 @@ export class PatchingEngine {
   readonly graph: CircuitGraph;
   private readonly rows: LayerRows[];
   private readonly logitsRow: number;
+  private readonly patchBlocks = new Map<number, { patch: tf.Tensor; blocks: Map<number, tf.Tensor> }>();
 
   constructor(model: Transformer, graph: CircuitGraph) {
     const { nLayers, nHeads, attnOnly } = model.cfg;
@@ -81,15 +102,18 @@ export class PatchingEngine {
     this.logitsRow = graph.destinationIndex('logits');
   }
 
-  /** Runs `tokens` unpatched and caches what masked forwards of that run need. */
-  cacheRun(tokens: tf.Tensor2D): RunCache {
+  /**
+   * Runs `tokens` unpatched and caches what masked forwards of that run need; the logits at the
+   * last position only ([B, 1, V]) unless `allPositions`.
+   */
+  cacheRun(tokens: tf.Tensor2D, opts: { allPositions?: boolean } = {}): RunCache {
     const { nLayers: L, attnOnly } = this.model.cfg;
     const names: HookName[] = ['hook_embed', 'hook_pos_embed'];
     for (let l = 0; l < L; l++) {
       names.push(blockHook(l, 'hook_resid_pre'), blockHook(l, 'attn.hook_result'));
       if (!attnOnly) names.push(blockHook(l, 'hook_mlp_out'));
     }
-    const { logits, cache } = this.model.runWithCache(tokens, names);
+    const { logits, cache } = this.model.runWithCache(tokens, names, { lastPositionOnly: !opts.allPositions });
     const sources = tf.tidy(() => {
       const parts: tf.Tensor[] = [tf.expandDims(tf.add(cache.get('hook_embed')!, cache.get('hook_pos_embed')!), 0)];
       for (let l = 0; l < L; l++) {
@@ -103,33 +127,71 @@ export class PatchingEngine {
     return new RunCache(tf.keep(tokens.clone()), sources, residPre, logits);
   }
 
-  /** The masked forward pass: logits [K·B, p, V]. Call inside tf.tidy or dispose the result. */
+  /** The masked forward pass: logits [K·B, 1 | p, V]. Call inside tf.tidy or dispose the result. */
   maskedForward(args: MaskedForwardArgs): tf.Tensor {
     const { run, patch } = args;
+    if (!(args.masks instanceof tf.Tensor)) {
+      const host = args.masks;
+      const entries = patchedEntries(this.graph, host, SPARSE_MAX_SOURCES);
+      if (entries) {
+        const { nLayers: L, nHeads: H, dModel: d } = this.model.cfg;
+        return sparseMaskedForward({
+          graph: this.graph,
+          tokens: run.tokens,
+          sources: run.sources,
+          residPre: run.residPre,
+          patch,
+          entries,
+          K: host.length,
+          start: args.startAtLayer ?? 0,
+          dims: { L, H, d },
+          forward: (tokens, hooks, startAtLayer, residual) => this.model.forward(tokens, { hooks, startAtLayer, residual, lastPositionOnly: !args.allPositions }),
+        });
+      }
+      return this.maskedForward({ ...args, masks: hostMaskTensor(this.graph, host) });
+    }
     const masks = args.masks.rank === 2 ? tf.expandDims(args.masks, 0) : args.masks;
     const K = masks.shape[0];
     const [B, p] = run.tokens.shape;
     const { dModel: d, nHeads: H, nLayers: L } = this.model.cfg;
     const bpd = B * p * d;
     const start = args.startAtLayer ?? 0;
-    const patchFlat = tf.reshape(patch, [1, this.graph.nSrc, bpd]);
-    // patch_u − current_u for every source produced so far, [K, produced, B·p·d], grown one
-    // block at a time; each destination's delta is then a single product. Only the latest is
-    // kept (the runtime frees each block's tensors); the tape keeps what backprop needs.
+    const coefT = tf.transpose(tf.sub(1, masks), [0, 2, 1]); // (1 − m), sources first: [K, nSrc, nDst]
+    // patch_u − current_u of the sources produced so far, with sources along the last axis:
+    // committed ones in one tensor [K, B·p·d, n] (grown once per layer: the concat copies it all),
+    // the current layer's in `pending`. Only the latest tensors are kept (the runtime frees each
+    // block's tensors); the tape keeps what backprop needs.
     let diffs: tf.Tensor | undefined;
+    let committed = 0;
+    const pending: tf.Tensor[] = [];
     let produced = 0;
-    const addSources = (current: tf.Tensor /* [K, n, bpd] */) => {
-      const n = current.shape[1]!;
-      const diff = tf.sub(tf.slice(patchFlat, [0, produced, 0], [1, n, bpd]), current);
-      const next = tf.keep(diffs ? tf.concat([diffs, diff], 1) : diff);
-      diffs?.dispose();
-      diffs = next;
+    const addSources = (current: tf.Tensor /* [K, B·p·d, n] */) => {
+      const n = current.shape[2]!;
+      pending.push(tf.keep(tf.sub(this.patchBlock(patch, produced, n, bpd), current)));
       produced += n;
     };
-    // Σ_u (1 − m_ud)(patch_u − current_u) for the destination rows [row, row + R) → [K, R, B·p·d]
+    const commit = () => {
+      if (pending.length === 0) return;
+      const next = tf.keep(tf.concat(diffs ? [diffs, ...pending] : pending, 2));
+      tf.dispose([diffs!, ...pending].filter(Boolean));
+      pending.length = 0;
+      diffs = next;
+      committed = produced;
+    };
+    // Σ_u (1 − m_ud)(patch_u − current_u) for the destination rows [row, row + R) → [K, B·p·d, R].
+    // The product puts the small coefficient matrix on the right: that is the operand XNNPACK
+    // packs, so the large difference tensor streams through unpacked.
     const delta = (row: number, R: number, count: number) => {
-      const coef = tf.sub(1, tf.slice(masks, [0, row, 0], [K, R, count]));
-      return bmm(coef, count === produced ? diffs! : tf.slice(diffs!, [0, 0, 0], [K, count, bpd]));
+      if (count !== produced) throw new Error(`masked forward: destination row ${row} reads ${count} sources but ${produced} were produced`);
+      if (!diffs) commit();
+      let out = bmm(diffs!, tf.slice(coefT, [0, 0, row], [K, committed, R]));
+      let at = committed;
+      for (const block of pending) {
+        const n = block.shape[2]!;
+        out = tf.add(out, bmm(block, tf.slice(coefT, [0, at, row], [K, n, R])));
+        at += n;
+      }
+      return out;
     };
     const qkv = this.graph.shape.qkv;
     const hooks = new Map<HookName, HookFn>();
@@ -139,43 +201,86 @@ export class PatchingEngine {
         embed = a;
       });
       hooks.set('hook_pos_embed', (a) => {
-        addSources(tf.reshape(tf.add(embed!, a), [K, 1, bpd]));
+        addSources(tf.reshape(tf.add(embed!, a), [K, bpd, 1]));
       });
     } else {
       const before = this.rows[start].srcBefore;
-      const cached = tf.reshape(tf.slice(run.sources, [0, 0, 0, 0], [before, B, p, d]), [1, before, bpd]);
-      addSources(K === 1 ? cached : tf.tile(cached, [K, 1, 1]));
+      // the layers below start run unpatched: their sources are the run's own
+      const prefix = tf.reshape(tf.slice(run.sources, [0, 0, 0, 0], [before, B, p, d]), [before, bpd]);
+      const diff = tf.reshape(tf.transpose(tf.sub(tf.reshape(tf.slice(patch, [0, 0, 0, 0], [before, B, p, d]), [before, bpd]), prefix)), [1, bpd, before]);
+      // K copies by broadcasting (Tile is slow on wasm)
+      diffs = tf.keep(K === 1 ? diff : tf.add(diff, tf.zeros([K, 1, 1])));
+      produced = committed = before;
     }
     for (let l = start; l < L; l++) {
       const r = this.rows[l];
       // one product for all of the layer's head inputs (rows h·3 + q|k|v, or h without q/k/v)
-      let headDelta: tf.Tensor | undefined; // [K, H, 3 | 1, B·p·d]
+      let headDelta: tf.Tensor | undefined; // [3 | 1, K·B, p, H, d]
       const headInput = (which: number) => (act: tf.Tensor) => {
-        headDelta ??= tf.reshape(delta(r.heads, qkv ? 3 * H : H, r.srcBefore), [K, H, qkv ? 3 : 1, bpd]);
-        const mine = tf.slice(headDelta, [0, 0, qkv ? which : 0, 0], [K, H, 1, bpd]);
-        return tf.add(act, tf.reshape(tf.transpose(tf.reshape(mine, [K, H, B * p, d]), [0, 2, 1, 3]), [K * B, p, H, d]));
+        const G = qkv ? 3 : 1;
+        commit(); // everything before this layer: one product
+        // [K·B·p, d, H·G] → [G, K·B·p, H, d] in two transposes of rank ≤ 4 (wasm's rank-5
+        // Transpose is ~50x slower)
+        headDelta ??= tf.reshape(
+          tf.transpose(tf.reshape(tf.transpose(tf.reshape(delta(r.heads, G * H, r.srcBefore), [K * B * p, d, H * G]), [0, 2, 1]), [K * B * p, H, G, d]), [2, 0, 1, 3]),
+          [G, K * B, p, H, d],
+        );
+        const mine = tf.slice(headDelta, [qkv ? which : 0, 0, 0, 0, 0], [1, K * B, p, H, d]);
+        return tf.add(act, tf.reshape(mine, [K * B, p, H, d]));
       };
       hooks.set(blockHook(l, 'hook_q_input'), headInput(0));
       hooks.set(blockHook(l, 'hook_k_input'), headInput(1));
       hooks.set(blockHook(l, 'hook_v_input'), headInput(2));
       hooks.set(blockHook(l, 'attn.hook_result'), (a) => {
-        addSources(tf.reshape(tf.transpose(tf.reshape(a, [K, B, p, H, d]), [0, 3, 1, 2, 4]), [K, H, bpd]));
+        addSources(tf.reshape(tf.transpose(a, [0, 1, 3, 2]), [K, bpd, H]));
       });
       if (r.mlp >= 0) {
         hooks.set(blockHook(l, 'hook_mlp_in'), (a) => tf.add(a, tf.reshape(delta(r.mlp, 1, r.srcBefore + H), [K * B, p, d])));
         hooks.set(blockHook(l, 'hook_mlp_out'), (a) => {
-          addSources(tf.reshape(a, [K, 1, bpd]));
+          addSources(tf.reshape(a, [K, bpd, 1]));
         });
       }
     }
     hooks.set(blockHook(L - 1, 'hook_resid_post'), (a) => tf.add(a, tf.reshape(delta(this.logitsRow, 1, this.graph.nSrc), [K * B, p, d])));
     const tokens = K === 1 ? run.tokens : tf.tile(run.tokens, [K, 1]);
-    const residual = start > 0 ? (K === 1 ? run.residPre[start] : tf.tile(run.residPre[start], [K, 1, 1])) : undefined;
+    const stacked = (r: tf.Tensor) => tf.reshape(tf.add(tf.expandDims(r, 0), tf.zeros([K, 1, 1, 1])), [K * B, p, d]); // not Tile: slow on wasm
+    const residual = start > 0 ? (K === 1 ? run.residPre[start] : stacked(run.residPre[start])) : undefined;
     try {
-      return this.model.forward(tokens as tf.Tensor2D, { hooks, splitQkvInput: true, useAttnResult: true, startAtLayer: start, residual });
+      return this.model.forward(tokens as tf.Tensor2D, {
+        hooks,
+        splitQkvInput: true,
+        useAttnResult: true,
+        startAtLayer: start,
+        residual,
+        lastPositionOnly: !args.allPositions,
+      });
     } finally {
-      diffs?.dispose();
+      tf.dispose([diffs!, ...pending].filter(Boolean));
     }
+  }
+
+  /**
+   * Sources [at, at + n) of `patch` with sources last, [1, B·p·d, n]: the layout the delta
+   * products read. Cached per patch tensor (a Patcher reuses one patch for every evaluation);
+   * entries go when their patch is disposed. The patch is a constant here: no gradient reaches it.
+   */
+  private patchBlock(patch: tf.Tensor, at: number, n: number, bpd: number): tf.Tensor {
+    for (const [id, entry] of this.patchBlocks) {
+      if (entry.patch.isDisposed) {
+        entry.blocks.forEach((t) => t.dispose());
+        this.patchBlocks.delete(id);
+      }
+    }
+    let entry = this.patchBlocks.get(patch.id);
+    if (!entry) this.patchBlocks.set(patch.id, (entry = { patch, blocks: new Map() }));
+    let block = entry.blocks.get(at);
+    if (!block || block.shape[2] !== n) {
+      block?.dispose();
+      const rows = tf.reshape(tf.slice(patch, [at, 0, 0, 0], [n, ...patch.shape.slice(1)]), [n, bpd]);
+      block = tf.keep(tf.reshape(tf.transpose(rows), [1, bpd, n]));
+      entry.blocks.set(at, block);
+    }
+    return block;
   }
 
   /** The lowest layer with a destination whose mask row is not all ones (L when none). */
@@ -190,6 +295,7 @@ export class PatchingEngine {
   }
 
   dispose(): void {
-    // nothing held: the row layout is plain numbers
+    for (const entry of this.patchBlocks.values()) entry.blocks.forEach((t) => t.dispose());
+    this.patchBlocks.clear();
   }
 }

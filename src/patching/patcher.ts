@@ -139,8 +139,7 @@ export class Patcher {
         const group: number[] = [];
         while (i < order.length && group.length < stack && starts[order[i]] === start) group.push(order[i++]);
         const values = tf.tidy(() => {
-          const maskT = this.maskTensor(group.map((g) => masks[g]));
-          const logits = this.engine.maskedForward({ run: this.runOf(chunk), patch: chunk.patch, masks: maskT, startAtLayer: start });
+          const logits = this.engine.maskedForward({ run: this.runOf(chunk), patch: chunk.patch, masks: group.map((g) => masks[g]), startAtLayer: start });
           return metricPerCopy(this.metric, logits, chunk.targets);
         });
         const v = values.dataSync();
@@ -213,16 +212,6 @@ export class Patcher {
 
   private runOf(c: Chunk): RunCache {
     return this.direction === 'noise' ? c.clean : c.corrupted;
-  }
-
-  private maskTensor(group: readonly Float32Array[]): tf.Tensor3D {
-    const size = this.graph.denseSize;
-    const flat = new Float32Array(group.length * size);
-    group.forEach((m, k) => {
-      if (m.length !== size) throw new Error(`mask of length ${m.length}, expected ${size}`);
-      flat.set(m, k * size);
-    });
-    return tf.tensor3d(flat, [group.length, this.graph.nDst, this.graph.nSrc]);
   }
 
   private setPatchValues(): void {

@@ -1,0 +1,158 @@
+import * as tf from '@tensorflow/tfjs';
+import type { HookFn, HookName } from '../model/hooks.js';
+import { blockHook } from '../model/hooks.js';
+import { bmm } from '../model/ops.js';
+import type { CircuitGraph } from '../graph/graph.js';
+
+/**
+ * The masked forward for masks that patch few edges (single-edge sweeps, path patching, the
+ * pipeline's verification). Same equation as the dense pass,
+ *   x_d = resid(current) + Σ_u (1 − m_ud) · (patch_u − current_u),
+ * but the sum runs over the patched entries only, so the pass pays for them alone: q/k/v inputs
+ * are split only at layers with a patched head input, per-head outputs are taken only where a
+ * patched edge starts at or above the first patched layer, and every other layer runs the plain
+ * fused forward.
+ */
+
+/** One patched mask entry: copy k, destination row, source, coefficient 1 − m. */
+interface Entry {
+  k: number;
+  dst: number;
+  src: number;
+  coef: number;
+}
+
+/** The patched entries of K host masks, or undefined when they use more than `maxSources` sources. */
+export function patchedEntries(graph: CircuitGraph, masks: readonly Float32Array[], maxSources: number): Entry[] | undefined {
+  const entries: Entry[] = [];
+  const sources = new Set<number>();
+  for (let k = 0; k < masks.length; k++) {
+    const m = masks[k];
+    for (let di = 0; di < graph.nDst; di++) {
+      const base = di * graph.nSrc;
+      const n = graph.destinations[di].srcCount;
+      for (let si = 0; si < n; si++) {
+        const v = m[base + si];
+        if (v === 1) continue;
+        sources.add(si);
+        if (sources.size > maxSources) return undefined;
+        entries.push({ k, dst: di, src: si, coef: 1 - v });
+      }
+    }
+  }
+  return entries;
+}
+
+export interface SparseArgs {
+  readonly graph: CircuitGraph;
+  readonly tokens: tf.Tensor2D; // [B, p]
+  readonly sources: tf.Tensor; // [nSrc, B, p, d] of the run
+  readonly residPre: readonly tf.Tensor[];
+  readonly patch: tf.Tensor; // [nSrc, B, p, d]
+  readonly entries: readonly Entry[];
+  readonly K: number;
+  readonly start: number;
+  readonly dims: { L: number; H: number; d: number };
+  readonly forward: (tokens: tf.Tensor2D, hooks: Map<HookName, HookFn>, start: number, residual: tf.Tensor | undefined) => tf.Tensor;
+}
+
+/** Logits of K stacked copies, copy k patching its entries. Call inside tf.tidy. */
+export function sparseMaskedForward(a: SparseArgs): tf.Tensor {
+  const { graph, entries, K, start } = a;
+  const { L, H, d } = a.dims;
+  const [B, p] = a.tokens.shape;
+  const bpd = B * p * d;
+  const qkv = graph.shape.qkv;
+  const G = qkv ? 3 : 1;
+  const column = (t: tf.Tensor, u: number) => tf.reshape(tf.slice(t, [u, 0, 0, 0], [1, B, p, d]), [1, bpd, 1]);
+
+  // patch_u − current_u per used source: constant when u is below the first patched layer
+  // (nothing upstream of it changes), else read live from this pass
+  const diff = new Map<number, tf.Tensor>(); // [1 | K, B·p·d, 1]
+  const live = new Map<HookName, number[]>(); // hook -> live sources it produces
+  for (const u of new Set(entries.map((e) => e.src))) {
+    const s = graph.sources[u];
+    if (s.layer < start) {
+      diff.set(u, tf.sub(column(a.patch, u), column(a.sources, u)));
+    } else {
+      const hook = blockHook(s.layer, s.kind === 'head' ? 'attn.hook_result' : 'hook_mlp_out');
+      live.set(hook, [...(live.get(hook) ?? []), u]);
+    }
+  }
+  const hooks = new Map<HookName, HookFn>();
+  for (const [hook, us] of live) {
+    hooks.set(hook, (act) => {
+      for (const u of us) {
+        const s = graph.sources[u];
+        const current = s.kind === 'head' ? tf.slice(act, [0, 0, s.head, 0], [K * B, p, 1, d]) : act;
+        diff.set(u, tf.keep(tf.sub(column(a.patch, u), tf.reshape(current, [K, bpd, 1]))));
+      }
+    });
+  }
+
+  // Σ over a destination group's patched entries → [K, B·p, R, d]. Constant differences are
+  // shared by the copies: one product [B·p·d, n] @ [n, K·R] for all of them. Live ones differ
+  // per copy: one product per copy.
+  const groupDelta = (row: number, R: number, group: readonly Entry[]) => {
+    const parts: tf.Tensor[] = [];
+    const perCopy = (u: number) => diff.get(u)!.shape[0] > 1; // live sources of K > 1 copies
+    for (const isLive of [false, true]) {
+      const mine = group.filter((e) => perCopy(e.src) === isLive);
+      if (mine.length === 0) continue;
+      const used = [...new Set(mine.map((e) => e.src))].sort((x, y) => x - y);
+      const n = used.length;
+      const diffs = n === 1 ? diff.get(used[0])! : tf.concat(used.map((u) => diff.get(u)!), 2); // [1 | K, B·p·d, n]
+      const coef = new Float32Array(K * n * R);
+      if (isLive) {
+        for (const e of mine) coef[(e.k * n + used.indexOf(e.src)) * R + (e.dst - row)] += e.coef; // [K, n, R]
+        parts.push(tf.transpose(tf.reshape(bmm(diffs, tf.tensor3d(coef, [K, n, R])), [K, B * p, d, R]), [0, 1, 3, 2]));
+      } else {
+        for (const e of mine) coef[used.indexOf(e.src) * K * R + e.k * R + (e.dst - row)] += e.coef; // [n, K·R]
+        const out = bmm(tf.reshape(diffs, [bpd, n]), tf.tensor2d(coef, [n, K * R])); // [B·p·d, K·R]
+        parts.push(tf.transpose(tf.reshape(out, [B * p, d, K, R]), [2, 0, 3, 1]));
+      }
+    }
+    return parts.length === 1 ? parts[0] : tf.add(parts[0], parts[1]);
+  };
+  const byGroup = new Map<string, Entry[]>();
+  const groupOf = (di: number) => {
+    const dst = graph.destinations[di];
+    return dst.kind === 'mlp' || dst.kind === 'logits' ? dst.name : `a${dst.layer}`;
+  };
+  for (const e of entries) {
+    const key = groupOf(e.dst);
+    byGroup.set(key, [...(byGroup.get(key) ?? []), e]);
+  }
+  for (let l = start; l < L; l++) {
+    const heads = byGroup.get(`a${l}`);
+    if (heads) {
+      const row = graph.destinationIndex(qkv ? `a${l}.h0<q>` : `a${l}.h0`);
+      let headDelta: tf.Tensor | undefined; // [G, K·B, p, H, d]
+      const headInput = (which: number) => (act: tf.Tensor) => {
+        // [K, B·p, H·G, d] → [G, K·B·p, H, d] (rank ≤ 4: rank-5 transposes are slow on wasm)
+        headDelta ??= tf.reshape(tf.transpose(tf.reshape(groupDelta(row, G * H, heads), [K * B * p, H, G, d]), [2, 0, 1, 3]), [G, K * B, p, H, d]);
+        return tf.add(act, tf.reshape(tf.slice(headDelta, [which, 0, 0, 0, 0], [1, K * B, p, H, d]), [K * B, p, H, d]));
+      };
+      hooks.set(blockHook(l, 'hook_q_input'), headInput(0));
+      hooks.set(blockHook(l, 'hook_k_input'), headInput(qkv ? 1 : 0));
+      hooks.set(blockHook(l, 'hook_v_input'), headInput(qkv ? 2 : 0));
+    }
+    const mlp = byGroup.get(`m${l}`);
+    if (mlp) {
+      const row = graph.destinationIndex(`m${l}`);
+      hooks.set(blockHook(l, 'hook_mlp_in'), (act) => tf.add(act, tf.reshape(groupDelta(row, 1, mlp), [K * B, p, d])));
+    }
+  }
+  const logits = byGroup.get('logits');
+  if (logits) {
+    const row = graph.destinationIndex('logits');
+    hooks.set(blockHook(L - 1, 'hook_resid_post'), (act) => tf.add(act, tf.reshape(groupDelta(row, 1, logits), [K * B, p, d])));
+  }
+  const tokens = K === 1 ? a.tokens : (tf.tile(a.tokens, [K, 1]) as tf.Tensor2D);
+  const residual = start > 0 ? (K === 1 ? a.residPre[start] : tf.reshape(tf.add(tf.expandDims(a.residPre[start], 0), tf.zeros([K, 1, 1, 1])), [K * B, p, d])) : undefined;
+  try {
+    return a.forward(tokens, hooks, start, residual);
+  } finally {
+    for (const [u, t] of diff) if (graph.sources[u].layer >= start) t.dispose();
+  }
+}

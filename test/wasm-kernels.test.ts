@@ -1,0 +1,100 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../src/backend/index.js';
+
+/** Values 0, 1, 2, ... so that every element is told apart. */
+const iota = (shape: number[]) => tf.reshape(tf.range(0, shape.reduce((a, b) => a * b, 1), 1, 'float32'), shape);
+
+/** Element at a multi-index of a row-major array of `shape`. */
+function at(values: ArrayLike<number>, shape: number[], idx: number[]): number {
+  let offset = 0;
+  for (let a = 0; a < shape.length; a++) offset = offset * shape[a] + idx[a];
+  return values[offset];
+}
+
+/** Every multi-index of `shape`, in row-major order. */
+function* indices(shape: number[]): Generator<number[]> {
+  const idx = shape.map(() => 0);
+  const n = shape.reduce((a, b) => a * b, 1);
+  for (let i = 0; i < n; i++) {
+    yield [...idx];
+    for (let a = shape.length - 1; a >= 0; a--) {
+      if (++idx[a] < shape[a]) break;
+      idx[a] = 0;
+    }
+  }
+}
+
+// The wasm backend's Slice, Unpack and Concat are replaced (src/backend/wasm-kernels.ts); these
+// check them element by element against index arithmetic.
+describe('replacement wasm kernels', () => {
+  beforeAll(async () => {
+    expect(await initBackend('wasm')).toBe('wasm');
+  });
+
+  it.each([
+    { shape: [4, 5, 6], begin: [1, 2, 3], size: [2, 3, 2] }, // partial on every axis
+    { shape: [4, 5, 6], begin: [1, 0, 0], size: [2, 5, 6] }, // whole trailing axes: one run
+    { shape: [4, 5, 6], begin: [0, 1, 0], size: [4, 3, 6] }, // whole last axis
+    { shape: [3, 70, 2], begin: [1, 3, 0], size: [1, 66, 2] }, // a run longer than 64
+    { shape: [2, 3, 4, 5, 6], begin: [1, 0, 1, 0, 0], size: [1, 3, 2, 5, 6] },
+    { shape: [7], begin: [2], size: [4] },
+  ])('slices $shape at $begin size $size', ({ shape, begin, size }) => {
+    const x = iota(shape);
+    const xs = x.dataSync();
+    const y = tf.slice(x, begin, size);
+    expect(y.shape).toEqual(size);
+    const ys = y.dataSync();
+    let i = 0;
+    for (const idx of indices(size)) expect(ys[i++]).toBe(at(xs, shape, idx.map((v, a) => v + begin[a])));
+    tf.dispose([x, y]);
+  });
+
+  it.each([0, 1, 2])('unstacks along axis %i', (axis) => {
+    const shape = [3, 4, 5];
+    const x = iota(shape);
+    const xs = x.dataSync();
+    const parts = tf.unstack(x, axis);
+    expect(parts).toHaveLength(shape[axis]);
+    parts.forEach((part, k) => {
+      const ps = part.dataSync();
+      let i = 0;
+      for (const idx of indices(part.shape)) {
+        const full = [...idx];
+        full.splice(axis, 0, k);
+        expect(ps[i++]).toBe(at(xs, shape, full));
+      }
+    });
+    tf.dispose([x, ...parts]);
+  });
+
+  it.each([0, 1, 2])('concatenates along axis %i, short and long runs', (axis) => {
+    const shapes = [
+      [2, 3, 4],
+      [2, 3, 4],
+      [2, 3, 4],
+    ].map((s, i) => s.map((v, a) => (a === axis ? [1, 70, 2][i] : v)));
+    const xs = shapes.map((s, i) => tf.add(iota(s), 1000 * i));
+    const y = tf.concat(xs, axis);
+    const vals = xs.map((x) => x.dataSync());
+    const ys = y.dataSync();
+    let i = 0;
+    for (const idx of indices(y.shape)) {
+      let k = 0;
+      let off = idx[axis];
+      while (off >= shapes[k][axis]) off -= shapes[k++][axis];
+      const local = idx.map((v, a) => (a === axis ? off : v));
+      expect(ys[i++]).toBe(at(vals[k], shapes[k], local));
+    }
+    tf.dispose([...xs, y]);
+  });
+
+  it('concatenates int32 tensors too', () => {
+    const a = tf.tensor2d([1, 2, 3, 4], [2, 2], 'int32');
+    const b = tf.tensor2d([5, 6], [2, 1], 'int32');
+    const y = tf.concat([a, b], 1);
+    expect(y.dtype).toBe('int32');
+    expect(Array.from(y.dataSync())).toEqual([1, 2, 5, 3, 4, 6]);
+    tf.dispose([a, b, y]);
+  });
+});
