@@ -416,7 +416,7 @@ function modelCard(opts: TrainOptions, res: TrainResult, backend: string, final:
   const lines = [
     `# ${basename(opts.out)}`,
     '',
-    "circuitry's built-in trained model: a small GPT-2-style transformer trained by `npm run train:zoo`",
+    "one of circuitry's built-in trained models: a small GPT-2-style transformer trained by `npm run train:zoo`",
     '(scripts/train-zoo.ts) on a mixture of small-vocabulary IOI, greater-than and induction prompts.',
     'Its circuits are learned, not planted: nothing in the weights was set by hand.',
     '',
@@ -480,7 +480,12 @@ function modelCard(opts: TrainOptions, res: TrainResult, backend: string, final:
     for (const h of curve) lines.push(`| ${h.step} | ${h.loss.toFixed(4)} | ${ZOO_TASKS.map((t) => pct(h.eval!.tasks[t].accuracy)).join(' | ')} |`);
     lines.push('');
   }
-  lines.push('## Reproduce', '', '```', `npm run train:zoo -- --seed ${opts.seed} --steps ${opts.steps}`, '```', '');
+  const shape = ([['layers', opts.layers, DEFAULTS.layers], ['heads', opts.heads, DEFAULTS.heads], ['d-model', opts.dModel, DEFAULTS.dModel]] as const)
+    .filter(([, v, dflt]) => v !== dflt)
+    .map(([flag, v]) => ` --${flag} ${v}`)
+    .join('');
+  const out = opts.out === DEFAULT_OUT ? '' : ` --out src/zoo/trained/${basename(opts.out)}`;
+  lines.push('## Reproduce', '', '```', `npm run train:zoo -- --seed ${opts.seed} --steps ${opts.steps}${shape}${out}`, '```', '');
   return lines.join('\n');
 }
 
