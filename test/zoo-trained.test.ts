@@ -18,7 +18,8 @@ import { inductionDataset } from '../src/tasks/induction.js';
 import { ioiDataset } from '../src/tasks/ioi.js';
 import { zooModel } from '../src/zoo/index.js';
 import { ZOO_VOCAB } from '../src/zoo/vocab.js';
-import { MINI_GPT2_DIR } from '../src/zoo/trained/index.js';
+import { MINI_GPT2_DIR, MINI_GPT2_L4H8_DIR } from '../src/zoo/trained/index.js';
+import { CircuitGraph } from '../src/graph/graph.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -32,9 +33,9 @@ const generators: Record<string, (tok: WordTokenizer, o: { n: number; seed: numb
   induction: inductionDataset,
 };
 
-function loadShipped(): Transformer {
-  const cfg = configFromHf(JSON.parse(readFileSync(join(MINI_GPT2_DIR, 'config.json'), 'utf8')));
-  return new Transformer(cfg, gpt2WeightsFromTensors(cfg, readSafetensors(join(MINI_GPT2_DIR, 'model.safetensors')), MINI_GPT2_DIR));
+function loadShipped(dir = MINI_GPT2_DIR): Transformer {
+  const cfg = configFromHf(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')));
+  return new Transformer(cfg, gpt2WeightsFromTensors(cfg, readSafetensors(join(dir, 'model.safetensors')), dir));
 }
 
 function metric(model: Transformer, name: MetricName, rows: number[][], ds: TaskDataset): number[] {
@@ -48,26 +49,31 @@ function metric(model: Transformer, name: MetricName, rows: number[][], ds: Task
 
 const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
-describe('mini-gpt2, the trained zoo model', () => {
+describe.each([
+  { name: 'mini-gpt2', dir: MINI_GPT2_DIR, layers: 3, heads: 4, edges: 262 },
+  { name: 'mini-gpt2-l4h8', dir: MINI_GPT2_L4H8_DIR, layers: 4, heads: 8, edges: 1519 },
+])('$name, a trained zoo model', ({ name, dir, layers, heads, edges }) => {
   let model: Transformer;
   let tok: WordTokenizer;
   beforeAll(async () => {
     await initBackend('wasm');
-    model = loadShipped();
-    tok = new WordTokenizer(JSON.parse(readFileSync(join(MINI_GPT2_DIR, 'vocab.json'), 'utf8')) as string[]);
+    model = loadShipped(dir);
+    tok = new WordTokenizer(JSON.parse(readFileSync(join(dir, 'vocab.json'), 'utf8')) as string[]);
   });
   afterAll(() => model?.dispose());
 
-  it('is registered in the zoo with its folder, vocabulary and tasks (ioi first)', () => {
-    const z = zooModel('mini-gpt2');
+  it('is registered in the zoo with its folder, vocabulary, tasks (ioi first) and shape', () => {
+    const z = zooModel(name);
     expect(z?.kind).toBe('trained');
     expect(z?.tasks).toEqual(['ioi', 'greater-than', 'induction']);
-    expect(z?.dir).toBe(MINI_GPT2_DIR);
-    for (const f of ['config.json', 'model.safetensors', 'vocab.json', 'MODEL_CARD.md']) expect(existsSync(join(MINI_GPT2_DIR, f))).toBe(true);
+    expect(z?.dir).toBe(dir);
+    for (const f of ['config.json', 'model.safetensors', 'vocab.json', 'MODEL_CARD.md']) expect(existsSync(join(dir, f))).toBe(true);
     // the shipped vocabulary is the zoo vocabulary (append-only) and matches the weights
     expect(z?.vocab).toEqual(ZOO_VOCAB.slice(0, z!.vocab.length));
     expect(model.cfg.dVocab).toBe(z!.vocab.length);
-    expect(statSync(join(MINI_GPT2_DIR, 'model.safetensors')).size).toBeLessThan(5_000_000);
+    expect([model.cfg.nLayers, model.cfg.nHeads]).toEqual([layers, heads]);
+    expect(new CircuitGraph({ nLayers: layers, nHeads: heads, hasMlp: true, qkv: true }).nEdges).toBe(edges);
+    expect(statSync(join(dir, 'model.safetensors')).size).toBeLessThan(5_000_000);
   });
 
   for (const task of Object.keys(generators)) {
