@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'graphs/', 'reports/', 'dist/', '.cache/', 'tmp/'] },
+  { ignores: ['.scratch/**', 'node_modules/', 'graphs/', 'reports/', 'dist/', '.cache/', 'tmp/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

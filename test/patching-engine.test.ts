@@ -73,6 +73,15 @@ describe('masked edge forward on tiny-gpt2', () => {
       names.forEach((n, i) => (m[graph.edge(n).index] = (k + i) % 2 === 0 ? 0 : 0.3));
       return m;
     });
+    // every head input of layer 1 in one copy: more than the projected path takes (K·H), so the split path
+    const wide = patcher.fullMask();
+    for (let h = 0; h < 4; h++) for (const x of ['q', 'k', 'v']) wide[graph.edge(`a0.h${h}->a1.h${h}<${x}>`).index] = 0.5;
+    patcher.forEachChunk(({ run, patch }) => {
+      const sparse = patcher.engine.maskedForward({ run, patch, masks: [wide], allPositions: true });
+      const dense = patcher.engine.maskedForward({ run, patch, masks: tf.tensor2d(wide, [graph.nDst, graph.nSrc]), allPositions: true });
+      expect(maxAbsDiff(sparse.dataSync(), dense.dataSync())).toBeLessThan(1e-5);
+      tf.dispose([sparse, dense]);
+    });
     patcher.forEachChunk(({ run, patch }) => {
       for (const start of [0, 1]) {
         const group = masks.filter((m) => patcher.engine.firstPatchedLayer(m) >= start);

@@ -68,6 +68,23 @@ describe('replacement wasm kernels', () => {
     tf.dispose([x, ...parts]);
   });
 
+  it.each([0, 1, 2])('splits along axis %i into unequal parts', (axis) => {
+    const shape = [4, 6, 5];
+    const x = iota(shape);
+    const xs = x.dataSync();
+    const sizes = axis === 1 ? [1, 3, 2] : [shape[axis] - 1, 1];
+    const parts = tf.split(x, sizes, axis);
+    let offset = 0;
+    parts.forEach((part, k) => {
+      expect(part.shape[axis]).toBe(sizes[k]);
+      const ps = part.dataSync();
+      let i = 0;
+      for (const idx of indices(part.shape)) expect(ps[i++]).toBe(at(xs, shape, idx.map((v, a) => (a === axis ? v + offset : v))));
+      offset += sizes[k];
+    });
+    tf.dispose([x, ...parts]);
+  });
+
   it.each([0, 1, 2])('concatenates along axis %i, short and long runs', (axis) => {
     const shapes = [
       [2, 3, 4],

@@ -132,42 +132,80 @@ export function headResults(z: tf.Tensor, w: LayerHeadWeights): tf.Tensor2D {
   });
 }
 
-/** [b, p, H, x] tensors of q, k and v -> [3H, b·p, x] in q/k/v-major order (which·H + h). */
-export function qkvMajor(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor): tf.Tensor3D {
-  return tf.tidy(() => {
-    const [b, p, H, x] = q.shape;
-    return tf.concat([q, k, v].map((t) => tf.reshape(tf.transpose(t, [2, 0, 1, 3]), [H, b * p, x])), 0) as tf.Tensor3D;
-  });
+/**
+ * Σ over stacked copies: [K·n, ...] -> [n, ...] (a product with ones: wasm's Sum over a leading
+ * axis and its slices are slower).
+ */
+export function foldCopies(t: tf.Tensor, copies: number): tf.Tensor {
+  if (copies === 1) return t;
+  return tf.tidy(() => tf.reshape(tf.matMul(tf.ones([1, copies]), tf.reshape(t, [copies, -1])), [t.shape[0] / copies, ...t.shape.slice(1)]));
+}
+
+/** [K·b, p, H, x] tensors of q, k and v -> [K·b·p, 3·H·x], q/k/v-major along the columns. */
+function qkvRows(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor): tf.Tensor2D {
+  const [b, p, H, x] = q.shape;
+  return tf.concat([q, k, v].map((t) => tf.reshape(t, [b * p, H * x])), 1) as tf.Tensor2D;
 }
 
 /**
- * Gradients at each head's own q, k and v input, [3H, b·p, d] in q/k/v-major order, from the
- * gradients at attn.hook_{q,k,v} and their values (each [b, p, H, dh]) and the layer's residual
- * input x (for LN1's Jacobian): ∂M/∂x = J_LN(x)^T (W · ∂M/∂q). With x̂ = (x − μ)·r the
- * normalized input, w LN1's weight and ĝ = w ⊙ (W ∂M/∂q),
+ * Gradients at each head's own q, k and v input from the gradients at attn.hook_{q,k,v}, in two
+ * parts so that IG steps add up before the expensive one. ∂M/∂x = J_LN(x)^T (W · ∂M/∂q); with
+ * x̂ = (x − μ)·r the normalized residual input, w LN1's weight and ĝ = w ⊙ (W ∂M/∂q),
  *   J^T(…) = r · (ĝ − mean(ĝ) − x̂ · mean(ĝ ⊙ x̂)).
- * r·ĝ is one matmul per head with w folded into the weights; the two means are per-position
- * scalars from small tensors: mean(ĝ) = ∂M/∂q · (row sums of (diag(w)W)^T)/d, and
- * mean(ĝ ⊙ x̂) = ∂M/∂q · ((x̂ ⊙ w)·W)/d, where (x̂ ⊙ w)·W = q − (b_LN·W + b_q) comes from the forward's
- * own q. Three elementwise ops touch the [3H, b·p, d] result.
+ * r·ĝ and r·mean(ĝ) = (r ∂M/∂q) · (row sums of (diag(w)W)^T)/d are linear in r·∂M/∂q, so a sum over
+ * passes needs only Σ r·∂M/∂q (small: [b·p, 3·H·dh]) and the x̂ term Σ r·mean(ĝ ⊙ x̂) ⊗ x̂, where
+ * mean(ĝ ⊙ x̂) = ∂M/∂q · ((x̂ ⊙ w)·W)/d and (x̂ ⊙ w)·W = q − (b_LN·W + b_q) is the forward's own q.
+ * headGradientTerms gives one pass's parts (summed over its K stacked copies); headInputGradients
+ * turns summed parts into [3H, b·p, d], q/k/v-major (which·H + h).
  */
-export function headInputGradients(grads: readonly [tf.Tensor, tf.Tensor, tf.Tensor], values: readonly [tf.Tensor, tf.Tensor, tf.Tensor] | undefined, residPre: tf.Tensor | undefined, w: LayerHeadWeights, eps: number): tf.Tensor3D {
+export interface HeadGradientTerms {
+  /** Σ r·∂M/∂q,k,v, [b·p, 3·H·dh] (∂M/∂q,k,v without LayerNorm). */
+  readonly g: tf.Tensor2D;
+  /** With LayerNorm: Σ r·mean(ĝ ⊙ x̂) ⊗ x̂, [3H, b·p, d]. */
+  readonly xTerm?: tf.Tensor3D;
+}
+
+/** One pass's terms: grads and values at attn.hook_{q,k,v} ([K·b, p, H, dh]), the layer's residual input [K·b, p, d]. */
+export function headGradientTerms(grads: readonly [tf.Tensor, tf.Tensor, tf.Tensor], values: readonly [tf.Tensor, tf.Tensor, tf.Tensor] | undefined, residPre: tf.Tensor | undefined, w: LayerHeadWeights, eps: number, copies: number): HeadGradientTerms {
   return tf.tidy(() => {
-    const g = qkvMajor(...grads); // [3H, bp, dh]
-    const project = (t: tf.Tensor) => tf.stack(tf.unstack(t).map((gh, i) => tf.matMul(gh as tf.Tensor2D, w.inputT[i])));
-    if (!w.ln) return project(g) as tf.Tensor3D;
-    if (!values || !residPre) throw new Error('headInputGradients: LayerNorm needs the q/k/v values and the residual input');
-    const bp = g.shape[1];
+    const g = qkvRows(...grads); // [K·bp, 3H·dh]
+    if (!w.ln) return { g: foldCopies(g, copies) as tf.Tensor2D };
+    if (!values || !residPre) throw new Error('headGradientTerms: LayerNorm needs the q/k/v values and the residual input');
+    const [kbp, cols] = g.shape;
     const d = w.inputT[0].shape[1];
-    const x = tf.reshape(residPre, [bp, d]);
+    const rows3 = w.ln.rowSums.shape[0];
+    const x = tf.reshape(residPre, [kbp, d]);
     const xc = tf.sub(x, tf.mean(x, -1, true));
-    const r = tf.rsqrt(tf.add(tf.mean(tf.square(xc), -1, true), eps)); // [bp, 1]
-    const xhat = tf.mul(xc, r); // [bp, d]
-    const gr = tf.mul(g, r); // r · ∂M/∂q
-    const main = project(gr); // r · ĝ, [3H, bp, d]
-    const meanG = tf.div(tf.sum(tf.mul(gr, w.ln.rowSums), -1, true), d); // r · mean(ĝ), [3H, bp, 1]
-    const proj = tf.sub(qkvMajor(...values), w.ln.offset); // (x̂ ⊙ w)·W, [3H, bp, dh]
-    const meanGx = tf.div(tf.sum(tf.mul(gr, proj), -1, true), d); // r · mean(ĝ ⊙ x̂), [3H, bp, 1]
-    return tf.sub(tf.sub(main, meanG), tf.mul(meanGx, xhat)) as tf.Tensor3D;
+    const r = tf.rsqrt(tf.add(tf.mean(tf.square(xc), -1, true), eps)); // [K·bp, 1]
+    const gr = tf.mul(g, r);
+    const proj = tf.sub(qkvRows(...values), tf.reshape(w.ln.offset, [cols])); // (x̂ ⊙ w)·W
+    const meanGx = tf.div(tf.sum(tf.reshape(tf.mul(gr, proj), [kbp, rows3, -1]), -1), d); // [K·bp, 3H]
+    const bp = kbp / copies;
+    const perCopy = tf.reshape(tf.transpose(tf.reshape(meanGx, [copies, bp, rows3]), [0, 2, 1]), [copies, rows3, bp, 1]);
+    const xhat = tf.reshape(tf.mul(xc, r), [copies, 1, bp, d]);
+    const xTerm = tf.reshape(foldCopies(tf.mul(perCopy, xhat), copies), [rows3, bp, d]) as tf.Tensor3D;
+    return { g: foldCopies(gr, copies) as tf.Tensor2D, xTerm };
   });
+}
+
+/** [3H, b·p, d] from summed terms. */
+export function headInputGradients(terms: HeadGradientTerms, w: LayerHeadWeights): tf.Tensor3D {
+  return tf.tidy(() => {
+    const g = qkvMajor(terms.g, w.inputT.length); // [3H, bp, dh]
+    const main = tf.stack(tf.unstack(g).map((gh, i) => tf.matMul(gh as tf.Tensor2D, w.inputT[i]))); // [3H, bp, d]
+    if (!w.ln) return main as tf.Tensor3D;
+    const d = w.inputT[0].shape[1];
+    const meanG = tf.div(tf.sum(tf.mul(g, w.ln.rowSums), -1, true), d); // r·mean(ĝ), [3H, bp, 1]
+    return tf.sub(tf.sub(main, meanG), terms.xTerm!) as tf.Tensor3D;
+  });
+}
+
+/** Split path: the gradients at hook_{q,k,v}_input ([K·b, p, H, d]) -> [b·p, 3·H·d], summed over copies. */
+export function splitGradientTerms(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, copies: number): tf.Tensor2D {
+  return tf.tidy(() => foldCopies(qkvRows(q, k, v), copies) as tf.Tensor2D);
+}
+
+/** [b·p, 3·H·x] -> [3H, b·p, x]. */
+export function qkvMajor(rows: tf.Tensor2D, nRows: number): tf.Tensor3D {
+  return tf.tidy(() => tf.transpose(tf.reshape(rows, [rows.shape[0], nRows, -1]), [1, 0, 2]) as tf.Tensor3D);
 }

@@ -6,7 +6,7 @@ import { Patcher } from '../patching/patcher.js';
 import { CircuitryError } from '../errors.js';
 import { fusedSupported } from './adapter.js';
 import { type ChunkSource, type ChunkWork, checkDifferentiable, dataChunks, patcherChunks, resolveRunOptions } from './chunks.js';
-import { EdgeGradients, type GradientPath } from './gradients.js';
+import { EdgeGradients, type GradientPath, type GradientSum } from './gradients.js';
 import type { AttributionInput, AttributionMethodKey, AttributionOptions, EdgeAttribution } from './types.js';
 
 /**
@@ -100,9 +100,15 @@ function warningsFor(s: Setup, method: AttributionMethodKey): string[] {
 
 const metricScalar = (work: ChunkWork, metric: Setup['run']['metric']) => (logits: tf.Tensor) => metricMean(metric, logits, work.targets);
 
-/** Δ = patch − run sources, [nSrc, B·p·d]. */
-function sourceDelta(work: ChunkWork, runSources: tf.Tensor2D): tf.Tensor2D {
-  return tf.sub(work.patch, runSources) as tf.Tensor2D;
+/** Adds weight · Σ Δ·∂M/∂x_d for every edge to `scores`, Δ = patch − run sources. */
+function contractSum(eg: EdgeGradients, work: ChunkWork, runSources: tf.Tensor2D, sum: GradientSum, scores: Float32Array, weight: number): void {
+  const blocks = eg.finish(sum);
+  const delta = tf.sub(work.patch, runSources) as tf.Tensor2D;
+  try {
+    eg.contract(delta, blocks, scores, weight);
+  } finally {
+    tf.dispose([delta, ...blocks]);
+  }
 }
 
 /**
@@ -115,11 +121,10 @@ export function eap(input: AttributionInput, opts: AttributionOptions = {}): Edg
   return withGradients(input, opts, s, 'eap', 1, 1, (eg, work, scores, tick) => {
     const pass = eg.gradientPass(work.tokens, metricScalar(work, s.run.metric), { captureSources: !work.runSources });
     try {
-      const delta = sourceDelta(work, work.runSources ?? pass.sources!);
-      eg.contract(delta, pass.grads, scores, work.weight);
-      delta.dispose();
+      contractSum(eg, work, work.runSources ?? pass.sources!, pass.sum, scores, work.weight);
     } finally {
-      tf.dispose([...pass.grads, ...(pass.sources ? [pass.sources] : [])]);
+      pass.sum.dispose();
+      pass.sources?.dispose();
     }
     tick();
     return pass.value;
@@ -149,7 +154,7 @@ export function eapIg(input: AttributionInput, opts: AttributionOptions = {}): E
     const first = eg.gradientPass(work.tokens, scalar, { captureSources: !work.runSources });
     tick();
     const runSources = work.runSources ?? first.sources!;
-    let acc = first.grads;
+    const acc = first.sum;
     try {
       if (m > 1) {
         const [b, p] = work.tokens.shape;
@@ -165,25 +170,21 @@ export function eapIg(input: AttributionInput, opts: AttributionOptions = {}): E
             const tokens = n === 1 ? work.tokens : (tf.tile(work.tokens, [n, 1]) as tf.Tensor2D);
             // Σ over the stacked steps of each step's batch-mean metric
             const stacked = n === 1 ? scalar : (logits: tf.Tensor) => tf.tidy(() => tf.mul(scalar(logits), n) as tf.Scalar);
-            let pass;
             try {
-              pass = eg.gradientPass(tokens, stacked, { input: x, copies: n });
+              eg.gradientPass(tokens, stacked, { input: x, copies: n }, acc);
             } finally {
               x.dispose();
               if (tokens !== work.tokens) tokens.dispose();
             }
-            acc = EdgeGradients.addGrads(acc, pass.grads);
             ks.forEach(() => tick());
           }
         } finally {
           tf.dispose([patch0, diff0]);
         }
       }
-      const delta = sourceDelta(work, runSources);
-      eg.contract(delta, acc, scores, work.weight / m);
-      delta.dispose();
+      contractSum(eg, work, runSources, acc, scores, work.weight / m);
     } finally {
-      tf.dispose(acc);
+      acc.dispose();
       first.sources?.dispose();
     }
     return first.value;
@@ -192,14 +193,13 @@ export function eapIg(input: AttributionInput, opts: AttributionOptions = {}): E
 
 /**
  * IG steps stacked per pass by default: as many as keep a pass's autodiff tape near 2^26 floats
- * (256 MiB), estimated at 4·V + 250·L·d floats per token (measured on GPT-2 small with wasm:
- * ~9 MiB per token). Stacking saves per-op overhead, which matters for small models only; GPT-2
- * small runs one step per pass.
+ * (256 MiB), estimated at 250·L·d floats per token (measured on GPT-2 small with wasm: ~9 MiB per
+ * token; the logits are the last position's only). Stacking saves per-op overhead, which matters
+ * for small chunks only (measured: no gain at 256 tokens of d 256); GPT-2 small runs one step per pass.
  */
 function defaultStepBatch(model: Transformer, tokensPerChunk: number): number {
-  const { dVocab, dModel, nLayers } = model.cfg;
-  const perToken = 4 * dVocab + 250 * nLayers * dModel;
-  return Math.max(1, Math.floor(2 ** 26 / (perToken * tokensPerChunk)));
+  const { dModel, nLayers } = model.cfg;
+  return Math.max(1, Math.floor(2 ** 26 / (250 * nLayers * dModel * tokensPerChunk)));
 }
 
 /**

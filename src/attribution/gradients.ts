@@ -4,7 +4,7 @@ import type { BlockHook, HookFn, HookName } from '../model/hooks.js';
 import { blockHook } from '../model/hooks.js';
 import type { CircuitGraph } from '../graph/graph.js';
 import { CircuitryError } from '../errors.js';
-import { HeadWeights, fusedSupported, headInputGradients, headResults, qkvMajor } from './adapter.js';
+import { HeadWeights, foldCopies, fusedSupported, headGradientTerms, headInputGradients, headResults, qkvMajor, splitGradientTerms } from './adapter.js';
 
 /**
  * Gradients of the metric at every destination input of the graph, and the contraction
@@ -26,11 +26,35 @@ interface Block {
   readonly count: number;
 }
 
-/** A gradient pass: the metric, per-block gradients [b·p·d, cols], and the run's sources if captured. */
+/**
+ * ∂M/∂x_d summed over gradient passes (IG steps, stacked copies), held in a form that adds up
+ * cheaply; EdgeGradients.finish() turns it into the contraction's blocks. Per layer: the heads'
+ * terms (fused: headGradientTerms; split: the q/k/v input gradients, [b·p, 3·H·d]) and the MLP
+ * input's gradient [b·p·d, 1]; then the final residual's [b·p·d, 1]. Owns its tensors.
+ */
+export class GradientSum {
+  constructor(private parts: tf.Tensor[]) {}
+
+  get tensors(): readonly tf.Tensor[] {
+    return this.parts;
+  }
+
+  /** this += other (other is disposed). */
+  add(other: GradientSum): void {
+    const sum = this.parts.map((a, i) => tf.add(a, other.parts[i]));
+    tf.dispose([...this.parts, ...other.parts]);
+    this.parts = sum;
+  }
+
+  dispose(): void {
+    tf.dispose(this.parts);
+  }
+}
+
+/** A gradient pass: the metric, the gradients, and the run's sources if captured. */
 export interface GradientPassResult {
   readonly value: number;
-  /** One per block, in block order: ∂M/∂x for each destination of the block, transposed [b·p·d, cols]. */
-  readonly grads: tf.Tensor2D[];
+  readonly sum: GradientSum;
   /** The run's source outputs [nSrc, b·p·d] (when asked for). */
   readonly sources?: tf.Tensor2D;
 }
@@ -111,20 +135,19 @@ export class EdgeGradients {
 
   /** An unpatched forward pass of `tokens`: its source outputs [nSrc, b·p·d] and last-position logits [b, 1, V]. */
   forwardSources(tokens: tf.Tensor2D): { sources: tf.Tensor2D; logits: tf.Tensor3D } {
-    const { logits, cache } = this.model.runWithCache(tokens, this.sourceHooks());
+    const { logits, cache } = this.model.runWithCache(tokens, this.sourceHooks(), { lastPositionOnly: true });
     try {
-      const sources = this.sourcesFrom(cache);
-      const [b, p, v] = logits.shape;
-      const last = tf.tidy(() => tf.slice(logits, [0, p - 1, 0], [b, 1, v]) as tf.Tensor3D);
-      return { sources, logits: last };
-    } finally {
+      return { sources: this.sourcesFrom(cache), logits: logits as tf.Tensor3D };
+    } catch (e) {
       logits.dispose();
+      throw e;
+    } finally {
       cache.forEach((t) => t.dispose());
     }
   }
 
-  /** One forward and one backward pass of `tokens`: ∂M/∂x_d at every destination. */
-  gradientPass(tokens: tf.Tensor2D, scalar: (logits: tf.Tensor) => tf.Scalar, opts: GradientPassOptions = {}): GradientPassResult {
+  /** One forward and one backward pass of `tokens`: ∂M/∂x_d at every destination, added to `acc` when given (then returned as the sum). */
+  gradientPass(tokens: tf.Tensor2D, scalar: (logits: tf.Tensor) => tf.Scalar, opts: GradientPassOptions = {}, acc?: GradientSum): GradientPassResult {
     const { nLayers: L, attnOnly } = this.model.cfg;
     const fused = this.path === 'fused';
     const gradNames: HookName[] = [];
@@ -158,39 +181,35 @@ export class EdgeGradients {
     }
     let result: { value: number; grads: Map<HookName, tf.Tensor> };
     try {
-      result = this.model.gradients(tokens, gradNames, scalar, { hooks });
+      result = this.model.gradients(tokens, gradNames, scalar, { hooks, lastPositionOnly: true });
     } catch (e) {
       cache.forEach((t) => t.dispose());
       throw e;
     }
-    const grads: tf.Tensor2D[] = [];
+    const parts: tf.Tensor[] = [];
     const copies = opts.copies ?? 1;
-    // [copies·b·p·d, cols] -> Σ over copies, [b·p·d, cols]
-    const foldCopies = (t: tf.Tensor2D): tf.Tensor2D => (copies === 1 ? t : (tf.sum(tf.reshape(t, [copies, -1, t.shape[1]]), 0) as tf.Tensor2D));
     try {
-      const g = (n: HookName) => result.grads.get(n)!;
       const three = (l: number, a: BlockHook, b: BlockHook, c: BlockHook, from: ReadonlyMap<HookName, tf.Tensor>) =>
         [from.get(blockHook(l, a))!, from.get(blockHook(l, b))!, from.get(blockHook(l, c))!] as const;
-      const { qkv } = this.graph.shape;
+      const column = (n: HookName) => tf.tidy(() => foldCopies(tf.reshape(result.grads.get(n)!, [-1, 1]), copies));
       for (let l = 0; l < L; l++) {
-        // one layer at a time, so that only one layer's [3H, b·p, d] intermediates are alive
-        grads.push(
-          tf.tidy(() => {
-            const heads = fused // [3H, b·p, d], q/k/v-major
-              ? headInputGradients(three(l, 'attn.hook_q', 'attn.hook_k', 'attn.hook_v', result.grads), withLn ? three(l, 'attn.hook_q', 'attn.hook_k', 'attn.hook_v', cache) : undefined, cache.get(blockHook(l, 'hook_resid_pre')), this.weights!.layers[l], this.weights!.lnEps)
-              : qkvMajor(...three(l, 'hook_q_input', 'hook_k_input', 'hook_v_input', result.grads));
-            const [rows, bp, d] = heads.shape;
-            const flat = qkv ? tf.reshape(heads, [rows, bp * d]) : tf.sum(tf.reshape(heads, [3, rows / 3, bp * d]), 0);
-            return foldCopies(tf.transpose(flat) as tf.Tensor2D);
-          }),
-        );
-        if (!attnOnly) grads.push(tf.tidy(() => foldCopies(tf.reshape(g(blockHook(l, 'hook_mlp_in')), [-1, 1]) as tf.Tensor2D)));
+        if (fused) {
+          const w = this.weights!;
+          const terms = headGradientTerms(three(l, 'attn.hook_q', 'attn.hook_k', 'attn.hook_v', result.grads), withLn ? three(l, 'attn.hook_q', 'attn.hook_k', 'attn.hook_v', cache) : undefined, cache.get(blockHook(l, 'hook_resid_pre')), w.layers[l], w.lnEps, copies);
+          parts.push(terms.g, ...(terms.xTerm ? [terms.xTerm] : []));
+        } else parts.push(splitGradientTerms(...three(l, 'hook_q_input', 'hook_k_input', 'hook_v_input', result.grads), copies));
+        if (!attnOnly) parts.push(column(blockHook(l, 'hook_mlp_in')));
       }
-      grads.push(tf.tidy(() => foldCopies(tf.reshape(g(blockHook(L - 1, 'hook_resid_post')), [-1, 1]) as tf.Tensor2D)));
+      parts.push(column(blockHook(L - 1, 'hook_resid_post')));
       const sources = opts.captureSources ? this.sourcesFrom(cache) : undefined;
-      return { value: result.value, grads, ...(sources ? { sources } : {}) };
+      let sum = new GradientSum(parts);
+      if (acc) {
+        acc.add(sum);
+        sum = acc;
+      }
+      return { value: result.value, sum, ...(sources ? { sources } : {}) };
     } catch (e) {
-      tf.dispose(grads);
+      tf.dispose(parts);
       throw e;
     } finally {
       result.grads.forEach((t) => t.dispose());
@@ -198,12 +217,37 @@ export class EdgeGradients {
     }
   }
 
-  /** Adds `acc` + `next` block by block, disposing both (for averaging gradients over steps). */
-  static addGrads(acc: tf.Tensor2D[] | undefined, next: tf.Tensor2D[]): tf.Tensor2D[] {
-    if (!acc) return next;
-    const sum = acc.map((a, i) => tf.add(a, next[i]) as tf.Tensor2D);
-    tf.dispose([...acc, ...next]);
-    return sum;
+  /** The contraction's blocks from a sum (caller-owned, as the sum stays), in block order: ∂M/∂x for each destination of the block, transposed [b·p·d, cols]. */
+  finish(sum: GradientSum): tf.Tensor2D[] {
+    const { nLayers: L, nHeads: H, attnOnly } = this.model.cfg;
+    const { qkv } = this.graph.shape;
+    const parts = sum.tensors;
+    const out: tf.Tensor2D[] = [];
+    let i = 0;
+    try {
+      for (let l = 0; l < L; l++) {
+        // one layer at a time, so that only one layer's [3H, b·p, d] intermediates are alive
+        out.push(
+          tf.tidy(() => {
+            const w = this.weights?.layers[l];
+            let heads: tf.Tensor3D; // [3H, b·p, d], q/k/v-major
+            if (w) {
+              const g = parts[i++] as tf.Tensor2D;
+              heads = headInputGradients({ g, ...(w.ln ? { xTerm: parts[i++] as tf.Tensor3D } : {}) }, w);
+            } else heads = qkvMajor(parts[i++] as tf.Tensor2D, 3 * H);
+            const [rows, bp, d] = heads.shape;
+            const flat = qkv ? tf.reshape(heads, [rows, bp * d]) : tf.sum(tf.reshape(heads, [3, rows / 3, bp * d]), 0);
+            return tf.transpose(flat) as tf.Tensor2D;
+          }),
+        );
+        if (!attnOnly) out.push(parts[i++].clone() as tf.Tensor2D);
+      }
+      out.push(parts[i++].clone() as tf.Tensor2D);
+      return out;
+    } catch (e) {
+      tf.dispose(out);
+      throw e;
+    }
   }
 
   /**

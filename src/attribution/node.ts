@@ -98,7 +98,7 @@ export function attributeNodes(model: Transformer, data: PairData, opts: NodeAtt
   const capture = (rows: readonly (readonly number[])[]) => {
     const tokens = model.tokens(rows);
     try {
-      return model.runWithCache(tokens, names);
+      return model.runWithCache(tokens, names, { lastPositionOnly: true });
     } finally {
       tokens.dispose();
     }
@@ -142,7 +142,7 @@ export function attributeNodes(model: Transformer, data: PairData, opts: NodeAtt
           if (direction === 'denoise' && otherLogits) cleanLast = tf.tidy(() => lastLogits(otherLogits!));
           else {
             const tokens = model.tokens(data.clean.slice(s, s + bs));
-            const logits = model.forward(tokens);
+            const logits = model.forward(tokens, { lastPositionOnly: true });
             cleanLast = tf.tidy(() => lastLogits(logits));
             tf.dispose([tokens, logits]);
           }
@@ -163,7 +163,7 @@ export function attributeNodes(model: Transformer, data: PairData, opts: NodeAtt
         owned.push(tokens);
         let result;
         try {
-          result = model.gradients(tokens, names, (logits) => metricMean(opts.metric, logits, tg), { hooks: new Map(names.map((nm) => [nm, keep])) });
+          result = model.gradients(tokens, names, (logits) => metricMean(opts.metric, logits, tg), { hooks: new Map(names.map((nm) => [nm, keep])), lastPositionOnly: true });
         } catch (e) {
           runActs.forEach((t) => t.dispose());
           throw e;

@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs';
  * the wasm heap (a copy) before taking the slice, so slicing one head out of a [H, N, d] tensor
  * costs as much as copying all of it (measured: 20 ms for a 393 KB slice of a 4.7 MB tensor,
  * against 1 ms for an add of the slice's size), and Unpack slices the same way. These read
- * through a view of the heap. Its Concat copies each row of each input with a fresh subarray,
+ * through a view of the heap, and so does SplitV, which calls that Slice. Its Concat copies each row of each input with a fresh subarray,
  * which along the last axis of a tall tensor (the patching engine's [B·p·d, sources]) is ~10x
  * slower than a plain loop. Short runs are copied element by element here.
  */
@@ -31,6 +31,20 @@ function fastUnpack(args: KernelArgs): tf.TensorInfo[] {
     const begin = x.shape.map((_, a) => (a === axis ? i : 0));
     const size = x.shape.map((s, a) => (a === axis ? 1 : s));
     return sliceInto(args.backend as WasmBackend, x, begin, size, outShape);
+  });
+}
+
+/** SplitV (tf.split) as slices through heap views (the wasm one calls its own slow Slice). */
+function fastSplitV(args: KernelArgs): tf.TensorInfo[] {
+  const x = args.inputs.x!;
+  const axis = tf.util.parseAxisParam(args.attrs!.axis as number, x.shape)[0];
+  const sizes = tf.backend_util.prepareSplitSize(x as unknown as tf.Tensor, args.attrs!.numOrSizeSplits as number | number[], axis);
+  const begin = x.shape.map(() => 0);
+  return sizes.map((n) => {
+    const size = x.shape.map((s, a) => (a === axis ? n : s));
+    const out = sliceInto(args.backend as WasmBackend, x, [...begin], size, size);
+    begin[axis] += n;
+    return out;
   });
 }
 
@@ -106,6 +120,8 @@ export function patchWasmKernels(): void {
   const concat = tf.getKernel('Concat', 'wasm')!.kernelFunc;
   tf.unregisterKernel('Concat', 'wasm');
   tf.registerKernel({ kernelName: 'Concat', backendName: 'wasm', kernelFunc: fastConcat(concat) as unknown as tf.KernelFunc });
+  tf.unregisterKernel('SplitV', 'wasm');
+  tf.registerKernel({ kernelName: 'SplitV', backendName: 'wasm', kernelFunc: fastSplitV as unknown as tf.KernelFunc });
   tf.unregisterKernel('Unpack', 'wasm');
   tf.registerKernel({ kernelName: 'Unpack', backendName: 'wasm', kernelFunc: fastUnpack as unknown as tf.KernelFunc });
 }

@@ -30,9 +30,14 @@ export class MetricTargets {
   /** [B, V] log-probabilities of the clean run at the last position (for KL). */
   readonly cleanLogProbs?: tf.Tensor2D;
   readonly batch: number;
+  /** Whether every answer (wrong-answer) set is one token: its log-sum-exp is then the logit. */
+  readonly singleAnswers: boolean;
+  readonly singleWrongs: boolean;
 
   constructor(answers: readonly (readonly number[])[], wrongs: readonly (readonly number[])[], vocab: number, cleanLastLogits?: tf.Tensor2D) {
     this.batch = answers.length;
+    this.singleAnswers = answers.every((set) => set.length === 1);
+    this.singleWrongs = wrongs.every((set) => set.length === 1);
     const mask = (sets: readonly (readonly number[])[], what: string) => {
       const m = new Float32Array(sets.length * vocab);
       sets.forEach((set, b) => {
@@ -60,10 +65,25 @@ export function lastLogits(logits: tf.Tensor): tf.Tensor2D {
   return tf.reshape(tf.slice(logits, [0, p - 1, 0], [n, 1, v]), [n, v]);
 }
 
-function maskedLogSumExp(x: tf.Tensor2D, mask: tf.Tensor2D): tf.Tensor1D {
-  // log Σ_{mask} exp(x), stable: shift by the row max over the whole vocabulary
-  const max = tf.max(x, -1, true);
-  return tf.add(tf.log(tf.sum(tf.mul(tf.exp(tf.sub(x, max)), mask), -1)), tf.squeeze(max, [1])) as tf.Tensor1D;
+/**
+ * The row max, as a constant for autodiff: a log-sum-exp shifted by it is exact for any shift,
+ * and wasm's gradient of Max (a broadcast Equal over [N, V]) is slow.
+ */
+const constantMax = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const x = args[0] as tf.Tensor;
+  return { value: tf.max(x, -1, true), gradFunc: () => tf.zerosLike(x) };
+});
+
+/** log Σ exp(x) over the last axis (within `mask` when given), stable. [..., V] -> [...]. */
+function logSumExp(x: tf.Tensor, mask?: tf.Tensor): tf.Tensor {
+  const max = constantMax(x) as tf.Tensor;
+  const e = tf.exp(tf.sub(x, max));
+  return tf.add(tf.log(tf.sum(mask ? tf.mul(e, mask) : e, -1)), tf.squeeze(max, [-1]));
+}
+
+/** log Σ_{set} exp(x) for per-example token sets (masks [B, V]); the logit itself for one-token sets. */
+function setLogSumExp(x: tf.Tensor, mask: tf.Tensor, single: boolean): tf.Tensor {
+  return single ? tf.sum(tf.mul(x, mask), -1) : logSumExp(x, mask);
 }
 
 /**
@@ -73,28 +93,31 @@ function maskedLogSumExp(x: tf.Tensor2D, mask: tf.Tensor2D): tf.Tensor1D {
 export function metricPerExample(name: MetricName, logits: tf.Tensor, targets: MetricTargets): tf.Tensor1D {
   return tf.tidy(() => {
     const last = lastLogits(logits);
-    const n = last.shape[0];
+    const [n, v] = last.shape;
     const k = n / targets.batch;
     if (!Number.isInteger(k)) throw new Error(`batch ${n} is not a multiple of the ${targets.batch} examples`);
-    const tile = (t: tf.Tensor2D) => (k === 1 ? t : (tf.tile(t, [k, 1]) as tf.Tensor2D));
-    switch (name) {
-      case 'logit-diff':
-        return tf.sub(maskedLogSumExp(last, tile(targets.answerMask)), maskedLogSumExp(last, tile(targets.wrongMask)));
-      case 'prob':
-        return tf.sum(tf.mul(tf.softmax(last, -1), tile(targets.answerMask)), -1) as tf.Tensor1D;
-      case 'logprob':
-        return tf.sub(maskedLogSumExp(last, tile(targets.answerMask)), tf.squeeze(tf.logSumExp(last, -1, true), [1])) as tf.Tensor1D;
-      case 'accuracy': {
-        const top = tf.argMax(last, -1);
-        return tf.sum(tf.mul(tf.oneHot(top, last.shape[1]), tile(targets.answerMask)), -1) as tf.Tensor1D;
+    // [K, B, V]: the [B, V] targets broadcast over the copies (Tile is slow on wasm)
+    const x = tf.reshape(last, [k, targets.batch, v]);
+    const per = ((): tf.Tensor => {
+      switch (name) {
+        case 'logit-diff':
+          return tf.sub(setLogSumExp(x, targets.answerMask, targets.singleAnswers), setLogSumExp(x, targets.wrongMask, targets.singleWrongs));
+        case 'prob':
+          return tf.sum(tf.mul(tf.softmax(x, -1), targets.answerMask), -1);
+        case 'logprob':
+          return tf.sub(setLogSumExp(x, targets.answerMask, targets.singleAnswers), logSumExp(x));
+        case 'accuracy': {
+          const top = tf.argMax(last, -1);
+          return tf.sum(tf.mul(tf.reshape(tf.oneHot(top, v), [k, targets.batch, v]), targets.answerMask), -1);
+        }
+        case 'kl': {
+          if (!targets.cleanLogProbs) throw new Error('the kl metric needs the clean run (MetricTargets.cleanLogProbs)');
+          const lpClean = targets.cleanLogProbs;
+          return tf.sum(tf.mul(tf.exp(lpClean), tf.sub(lpClean, tf.logSoftmax(x, -1))), -1);
+        }
       }
-      case 'kl': {
-        if (!targets.cleanLogProbs) throw new Error('the kl metric needs the clean run (MetricTargets.cleanLogProbs)');
-        const lpClean = tile(targets.cleanLogProbs);
-        const lp = tf.logSoftmax(last, -1);
-        return tf.sum(tf.mul(tf.exp(lpClean), tf.sub(lpClean, lp)), -1) as tf.Tensor1D;
-      }
-    }
+    })();
+    return tf.reshape(per, [n]) as tf.Tensor1D;
   });
 }
 

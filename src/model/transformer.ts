@@ -3,7 +3,7 @@ import type { ModelConfig } from './config.js';
 import type { Gpt2Weights } from './weights.js';
 import type { HostTensor } from './safetensors.js';
 import { type HookFn, type HookName, type Hooks, blockHook, parseHookName } from './hooks.js';
-import { Weight, geluErf, geluNew, layerNorm, linear, matmul } from './ops.js';
+import { Weight, bmm, geluErf, geluNew, layerNorm, linear, matmul } from './ops.js';
 import { CircuitryError } from '../errors.js';
 
 /** Token ids: a [batch, pos] int32 tensor or nested arrays. */
@@ -255,6 +255,18 @@ export class Transformer {
     } finally {
       if (!(input instanceof tf.Tensor)) tokens.dispose();
     }
+  }
+
+  /**
+   * What head `heads[t]` of layer l computes as its q, k or v from the residual stream x[t]:
+   * LN1(x[t]) · W[heads[t]] + b, for x [T, n, d] → [T, n, d_head]. The patching engine uses it
+   * to recompute the few head inputs a sparse patch changes, without splitting every head.
+   */
+  headInputProjection(l: number, which: 'q' | 'k' | 'v', heads: readonly number[], x: tf.Tensor): tf.Tensor {
+    const L = this.layers[l];
+    const [w, b] = which === 'q' ? [L.wQ, L.bQ] : which === 'k' ? [L.wK, L.bK] : [L.wV, L.bV];
+    const idx = tf.tensor1d(heads as number[], 'int32');
+    return tf.add(bmm(this.norm(x, L.ln1), tf.gather(w.w, idx)), tf.gather(b, idx));
   }
 
   dispose(): void {

@@ -146,6 +146,7 @@ export class PatchingEngine {
           start: args.startAtLayer ?? 0,
           dims: { L, H, d },
           forward: (tokens, hooks, startAtLayer, residual) => this.model.forward(tokens, { hooks, startAtLayer, residual, lastPositionOnly: !args.allPositions }),
+          project: (l, which, heads, x) => this.model.headInputProjection(l, which, heads, x),
         });
       }
       return this.maskedForward({ ...args, masks: hostMaskTensor(this.graph, host) });

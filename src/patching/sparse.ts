@@ -54,6 +54,8 @@ export interface SparseArgs {
   readonly start: number;
   readonly dims: { L: number; H: number; d: number };
   readonly forward: (tokens: tf.Tensor2D, hooks: Map<HookName, HookFn>, start: number, residual: tf.Tensor | undefined) => tf.Tensor;
+  /** The model's q/k/v of heads[t] from residual x[t]: [T, n, d] → [T, n, d_head]. */
+  readonly project: (l: number, which: 'q' | 'k' | 'v', heads: readonly number[], x: tf.Tensor) => tf.Tensor;
 }
 
 /** Logits of K stacked copies, copy k patching its entries. Call inside tf.tidy. */
@@ -114,6 +116,54 @@ export function sparseMaskedForward(a: SparseArgs): tf.Tensor {
     }
     return parts.length === 1 ? parts[0] : tf.add(parts[0], parts[1]);
   };
+  // A layer whose patched head inputs are few keeps its fused q/k/v projection: the patched
+  // inputs (copy k, head input row) are recomputed on their own, LN1(resid_k + delta) · W_h,
+  // and written over those heads' q, k or v.
+  const projectHeadInputs = (l: number, heads: readonly Entry[]) => {
+    const cols = [...new Map(heads.map((e) => [`${e.k},${e.dst}`, { k: e.k, dst: e.dst }])).values()];
+    const T = cols.length;
+    const colOf = new Map(cols.map((c, t) => [`${c.k},${c.dst}`, t]));
+    let resid: tf.Tensor | undefined; // [K·B, p, d] entering layer l
+    let inputs: tf.Tensor | undefined; // [T, B·p, d]: the patched residual each column reads
+    const columnInputs = () => {
+      const parts: tf.Tensor[] = [];
+      for (const isLive of [false, true]) {
+        const mine = heads.filter((e) => (diff.get(e.src)!.shape[0] > 1) === isLive);
+        if (mine.length === 0) continue;
+        const used = [...new Set(mine.map((e) => e.src))].sort((x, y) => x - y);
+        const n = used.length;
+        const diffs = n === 1 ? diff.get(used[0])! : tf.concat(used.map((u) => diff.get(u)!), 2); // [1 | K, B·p·d, n]
+        const coef = new Float32Array((isLive ? K : 1) * n * T);
+        for (const e of mine) coef[((isLive ? e.k * n : 0) + used.indexOf(e.src)) * T + colOf.get(`${e.k},${e.dst}`)!] += e.coef;
+        parts.push(isLive ? tf.sum(bmm(diffs, tf.tensor3d(coef, [K, n, T])), 0) : bmm(tf.reshape(diffs, [bpd, n]), tf.tensor2d(coef, [n, T])));
+      }
+      const delta = tf.transpose(parts.length === 1 ? parts[0] : tf.add(parts[0], parts[1])); // [T, B·p·d]
+      const base = tf.gather(tf.reshape(resid!, [K, bpd]), tf.tensor1d(cols.map((c) => c.k), 'int32'));
+      return tf.reshape(tf.add(base, delta), [T, B * p, d]);
+    };
+    hooks.set(blockHook(l, 'hook_resid_pre'), (act) => {
+      resid = act;
+    });
+    for (const which of ['q', 'k', 'v'] as const) {
+      const mine = cols.map((c, t) => ({ ...c, t, dst: graph.destinations[c.dst] })).filter((c) => !qkv || c.dst.kind === which);
+      if (mine.length === 0) continue;
+      hooks.set(blockHook(l, `attn.hook_${which}`), (act) => {
+        inputs ??= columnInputs();
+        const dh = act.shape[3]!;
+        const x = mine.length === T ? inputs : tf.gather(inputs, tf.tensor1d(mine.map((c) => c.t), 'int32'));
+        const projected = tf.reshape(project(l, which, mine.map((c) => c.dst.head), x), [mine.length, B * p * dh]);
+        // heads as rows: [K·H, B·p·dh], row k·H + h
+        const rows = tf.reshape(tf.transpose(tf.reshape(act, [K, B * p, H, dh]), [0, 2, 1, 3]), [K * H, B * p * dh]);
+        const at = mine.map((c) => c.k * H + c.dst.head);
+        const change = tf.sub(projected, tf.gather(rows, tf.tensor1d(at, 'int32')));
+        const place = new Float32Array(K * H * mine.length);
+        at.forEach((r, j) => (place[r * mine.length + j] = 1));
+        const out = tf.add(rows, bmm(tf.tensor2d(place, [K * H, mine.length]), change));
+        return tf.reshape(tf.transpose(tf.reshape(out, [K, H, B * p, dh]), [0, 2, 1, 3]), [K * B, p, H, dh]);
+      });
+    }
+  };
+  const project = a.project;
   const byGroup = new Map<string, Entry[]>();
   const groupOf = (di: number) => {
     const dst = graph.destinations[di];
@@ -125,7 +175,9 @@ export function sparseMaskedForward(a: SparseArgs): tf.Tensor {
   }
   for (let l = start; l < L; l++) {
     const heads = byGroup.get(`a${l}`);
-    if (heads) {
+    if (heads && new Set(heads.map((e) => `${e.k},${e.dst}`)).size <= K * H) {
+      projectHeadInputs(l, heads);
+    } else if (heads) {
       const row = graph.destinationIndex(qkv ? `a${l}.h0<q>` : `a${l}.h0`);
       let headDelta: tf.Tensor | undefined; // [G, K·B, p, H, d]
       const headInput = (which: number) => (act: tf.Tensor) => {
