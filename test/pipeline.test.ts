@@ -42,7 +42,8 @@ describe('pipeline interruption', () => {
     const { join } = await import('node:path');
     const { resolvePipelineConfig } = await import('../src/discovery/config.js');
     const dir = mkdtempSync(join(tmpdir(), 'circuitry-resume-'));
-    const cfg = resolvePipelineConfig({ model: 'planted-negative', task: { name: 'recall-first', n: 16, seed: 3 }, output: join(dir, 'c.json') });
+    // a learned circuit: ACDC needs several passes, so there is a pass boundary to stop at
+    const cfg = resolvePipelineConfig({ model: 'mini-gpt2', task: { name: 'ioi', n: 8, seed: 3 }, output: join(dir, 'c.json') });
     const loaded = await loadModel(cfg.model);
     try {
       const data = resolveDataset(loaded, { task: cfg.task });

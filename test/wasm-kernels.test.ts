@@ -106,6 +106,25 @@ describe('replacement wasm kernels', () => {
     tf.dispose([...xs, y]);
   });
 
+  it.each([0, 1, 2])('gathers along axis %i, with repeated indices', (axis) => {
+    const shape = [3, 4, 5];
+    const x = iota(shape);
+    const xs = x.dataSync();
+    const picks = [shape[axis] - 1, 0, shape[axis] - 1];
+    const y = tf.gather(x, tf.tensor1d(picks, 'int32'), axis);
+    expect(y.shape).toEqual(shape.map((s, a) => (a === axis ? picks.length : s)));
+    const ys = y.dataSync();
+    let i = 0;
+    for (const idx of indices(y.shape)) expect(ys[i++]).toBe(at(xs, shape, idx.map((v, a) => (a === axis ? picks[v] : v))));
+    tf.dispose([x, y]);
+  });
+
+  it('rejects a gather index out of range', () => {
+    const x = iota([3, 2]);
+    expect(() => tf.gather(x, tf.tensor1d([3], 'int32'))).toThrow(/index value 3 is not in \[0, 2\]/);
+    x.dispose();
+  });
+
   it('concatenates int32 tensors too', () => {
     const a = tf.tensor2d([1, 2, 3, 4], [2, 2], 'int32');
     const b = tf.tensor2d([5, 6], [2, 1], 'int32');

@@ -29,11 +29,18 @@ export interface AcdcOptions {
   /** Polled between edges; when it returns true the run stops after checkpointing. */
   readonly shouldStop?: () => boolean;
   /**
-   * Edges evaluated speculatively in one stacked pass (default 8): copy j removes the next j
-   * edges, as if every one of them were removed. Decisions are read in order up to the first
-   * edge that is kept, so the result is exactly the one-edge-at-a-time result.
+   * Edges evaluated speculatively in one stacked pass (default 8): copy j removes edge j from
+   * the circuit with the batch's earlier edges decided as expected (see expectKept). Decisions
+   * are read in order up to the first unexpected one, so the result is exactly the
+   * one-edge-at-a-time result.
    */
   readonly speculate?: number;
+  /**
+   * Edges expected to be kept (e.g. those whose verified effect reaches τ). Speculative copies
+   * then assume these kept and the rest removed, so a pass resolves several decisions even when
+   * some edges stay; a wrong guess only ends the pass early. The result does not depend on it.
+   */
+  readonly expectKept?: ReadonlySet<string>;
 }
 
 export interface AcdcResult {
@@ -50,9 +57,10 @@ export interface AcdcResult {
 }
 
 interface Checkpoint {
-  version: 1;
+  version: 2;
   key: string;
-  nextGroup: number;
+  /** Position of the next undecided edge in visiting order. */
+  nextEdge: number;
   mask: number[]; // indices of kept edges
   faith: number;
   initialFaith: number;
@@ -84,7 +92,7 @@ export async function runAcdc(patcher: Patcher, opts: AcdcOptions): Promise<Acdc
   let mask = graph.denseEdgeArray(1);
   if (candidateSet) for (const e of graph.edges) if (!candidateSet.has(e.index)) mask[e.index] = 0;
   let steps: AcdcStep[] = [];
-  let startGroup = 0;
+  let startEdge = 0;
   let passesBefore = patcher.forwardPasses;
   let faith: number;
   let initialFaith: number;
@@ -93,7 +101,7 @@ export async function runAcdc(patcher: Patcher, opts: AcdcOptions): Promise<Acdc
     mask = new Float32Array(graph.denseSize);
     for (const i of saved.mask) mask[i] = 1;
     steps = saved.steps;
-    startGroup = saved.nextGroup;
+    startEdge = saved.nextEdge;
     faith = saved.faith;
     initialFaith = saved.initialFaith;
     passesBefore -= saved.forwardPasses; // count the interrupted run's passes too
@@ -105,36 +113,65 @@ export async function runAcdc(patcher: Patcher, opts: AcdcOptions): Promise<Acdc
 
   let done = steps.length;
   const speculate = Math.max(1, opts.speculate ?? 8);
-  for (let gi = startGroup; gi < groups.length; gi++) {
-    const g = groups[gi];
-    for (let i = 0; i < g.edges.length; ) {
-      const batch = g.edges.slice(i, i + speculate);
-      const trial = new Float32Array(mask);
-      const masks = batch.map((e) => {
-        trial[e.index] = 0;
-        return new Float32Array(trial);
-      });
-      const values = patcher.evaluate(masks).map(faithOf);
-      for (let j = 0; j < batch.length; j++) {
-        const e = batch[j];
-        const delta = values[j] - faith;
-        const removed = delta < opts.tau;
-        steps.push({ edge: e.name, metric_if_removed: values[j], delta, removed });
-        opts.onProgress?.(++done, total, g.destination.name);
-        i++;
-        if (!removed) break; // later copies assumed this edge removed: re-evaluate them
+  // every edge in visiting order, with its group; a pass may run across groups
+  const flat = groups.flatMap((g, gi) => g.edges.map((edge) => ({ edge, gi })));
+  let pos = startEdge;
+  while (pos < flat.length) {
+    // Copy j removes edge j from the circuit as it will be if the batch's earlier edges go as
+    // expected: removed, unless expected kept and still feeding the circuit (an edge into a node
+    // whose every output is removed changes nothing). The batch ends at the first edge expected
+    // to stay: those are the guesses that fail (on the zoo models guesses of removal held), and
+    // a failure wastes every copy after it.
+    const batch: typeof flat = [];
+    const expectRemoved: boolean[] = [];
+    const masks: Float32Array[] = [];
+    const trial = new Float32Array(mask);
+    for (let end = pos; end < flat.length && batch.length < speculate; end++) {
+      const { edge } = flat[end];
+      const m = new Float32Array(trial);
+      m[edge.index] = 0;
+      const goes = !(opts.expectKept?.has(edge.name) && feedsCircuit(graph, trial, edge.dst));
+      batch.push(flat[end]);
+      expectRemoved.push(goes);
+      masks.push(m);
+      if (!goes) break;
+      trial[edge.index] = 0;
+    }
+    const values = patcher.evaluate(masks).map(faithOf);
+    const firstGroup = batch[0].gi;
+    for (let j = 0; j < batch.length; j++) {
+      const { edge: e, gi } = batch[j];
+      const delta = values[j] - faith;
+      const removed = delta < opts.tau;
+      steps.push({ edge: e.name, metric_if_removed: values[j], delta, removed });
+      opts.onProgress?.(++done, total, groups[gi].destination.name);
+      pos++;
+      if (removed) {
         mask[e.index] = 0;
         faith = values[j];
       }
+      if (removed !== expectRemoved[j]) break; // later copies assumed otherwise: re-evaluate them
     }
-    if (opts.checkpoint) writeCheckpoint(opts.checkpoint, { version: 1, key, nextGroup: gi + 1, mask: keptIndices(mask, graph.edges), faith, initialFaith, steps, forwardPasses: patcher.forwardPasses - passesBefore });
-    await yieldToEventLoop();
-    if (opts.shouldStop?.() && gi + 1 < groups.length) {
-      return { mask, kept: keptNames(mask, graph.edges), steps, initialFaith, finalFaith: faith, forwardPasses: patcher.forwardPasses - passesBefore, complete: false };
+    // after every pass that finishes a destination: checkpoint, and maybe stop
+    const nextGroup = pos < flat.length ? flat[pos].gi : groups.length;
+    if (nextGroup > firstGroup) {
+      if (opts.checkpoint) writeCheckpoint(opts.checkpoint, { version: 2, key, nextEdge: pos, mask: keptIndices(mask, graph.edges), faith, initialFaith, steps, forwardPasses: patcher.forwardPasses - passesBefore });
+      await yieldToEventLoop();
+      if (opts.shouldStop?.() && pos < flat.length) {
+        return { mask, kept: keptNames(mask, graph.edges), steps, initialFaith, finalFaith: faith, forwardPasses: patcher.forwardPasses - passesBefore, complete: false };
+      }
     }
   }
   if (opts.checkpoint && existsSync(opts.checkpoint)) rmSync(opts.checkpoint);
   return { mask, kept: keptNames(mask, graph.edges), steps, initialFaith, finalFaith: faith, forwardPasses: patcher.forwardPasses - passesBefore, complete: true };
+}
+
+/** Whether destination row `dst` belongs to a node with a kept output edge (logits always). */
+function feedsCircuit(graph: Patcher['graph'], mask: Float32Array, dst: number): boolean {
+  const node = graph.destinations[dst].node;
+  if (node === 'logits') return true;
+  const si = graph.sourceIndex(node);
+  return graph.destinations.some((d, di) => si < d.srcCount && mask[di * graph.nSrc + si] === 1);
 }
 
 function keptIndices(mask: Float32Array, edges: readonly { index: number }[]): number[] {
@@ -160,7 +197,7 @@ function readCheckpoint(path: string, key: string): Checkpoint | undefined {
   } catch {
     throw new CircuitryError(`${path}: the checkpoint is not valid JSON`);
   }
-  if (cp.version !== 1 || cp.key !== key) {
+  if (cp.version !== 2 || cp.key !== key) {
     throw new CircuitryError(`${path}: the checkpoint belongs to a different run (model, data or settings changed); delete it or run without --resume`);
   }
   return cp;

@@ -32,7 +32,7 @@ export function circuitMetrics(patcher: Patcher, mask: Float32Array): CircuitMet
  * with the highest |score| and f = (m(C) − m(∅)) / (m(N) − m(∅)). CPR is the area under f and CMD
  * the area under |1 − f|, both by the trapezoid rule over the fraction of edges (0 to 1).
  */
-export function faithfulnessCurve(patcher: Patcher, scores: Float32Array, percents: readonly number[] = FAITHFULNESS_PERCENTS): FaithfulnessCurve {
+export function faithfulnessCurve(patcher: Patcher, scores: ArrayLike<number>, percents: readonly number[] = FAITHFULNESS_PERCENTS): FaithfulnessCurve {
   const edges = patcher.graph.edges;
   const ranked = [...edges].sort((a, b) => Math.abs(scores[b.index] || 0) - Math.abs(scores[a.index] || 0));
   const sizes = percents.map((p) => Math.max(0, Math.min(edges.length, Math.round((p / 100) * edges.length))));

@@ -94,6 +94,8 @@ export async function runPipeline(cfg: PipelineConfig, loaded: LoadedModel, data
         order: cfg.prune.order,
         faith: cfg.prune.faith,
         candidates: verified.map((e) => e.name),
+        // an edge whose effect alone reaches τ will most likely stay (faith in metric units)
+        expectKept: cfg.prune.faith === 'kl' ? undefined : new Set(candidates.filter((_, i) => Math.abs(noiseEffects[i]) >= tau).map((e) => e.name)),
         checkpoint,
         resume: hooks.resume,
         shouldStop: hooks.shouldStop,
@@ -112,14 +114,6 @@ export async function runPipeline(cfg: PipelineConfig, loaded: LoadedModel, data
       }
     });
     log(`prune (ACDC, τ = ${fmt(tau)}): kept ${acdc.kept.length} edges${rescued.length ? `, rescued ${rescued.length} redundant` : ''}`);
-
-    // 4. evaluate
-    const mask = maskOf(noise, inCircuit);
-    const evaluation = await time('evaluate', () => {
-      const metrics = circuitMetrics(noise, mask);
-      const faithfulness = cfg.evaluate.faithfulness ? faithfulnessCurve(noise, scores) : undefined;
-      return { metrics, faithfulness };
-    });
 
     // evidence per edge, and one ranking score (circuit first, then verified effect, then attribution)
     const evidence: Record<string, EdgeEvidence> = {};
@@ -144,6 +138,14 @@ export async function runPipeline(cfg: PipelineConfig, loaded: LoadedModel, data
       rank[e.index] += 3;
       if (rescued.includes(name)) evidence[name].acdc_tau = null;
     }
+
+    // 4. evaluate; the faithfulness curve adds edges in the order of all the evidence above
+    const mask = maskOf(noise, inCircuit);
+    const evaluation = await time('evaluate', () => {
+      const metrics = circuitMetrics(noise, mask);
+      const faithfulness = cfg.evaluate.faithfulness ? faithfulnessCurve(noise, rank) : undefined;
+      return { metrics, faithfulness };
+    });
 
     const groundTruth = loaded.zoo?.groundTruth?.[data.name];
     let gt: CircuitMeta['ground_truth'];

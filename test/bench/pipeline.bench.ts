@@ -1,4 +1,4 @@
-import { loadModel } from '../../src/model/load.js';
+import { loadModel, type LoadedModel } from '../../src/model/load.js';
 import { zooModels } from '../../src/zoo/index.js';
 import '../../src/zoo/builtin.js';
 import { CircuitGraph } from '../../src/graph/graph.js';
@@ -19,7 +19,14 @@ export async function benchPipeline(log: (line: string) => void): Promise<void> 
     return;
   }
   const loaded = await loadModel(trained.name);
-  const task = trained.tasks[0];
+  // every task of the model by default; `CIRCUITRY_BENCH_TASKS=ioi` for one
+  const tasks = process.env.CIRCUITRY_BENCH_TASKS?.split(',') ?? trained.tasks;
+  for (const task of tasks) await benchTask(log, loaded, task);
+  loaded.model.dispose();
+}
+
+async function benchTask(log: (line: string) => void, loaded: LoadedModel, task: string): Promise<void> {
+  const trained = loaded.zoo!;
   const cfg = resolvePipelineConfig({ model: trained.name, task: { name: task, n: 32, seed: 7 }, output: '/tmp/circuitry-bench/pipeline.json' });
   const data = resolveDataset(loaded, { task: cfg.task });
   const { model } = loaded;
@@ -46,5 +53,4 @@ export async function benchPipeline(log: (line: string) => void): Promise<void> 
   log(`pipeline:   ${fmt(pipelineMs / 1000, 1)} s, ${Object.values(result.file!.edges).filter((e) => e.in_graph).length} edges kept, normalized ${fmt(pm.metrics!.normalized!, 3)}, CPR ${fmt(pm.faithfulness!.cpr!, 3)}`);
   log(`time ratio pipeline/ACDC: ${fmt(pipelineMs / acdcMs)}×  (bar ≤ 0.2×); CPR difference ${fmt(pm.faithfulness!.cpr! - acdcCurve.cpr!, 3)} (bar ≥ −0.02)`);
   patcher.dispose();
-  model.dispose();
 }
