@@ -34,11 +34,11 @@ const schema = z
     batch_size: z.number().int().positive().default(32),
     screen: z
       .object({
-        method: z.enum(SCREEN_METHODS).default('eap'),
+        method: z.enum(SCREEN_METHODS).default('eap-ig'),
         steps: z.number().int().positive().default(5),
       })
       .strict()
-      .default({ method: 'eap', steps: 5 }),
+      .default({ method: 'eap-ig', steps: 5 }),
     verify: z
       .object({
         /** At most this many candidates, by |attribution score| … */

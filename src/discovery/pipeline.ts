@@ -115,7 +115,8 @@ export async function runPipeline(cfg: PipelineConfig, loaded: LoadedModel, data
     });
     log(`prune (ACDC, τ = ${fmt(tau)}): kept ${acdc.kept.length} edges${rescued.length ? `, rescued ${rescued.length} redundant` : ''}`);
 
-    // evidence per edge, and one ranking score (circuit first, then verified effect, then attribution)
+    // evidence per edge, and one ranking score: the circuit, then ACDC's effect, then the verified
+    // effect, then attribution
     const evidence: Record<string, EdgeEvidence> = {};
     const rank = new Float64Array(graph.denseSize);
     const maxAttr = Math.max(1e-30, ...ranked.slice(0, 1).map((e) => Math.abs(scores[e.index])));
@@ -128,10 +129,14 @@ export async function runPipeline(cfg: PipelineConfig, loaded: LoadedModel, data
       if (denoise) (evidence[e.name] as EdgeEvidence & { verified_denoise?: number }).verified_denoise = denoiseEffects[i];
       rank[e.index] = 1 + Math.min(1, Math.max(Math.abs(noiseEffects[i]), Math.abs(denoiseEffects[i])) / Math.max(1e-30, Math.abs(gap)));
     });
+    // ACDC's deltas are effects in the pruned circuit's context: the better order (measured on
+    // the faithfulness curves of the zoo models)
+    const maxDelta = Math.max(1e-30, ...acdc.steps.map((s) => Math.abs(s.delta)));
     for (const s of acdc.steps) {
       const ev = evidence[s.edge];
       ev.acdc_delta = s.delta;
       ev.acdc_tau = s.removed ? Math.max(0, s.delta) : s.delta;
+      rank[graph.edge(s.edge).index] = 2 + Math.abs(s.delta) / maxDelta;
     }
     for (const name of inCircuit) {
       const e = graph.edge(name);
