@@ -51,6 +51,24 @@ describe('ACDC on tiny-gpt2 against the fixtures', () => {
     });
   }
 
+  it('skipping edges into unused nodes and guessing which edges stay change no decision, only the passes', async () => {
+    let skippedAny = false;
+    for (const file of files) {
+      const fx = readJson<AcdcFixture>(TINY, 'acdc', file);
+      if (!(fx.tau > 0)) continue;
+      const patcher = patchers.get(fx.metric === 'kl' ? 'kl' : 'logit-diff')!;
+      const plain = await runAcdc(patcher, { tau: fx.tau, order: fx.order });
+      // a deliberately poor guess: every edge stays
+      const fast = await runAcdc(patcher, { tau: fx.tau, order: fx.order, skipUnused: true, expectKept: new Set(graph.edges.map((e) => e.name)) });
+      expect(fast.steps.map((s) => [s.edge, s.removed])).toEqual(plain.steps.map((s) => [s.edge, s.removed]));
+      expect(fast.kept).toEqual(plain.kept);
+      const skipped = fast.steps.filter((s) => s.delta === 0);
+      for (const s of skipped) expect(Math.abs(plain.steps.find((p) => p.edge === s.edge)!.delta), s.edge).toBeLessThan(1e-5);
+      skippedAny ||= skipped.length > 0;
+    }
+    expect(skippedAny).toBe(true);
+  });
+
   it('the acdc order visits logits first and each destination\'s later sources first', () => {
     const order = visitingOrder(graph, 'acdc');
     expect(order.map((g) => g.destination.name).slice(0, 5)).toEqual(['logits', 'm1', 'a1.h3<q>', 'a1.h3<k>', 'a1.h3<v>']);

@@ -41,6 +41,13 @@ export interface AcdcOptions {
    * some edges stay; a wrong guess only ends the pass early. The result does not depend on it.
    */
   readonly expectKept?: ReadonlySet<string>;
+  /**
+   * Remove edges into nodes none of whose outputs remain without a forward pass: their effect
+   * is exactly zero (recorded as delta 0, where a pass would give rounding noise). Only with
+   * τ > 0, where it cannot change a decision. Off by default: the reference implementations
+   * evaluate every edge, and plain ACDC reproduces their steps.
+   */
+  readonly skipUnused?: boolean;
 }
 
 export interface AcdcResult {
@@ -116,7 +123,16 @@ export async function runAcdc(patcher: Patcher, opts: AcdcOptions): Promise<Acdc
   // every edge in visiting order, with its group; a pass may run across groups
   const flat = groups.flatMap((g, gi) => g.edges.map((edge) => ({ edge, gi })));
   let pos = startEdge;
+  const skipUnused = opts.skipUnused === true && opts.tau > 0;
   while (pos < flat.length) {
+    const firstGroup = flat[pos].gi;
+    // an edge into a node none of whose outputs remain has no effect at all: removed unevaluated
+    while (skipUnused && pos < flat.length && !feedsCircuit(graph, mask, flat[pos].edge.dst)) {
+      const { edge, gi } = flat[pos++];
+      steps.push({ edge: edge.name, metric_if_removed: faith, delta: 0, removed: true });
+      mask[edge.index] = 0;
+      opts.onProgress?.(++done, total, groups[gi].destination.name);
+    }
     // Copy j removes edge j from the circuit as it will be if the batch's earlier edges go as
     // expected: removed, unless expected kept and still feeding the circuit (an edge into a node
     // whose every output is removed changes nothing). The batch ends at the first edge expected
@@ -126,7 +142,7 @@ export async function runAcdc(patcher: Patcher, opts: AcdcOptions): Promise<Acdc
     const expectRemoved: boolean[] = [];
     const masks: Float32Array[] = [];
     const trial = new Float32Array(mask);
-    for (let end = pos; end < flat.length && batch.length < speculate; end++) {
+    for (let end = pos; end < flat.length && batch.length < speculate && !(skipUnused && !feedsCircuit(graph, trial, flat[end].edge.dst)); end++) {
       const { edge } = flat[end];
       const m = new Float32Array(trial);
       m[edge.index] = 0;
@@ -137,8 +153,7 @@ export async function runAcdc(patcher: Patcher, opts: AcdcOptions): Promise<Acdc
       if (!goes) break;
       trial[edge.index] = 0;
     }
-    const values = patcher.evaluate(masks).map(faithOf);
-    const firstGroup = batch[0].gi;
+    const values = masks.length > 0 ? patcher.evaluate(masks).map(faithOf) : [];
     for (let j = 0; j < batch.length; j++) {
       const { edge: e, gi } = batch[j];
       const delta = values[j] - faith;

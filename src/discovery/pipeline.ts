@@ -94,6 +94,7 @@ export async function runPipeline(cfg: PipelineConfig, loaded: LoadedModel, data
         order: cfg.prune.order,
         faith: cfg.prune.faith,
         candidates: verified.map((e) => e.name),
+        skipUnused: true,
         // an edge whose effect alone reaches τ will most likely stay (faith in metric units)
         expectKept: cfg.prune.faith === 'kl' ? undefined : new Set(candidates.filter((_, i) => Math.abs(noiseEffects[i]) >= tau).map((e) => e.name)),
         checkpoint,
