@@ -92,30 +92,26 @@ export function sparseMaskedForward(a: SparseArgs): tf.Tensor {
     });
   }
 
-  // Σ over a destination group's patched entries → [K, B·p, R, d]. Constant differences are
-  // shared by the copies: one product [B·p·d, n] @ [n, K·R] for all of them. Live ones differ
-  // per copy: one product per copy.
-  const groupDelta = (row: number, R: number, group: readonly Entry[]) => {
+  // Σ_e coef_e · diff_e into columns, [B·p·d, C]; each column belongs to one copy, and entry e
+  // adds to column col(e). Constant differences are shared by the copies: one product
+  // [B·p·d, n] @ [n, C]. Live ones differ per copy: a product per copy, summed.
+  const columnSums = (group: readonly Entry[], C: number, col: (e: Entry) => number) => {
     const parts: tf.Tensor[] = [];
-    const perCopy = (u: number) => diff.get(u)!.shape[0] > 1; // live sources of K > 1 copies
     for (const isLive of [false, true]) {
-      const mine = group.filter((e) => perCopy(e.src) === isLive);
+      const mine = group.filter((e) => (diff.get(e.src)!.shape[0] > 1) === isLive);
       if (mine.length === 0) continue;
       const used = [...new Set(mine.map((e) => e.src))].sort((x, y) => x - y);
       const n = used.length;
       const diffs = n === 1 ? diff.get(used[0])! : tf.concat(used.map((u) => diff.get(u)!), 2); // [1 | K, B·p·d, n]
-      const coef = new Float32Array(K * n * R);
-      if (isLive) {
-        for (const e of mine) coef[(e.k * n + used.indexOf(e.src)) * R + (e.dst - row)] += e.coef; // [K, n, R]
-        parts.push(tf.transpose(tf.reshape(bmm(diffs, tf.tensor3d(coef, [K, n, R])), [K, B * p, d, R]), [0, 1, 3, 2]));
-      } else {
-        for (const e of mine) coef[used.indexOf(e.src) * K * R + e.k * R + (e.dst - row)] += e.coef; // [n, K·R]
-        const out = bmm(tf.reshape(diffs, [bpd, n]), tf.tensor2d(coef, [n, K * R])); // [B·p·d, K·R]
-        parts.push(tf.transpose(tf.reshape(out, [B * p, d, K, R]), [2, 0, 3, 1]));
-      }
+      const coef = new Float32Array((isLive ? K : 1) * n * C);
+      for (const e of mine) coef[((isLive ? e.k * n : 0) + used.indexOf(e.src)) * C + col(e)] += e.coef;
+      parts.push(isLive ? tf.sum(bmm(diffs, tf.tensor3d(coef, [K, n, C])), 0) : bmm(tf.reshape(diffs, [bpd, n]), tf.tensor2d(coef, [n, C])));
     }
     return parts.length === 1 ? parts[0] : tf.add(parts[0], parts[1]);
   };
+  // a destination group's delta, rows [row, row + R) of every copy → [K, B·p, R, d]
+  const groupDelta = (row: number, R: number, group: readonly Entry[]) =>
+    tf.transpose(tf.reshape(columnSums(group, K * R, (e) => e.k * R + (e.dst - row)), [B * p, d, K, R]), [2, 0, 3, 1]);
   // A layer whose patched head inputs are few keeps its fused q/k/v projection: the patched
   // inputs (copy k, head input row) are recomputed on their own, LN1(resid_k + delta) · W_h,
   // and written over those heads' q, k or v.
@@ -126,18 +122,7 @@ export function sparseMaskedForward(a: SparseArgs): tf.Tensor {
     let resid: tf.Tensor | undefined; // [K·B, p, d] entering layer l
     let inputs: tf.Tensor | undefined; // [T, B·p, d]: the patched residual each column reads
     const columnInputs = () => {
-      const parts: tf.Tensor[] = [];
-      for (const isLive of [false, true]) {
-        const mine = heads.filter((e) => (diff.get(e.src)!.shape[0] > 1) === isLive);
-        if (mine.length === 0) continue;
-        const used = [...new Set(mine.map((e) => e.src))].sort((x, y) => x - y);
-        const n = used.length;
-        const diffs = n === 1 ? diff.get(used[0])! : tf.concat(used.map((u) => diff.get(u)!), 2); // [1 | K, B·p·d, n]
-        const coef = new Float32Array((isLive ? K : 1) * n * T);
-        for (const e of mine) coef[((isLive ? e.k * n : 0) + used.indexOf(e.src)) * T + colOf.get(`${e.k},${e.dst}`)!] += e.coef;
-        parts.push(isLive ? tf.sum(bmm(diffs, tf.tensor3d(coef, [K, n, T])), 0) : bmm(tf.reshape(diffs, [bpd, n]), tf.tensor2d(coef, [n, T])));
-      }
-      const delta = tf.transpose(parts.length === 1 ? parts[0] : tf.add(parts[0], parts[1])); // [T, B·p·d]
+      const delta = tf.transpose(columnSums(heads, T, (e) => colOf.get(`${e.k},${e.dst}`)!)); // [T, B·p·d]
       const base = tf.gather(tf.reshape(resid!, [K, bpd]), tf.tensor1d(cols.map((c) => c.k), 'int32'));
       return tf.reshape(tf.add(base, delta), [T, B * p, d]);
     };
