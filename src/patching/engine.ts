@@ -6,6 +6,7 @@ import { bmm } from '../model/ops.js';
 import type { CircuitGraph } from '../graph/graph.js';
 import { CircuitryError } from '../errors.js';
 import { patchedEntries, sparseMaskedForward } from './sparse.js';
+import { stackCopies } from './stacked.js';
 
 /** Host masks patching at most this many distinct sources run the sparse pass. */
 const SPARSE_MAX_SOURCES = 24;
@@ -244,8 +245,7 @@ export class PatchingEngine {
     }
     hooks.set(blockHook(L - 1, 'hook_resid_post'), (a) => tf.add(a, tf.reshape(delta(this.logitsRow, 1, this.graph.nSrc), [K * B, p, d])));
     const tokens = K === 1 ? run.tokens : tf.tile(run.tokens, [K, 1]);
-    const stacked = (r: tf.Tensor) => tf.reshape(tf.add(tf.expandDims(r, 0), tf.zeros([K, 1, 1, 1])), [K * B, p, d]); // not Tile: slow on wasm
-    const residual = start > 0 ? (K === 1 ? run.residPre[start] : stacked(run.residPre[start])) : undefined;
+    const residual = start > 0 ? stackCopies(run.residPre[start], K) : undefined;
     try {
       return this.model.forward(tokens as tf.Tensor2D, {
         hooks,

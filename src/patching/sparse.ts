@@ -3,6 +3,7 @@ import type { HookFn, HookName } from '../model/hooks.js';
 import { blockHook } from '../model/hooks.js';
 import { bmm } from '../model/ops.js';
 import type { CircuitGraph } from '../graph/graph.js';
+import { stackCopies } from './stacked.js';
 
 /**
  * The masked forward for masks that patch few edges (single-edge sweeps, path patching, the
@@ -186,7 +187,7 @@ export function sparseMaskedForward(a: SparseArgs): tf.Tensor {
     hooks.set(blockHook(L - 1, 'hook_resid_post'), (act) => tf.add(act, tf.reshape(groupDelta(row, 1, logits), [K * B, p, d])));
   }
   const tokens = K === 1 ? a.tokens : (tf.tile(a.tokens, [K, 1]) as tf.Tensor2D);
-  const residual = start > 0 ? (K === 1 ? a.residPre[start] : tf.reshape(tf.add(tf.expandDims(a.residPre[start], 0), tf.zeros([K, 1, 1, 1])), [K * B, p, d])) : undefined;
+  const residual = start > 0 ? stackCopies(a.residPre[start], K) : undefined;
   try {
     return a.forward(tokens, hooks, start, residual);
   } finally {

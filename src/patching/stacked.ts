@@ -54,9 +54,16 @@ export function stackedSiteForward(
   let residual: tf.Tensor | undefined;
   if (start > 0) {
     const r = run.residPre[start];
-    residual = K === 1 ? r : tf.reshape(tf.add(tf.expandDims(r, 0), tf.zeros([K, 1, 1, 1])), [K * B, p, cfg.dModel]);
+    residual = stackCopies(r, K);
   }
   return model.forward(tokens, { hooks, startAtLayer: start, residual });
+}
+
+/** K copies of a float tensor stacked on its first axis, [n, …] → [K·n, …], by broadcasting (Tile is slow on wasm). */
+export function stackCopies(t: tf.Tensor, K: number): tf.Tensor {
+  if (K === 1) return t;
+  const ones = t.shape.map(() => 1);
+  return tf.reshape(tf.add(tf.expandDims(t, 0), tf.zeros([K, ...ones])), [K * t.shape[0], ...t.shape.slice(1)]);
 }
 
 /**
