@@ -57,6 +57,38 @@ for (const backend of ['wasm', 'cpu'] as const) {
       tf.dispose([a, b]);
     });
 
+    it('lastQueryOnly gives the last logits and gradients of the full forward, with the last block trimmed', () => {
+      const L = model.cfg.nLayers;
+      const [b, p] = [tokens.length, tokens[0].length];
+      const full = model.forward(tokens);
+      const trimmed = model.forward(tokens, { lastPositionOnly: true, lastQueryOnly: true });
+      const fullLast = tf.slice(full, [0, p - 1, 0], [b, 1, -1]);
+      expect(trimmed.shape).toEqual([b, 1, model.cfg.dVocab]);
+      expect(maxAbsDiff(trimmed.dataSync(), fullLast.dataSync())).toBeLessThan(1e-5);
+      tf.dispose([full, trimmed, fullLast]);
+      expect(() => model.forward(tokens, { lastQueryOnly: true })).toThrow(/lastPositionOnly/);
+
+      const metric = (logits: tf.Tensor) => tf.tidy(() => tf.sum(tf.slice(logits, [0, logits.shape[1]! - 1, 7], [b, 1, 1])) as tf.Scalar);
+      const names: HookName[] = [`blocks.${L - 1}.attn.hook_q`, `blocks.${L - 1}.attn.hook_k`, `blocks.${L - 1}.hook_mlp_in`, `blocks.${L - 1}.hook_resid_post`, 'blocks.0.hook_resid_mid'];
+      const a = model.gradients(tokens, names, metric, { lastPositionOnly: true });
+      const t = model.gradients(tokens, names, metric, { lastPositionOnly: true, lastQueryOnly: true });
+      expect(t.value).toBeCloseTo(a.value, 4);
+      for (const name of names) {
+        const ga = a.grads.get(name)!;
+        const gt = t.grads.get(name)!;
+        const trimmedHere = !name.endsWith('hook_k') && name.startsWith(`blocks.${L - 1}.`);
+        expect(gt.shape[1], name).toBe(trimmedHere ? 1 : p);
+        // the untrimmed gradient is zero before the last position wherever the trimmed one has no entry
+        const lastOfA = trimmedHere ? tf.slice(ga, ga.shape.map((_, i) => (i === 1 ? p - 1 : 0)), ga.shape.map((s, i) => (i === 1 ? 1 : s))) : ga;
+        expect(maxAbsDiff(gt.dataSync(), lastOfA.dataSync()), name).toBeLessThan(1e-5);
+        if (trimmedHere) {
+          expect(Math.max(...Array.from(tf.slice(ga, ga.shape.map(() => 0), ga.shape.map((s, i) => (i === 1 ? p - 1 : s))).dataSync(), Math.abs)), name).toBe(0);
+          lastOfA.dispose();
+        }
+      }
+      [...a.grads.values(), ...t.grads.values()].forEach((g) => g.dispose());
+    });
+
     it('start/stop at a layer composes to the full forward', () => {
       const full = model.forward(tokens);
       const mid = model.forward(tokens, { stopAtLayer: 1 });

@@ -183,7 +183,7 @@ export function dataChunks(eg: EdgeGradients, data: PairData, opts: { metric: Me
             if (direction === 'denoise' && otherLogits) cleanLast = own(tf.tidy(() => lastLogits(otherLogits!)));
             else {
               const cleanTokens = own(model.tokens(data.clean.slice(s, s + bs)));
-              const logits = own(model.forward(cleanTokens, { lastPositionOnly: true }));
+              const logits = own(model.forward(cleanTokens, { lastPositionOnly: true, lastQueryOnly: true }));
               passes++;
               cleanLast = own(tf.tidy(() => lastLogits(logits)));
             }

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { Transformer } from '../model/transformer.js';
+import { type Transformer, trimmedByLastQuery } from '../model/transformer.js';
 import type { BlockHook, HookFn, HookName } from '../model/hooks.js';
 import { blockHook } from '../model/hooks.js';
 import type { CircuitGraph } from '../graph/graph.js';
@@ -71,6 +71,9 @@ export interface GradientPassOptions {
   readonly copies?: number;
 }
 
+/** Every metric reads the last position's logits; the last block runs there only. */
+const LAST_QUERY = { lastPositionOnly: true, lastQueryOnly: true } as const;
+
 export class EdgeGradients {
   readonly model: Transformer;
   readonly graph: CircuitGraph;
@@ -114,6 +117,21 @@ export class EdgeGradients {
     return names;
   }
 
+  /**
+   * The passes run the last block at the last query only (ForwardOptions.lastQueryOnly): its
+   * trimmed activations and gradients ([b, 1, …]) go back to every position here, zeros before
+   * the last. That is exact: every destination input of the last block at an earlier position,
+   * and the logits' there, has zero gradient, so those sources' values never count.
+   */
+  private atEveryPosition(ts: Map<HookName, tf.Tensor>, p: number): void {
+    for (const [name, t] of ts) {
+      if (t.shape[1] === p || !trimmedByLastQuery(name, this.model.cfg)) continue;
+      const pad = t.shape.map((_, i): [number, number] => (i === 1 ? [p - t.shape[1]!, 0] : [0, 0]));
+      ts.set(name, tf.keep(tf.pad(t, pad)));
+      t.dispose();
+    }
+  }
+
   /** Source outputs [nSrc, b·p·d] from captured activations (input, a0.h0 … a0.h{H-1}, m0, …). */
   private sourcesFrom(cache: ReadonlyMap<HookName, tf.Tensor>): tf.Tensor2D {
     return tf.tidy(() => {
@@ -135,8 +153,9 @@ export class EdgeGradients {
 
   /** An unpatched forward pass of `tokens`: its source outputs [nSrc, b·p·d] and last-position logits [b, 1, V]. */
   forwardSources(tokens: tf.Tensor2D): { sources: tf.Tensor2D; logits: tf.Tensor3D } {
-    const { logits, cache } = this.model.runWithCache(tokens, this.sourceHooks(), { lastPositionOnly: true });
+    const { logits, cache } = this.model.runWithCache(tokens, this.sourceHooks(), LAST_QUERY);
     try {
+      this.atEveryPosition(cache, tokens.shape[1]);
       return { sources: this.sourcesFrom(cache), logits: logits as tf.Tensor3D };
     } catch (e) {
       logits.dispose();
@@ -181,7 +200,7 @@ export class EdgeGradients {
     }
     let result: { value: number; grads: Map<HookName, tf.Tensor> };
     try {
-      result = this.model.gradients(tokens, gradNames, scalar, { hooks, lastPositionOnly: true });
+      result = this.model.gradients(tokens, gradNames, scalar, { hooks, ...LAST_QUERY });
     } catch (e) {
       cache.forEach((t) => t.dispose());
       throw e;
@@ -189,6 +208,8 @@ export class EdgeGradients {
     const parts: tf.Tensor[] = [];
     const copies = opts.copies ?? 1;
     try {
+      this.atEveryPosition(result.grads, tokens.shape[1]);
+      this.atEveryPosition(cache, tokens.shape[1]);
       const three = (l: number, a: BlockHook, b: BlockHook, c: BlockHook, from: ReadonlyMap<HookName, tf.Tensor>) =>
         [from.get(blockHook(l, a))!, from.get(blockHook(l, b))!, from.get(blockHook(l, c))!] as const;
       const column = (n: HookName) => tf.tidy(() => foldCopies(tf.reshape(result.grads.get(n)!, [-1, 1]), copies));

@@ -142,7 +142,7 @@ export function attributeNodes(model: Transformer, data: PairData, opts: NodeAtt
           if (direction === 'denoise' && otherLogits) cleanLast = tf.tidy(() => lastLogits(otherLogits!));
           else {
             const tokens = model.tokens(data.clean.slice(s, s + bs));
-            const logits = model.forward(tokens, { lastPositionOnly: true });
+            const logits = model.forward(tokens, { lastPositionOnly: true, lastQueryOnly: true });
             cleanLast = tf.tidy(() => lastLogits(logits));
             tf.dispose([tokens, logits]);
           }
