@@ -89,12 +89,16 @@ export function linear(x: tf.Tensor, weight: Weight): tf.Tensor {
   return f(x) as tf.Tensor;
 }
 
-/** LayerNorm over the last axis (biased variance, as PyTorch). */
+/** x − mean(x) and 1/σ(x) over the last axis (biased variance, as PyTorch): LayerNorm without its affine part. */
+export function standardize(x: tf.Tensor, eps: number): { centered: tf.Tensor; rstd: tf.Tensor } {
+  const centered = tf.sub(x, tf.mean(x, -1, true));
+  return { centered, rstd: tf.rsqrt(tf.add(tf.mean(tf.square(centered), -1, true), eps)) };
+}
+
+/** LayerNorm over the last axis. */
 export function layerNorm(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor, eps: number): tf.Tensor {
-  const mean = tf.mean(x, -1, true);
-  const xc = tf.sub(x, mean);
-  const variance = tf.mean(tf.square(xc), -1, true);
-  return tf.add(tf.mul(tf.mul(xc, tf.rsqrt(tf.add(variance, eps))), w), b);
+  const { centered, rstd } = standardize(x, eps);
+  return tf.add(tf.mul(tf.mul(centered, rstd), w), b);
 }
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);

@@ -3,7 +3,7 @@ import type { ModelConfig } from './config.js';
 import type { Gpt2Weights } from './weights.js';
 import type { HostTensor } from './safetensors.js';
 import { type HookFn, type HookName, type Hooks, blockHook, parseHookName } from './hooks.js';
-import { Weight, bmm, geluErf, geluNew, layerNorm, linear, matmul } from './ops.js';
+import { Weight, bmm, geluErf, geluNew, layerNorm, linear, matmul, standardize } from './ops.js';
 import { CircuitryError } from '../errors.js';
 
 /** Token ids: a [batch, pos] int32 tensor or nested arrays. */
@@ -50,6 +50,12 @@ interface Layer {
   bQ: tf.Tensor; // [H, 1, dh]
   bK: tf.Tensor;
   bV: tf.Tensor;
+  /**
+   * LN1's weight and bias are folded into wQ/wK/wV and bQ/bK/bV (diag(w)·W and b_LN·W + b), so
+   * the per-head path normalizes without the affine part and scales by 1/σ after the projection,
+   * on [.., dh] rather than [.., d]. Frozen models with LayerNorm only.
+   */
+  headLnFolded: boolean;
   wO: Weight; // [H*dh, d]
   wOHeads: Weight; // [H, dh, d]
   bO: tf.Tensor; // [d]
@@ -89,8 +95,15 @@ export class Transformer {
       try {
         const wqkv = host(lw.cAttn.w);
         const bqkv = host(lw.cAttn.b);
-        const heads = (i: number) => tf.transpose(tf.reshape(tf.slice(wqkv, [0, i * d], [d, d]), [d, H, dh]), [1, 0, 2]);
-        const headBias = (i: number) => tf.reshape(tf.slice(bqkv, [i * d], [d]), [H, 1, dh]);
+        const fold = !this.trainable && lw.ln1 !== undefined;
+        const lnW = fold ? tf.reshape(host(lw.ln1!.w), [1, d, 1]) : undefined;
+        const lnB = fold ? tf.reshape(host(lw.ln1!.b), [1, d, 1]) : undefined;
+        const rawHeads = (i: number) => tf.transpose(tf.reshape(tf.slice(wqkv, [0, i * d], [d, d]), [d, H, dh]), [1, 0, 2]);
+        const heads = (i: number) => (lnW ? tf.mul(rawHeads(i), lnW) : rawHeads(i));
+        const headBias = (i: number) => {
+          const b = tf.reshape(tf.slice(bqkv, [i * d], [d]), [H, 1, dh]);
+          return lnB ? tf.add(b, tf.sum(tf.mul(rawHeads(i), lnB), 1, true)) : b;
+        };
         const wO = host(lw.cProj.w);
         const layer: Layer = {
           ln1: lw.ln1 ? { w: keep(host(lw.ln1.w)), b: keep(host(lw.ln1.b)) } : undefined,
@@ -102,6 +115,7 @@ export class Transformer {
           bQ: tf.keep(headBias(0)),
           bK: tf.keep(headBias(1)),
           bV: tf.keep(headBias(2)),
+          headLnFolded: fold,
           wO: new Weight(wO, this.trainable),
           wOHeads: new Weight(tf.reshape(wO, [H, dh, d]), false),
           bO: keep(host(lw.cProj.b)),
@@ -274,7 +288,12 @@ export class Transformer {
     const L = this.layers[l];
     const [w, b] = which === 'q' ? [L.wQ, L.bQ] : which === 'k' ? [L.wK, L.bK] : [L.wV, L.bV];
     const idx = tf.tensor1d(heads as number[], 'int32');
-    return tf.add(bmm(this.norm(x, L.ln1), tf.gather(w.w, idx)), tf.gather(b, idx));
+    let normed: tf.Tensor;
+    if (L.headLnFolded) {
+      const { centered, rstd } = standardize(x, this.cfg.lnEps);
+      normed = tf.mul(centered, rstd);
+    } else normed = this.norm(x, L.ln1);
+    return tf.add(bmm(normed, tf.gather(w.w, idx)), tf.gather(b, idx));
   }
 
   dispose(): void {
@@ -375,9 +394,13 @@ export class Transformer {
       // broadcast rather than tf.tile: Tile is slow on wasm
       const tiled = tf.add(tf.expandDims(resid, 2), tf.zeros([1, 1, H, 1])); // [b, p, H, d]
       const project = (name: 'hook_q_input' | 'hook_k_input' | 'hook_v_input', w: Weight, bias: tf.Tensor) => {
-        const x = this.norm(hook(blockHook(l, name), tiled), L.ln1); // [b, p, H, d]
-        const xh = tf.reshape(tf.transpose(x, [2, 0, 1, 3]), [H, b * pAll, d]);
-        const y = tf.add(linear(xh, w), bias); // [H, b·pAll, dh]
+        const heads = (t: tf.Tensor) => tf.reshape(tf.transpose(t, [2, 0, 1, 3]), [H, b * pAll, t.shape[3]!]);
+        const x = hook(blockHook(l, name), tiled); // [b, p, H, d]
+        let y: tf.Tensor; // [H, b·pAll, dh]
+        if (L.headLnFolded) {
+          const { centered, rstd } = standardize(x, this.cfg.lnEps);
+          y = tf.add(tf.mul(linear(heads(centered), w), heads(rstd)), bias);
+        } else y = tf.add(linear(heads(this.norm(x, L.ln1)), w), bias);
         return tf.transpose(tf.reshape(y, [H, b, pAll, dh]), [1, 2, 0, 3]);
       };
       q = project('hook_q_input', L.wQ, L.bQ);
