@@ -119,6 +119,27 @@ describe('replacement wasm kernels', () => {
     tf.dispose([x, y]);
   });
 
+  it.each([
+    { shape: [5, 3, 70], perm: [1, 0, 2] }, // rows of 70 move: the copy path
+    { shape: [2, 3, 4, 80], perm: [2, 0, 1, 3] },
+    { shape: [2, 3, 8, 16], perm: [1, 0, 2, 3] }, // two trailing axes stay: runs of 128
+    { shape: [4, 6, 5], perm: [1, 0, 2] }, // runs of 5: the original kernel
+    { shape: [7, 66], perm: [1, 0] }, // the last axis moves: the original kernel
+  ])('transposes $shape by $perm', ({ shape, perm }) => {
+    const x = iota(shape);
+    const xs = x.dataSync();
+    const y = tf.transpose(x, perm);
+    expect(y.shape).toEqual(perm.map((a) => shape[a]));
+    const ys = y.dataSync();
+    let i = 0;
+    for (const idx of indices(y.shape)) {
+      const src = new Array<number>(shape.length);
+      perm.forEach((a, j) => (src[a] = idx[j]));
+      expect(ys[i++]).toBe(at(xs, shape, src));
+    }
+    tf.dispose([x, y]);
+  });
+
   it('rejects a gather index out of range', () => {
     const x = iota([3, 2]);
     expect(() => tf.gather(x, tf.tensor1d([3], 'int32'))).toThrow(/index value 3 is not in \[0, 2\]/);

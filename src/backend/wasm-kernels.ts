@@ -138,6 +138,44 @@ function fastConcat(original: tf.KernelFunc) {
   };
 }
 
+/**
+ * Transpose keeping trailing axes in place (perm ends with k, k+1, …, rank−1) and moving runs of
+ * at least 64 elements: a loop of contiguous copies. wasm's kernel moves element by element:
+ * [128, 36, 768] → [36, 128, 768] took 15 ms, against ~2 ms here. Other permutations keep it.
+ */
+function fastTranspose(original: tf.KernelFunc) {
+  return (args: KernelArgs): tf.TensorInfo => {
+    const x = args.inputs.x!;
+    const perm = args.attrs!.perm as number[];
+    const rank = x.shape.length;
+    let k = rank; // axes [k, rank) stay where they are
+    while (k > 0 && perm[k - 1] === k - 1) k--;
+    const run = tf.util.sizeFromShape(x.shape.slice(k));
+    if (k === 0 || k === rank || run < 64 || x.dtype === 'string') return original(args as unknown as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo;
+    const backend = args.backend as WasmBackend;
+    const outShape = perm.map((a) => x.shape[a]);
+    const out = backend.makeOutput(outShape, x.dtype);
+    const xs = backend.typedArrayFromHeap(x);
+    const os = backend.typedArrayFromHeap(out);
+    const strides = tf.util.computeStrides(x.shape);
+    const outer = outShape.slice(0, k);
+    const step = perm.slice(0, k).map((a) => strides[a]); // input offset step of each output axis
+    const idx = new Array<number>(k).fill(0);
+    const rows = tf.util.sizeFromShape(outer);
+    let from = 0;
+    for (let r = 0; r < rows; r++) {
+      copyRun(os, r * run, xs, from, run);
+      for (let a = k - 1; a >= 0; a--) {
+        from += step[a];
+        if (++idx[a] < outer[a]) break;
+        from -= step[a] * outer[a];
+        idx[a] = 0;
+      }
+    }
+    return out;
+  };
+}
+
 let patched = false;
 
 /** Installs the replacements (once per process); call after the wasm backend is active. */
@@ -154,6 +192,9 @@ export function patchWasmKernels(): void {
   tf.registerKernel({ kernelName: 'GatherV2', backendName: 'wasm', kernelFunc: fastGather(gather) as unknown as tf.KernelFunc });
   tf.unregisterKernel('SplitV', 'wasm');
   tf.registerKernel({ kernelName: 'SplitV', backendName: 'wasm', kernelFunc: fastSplitV as unknown as tf.KernelFunc });
+  const transpose = tf.getKernel('Transpose', 'wasm')!.kernelFunc;
+  tf.unregisterKernel('Transpose', 'wasm');
+  tf.registerKernel({ kernelName: 'Transpose', backendName: 'wasm', kernelFunc: fastTranspose(transpose) as unknown as tf.KernelFunc });
   tf.unregisterKernel('Unpack', 'wasm');
   tf.registerKernel({ kernelName: 'Unpack', backendName: 'wasm', kernelFunc: fastUnpack as unknown as tf.KernelFunc });
 }

@@ -33,6 +33,14 @@ export interface ForwardOptions {
    * hook_v and the split hook_{k,v}_input) then see one position: [b, 1, …] (see hookShape).
    */
   readonly lastQueryOnly?: boolean;
+  /**
+   * Per-head residual inputs for layer l's attention instead of the shared stream: the callback
+   * returns [H, G, b·p, d], head-major, with G = 3 (each head's own q, k and v input) or G = 1
+   * (one input per head for all three), or nothing to keep the shared stream. The block applies
+   * LN1 and each head's projection; hook_{q,k,v}_input are not run. The patching engine's dense
+   * pass builds these inputs in this layout directly.
+   */
+  readonly headInputs?: (layer: number, resid: tf.Tensor) => tf.Tensor | undefined;
 }
 
 interface LnParams {
@@ -64,6 +72,12 @@ interface Layer {
   bIn?: tf.Tensor;
   wOut?: Weight; // [dm, d]
   bOut?: tf.Tensor;
+  /**
+   * For ForwardOptions.headInputs, made on first use from wQ/wK/wV (folded as they are): per head
+   * [W_q,h | W_k,h | W_v,h] [d, 3·dh] (one input per head); W_q,h, W_k,h, W_v,h [d, dh] head-major
+   * (each head's own three inputs); biases [H, 1, 3·dh].
+   */
+  headQkv?: { readonly joint: Weight[]; readonly each: Weight[]; readonly bias: tf.Tensor };
 }
 
 const host = (t: HostTensor) => tf.tensor(t.data, [...t.shape], 'float32');
@@ -302,7 +316,8 @@ export class Transformer {
     const ts: tf.Tensor[] = [this.wte, this.wpe];
     if (this.lnF) ts.push(this.lnF.w, this.lnF.b);
     for (const l of this.layers) {
-      for (const w of [l.wQKV, l.wQ, l.wK, l.wV, l.wO, l.wOHeads, l.wIn, l.wOut]) w?.dispose();
+      for (const w of [l.wQKV, l.wQ, l.wK, l.wV, l.wO, l.wOHeads, l.wIn, l.wOut, ...(l.headQkv?.joint ?? []), ...(l.headQkv?.each ?? [])]) w?.dispose();
+      l.headQkv?.bias.dispose();
       ts.push(l.bQKV, l.bQ, l.bK, l.bV, l.bO);
       if (l.ln1) ts.push(l.ln1.w, l.ln1.b);
       if (l.ln2) ts.push(l.ln2.w, l.ln2.b);
@@ -358,7 +373,8 @@ export class Transformer {
       // holds on to a tensor past its block must tf.keep it.
       resid = tf.tidy(() => {
         let r = hook(blockHook(l, 'hook_resid_pre'), input);
-        const attnOut = hook(blockHook(l, 'hook_attn_out'), this.attention(l, r, split, result, hook, trim));
+        const own = opts.headInputs?.(l, r);
+        const attnOut = hook(blockHook(l, 'hook_attn_out'), this.attention(l, r, own ?? split, result, hook, trim));
         if (trim) r = lastPosition(r);
         r = hook(blockHook(l, 'hook_resid_mid'), tf.add(r, attnOut));
         if (!cfg.attnOnly) {
@@ -385,12 +401,16 @@ export class Transformer {
   }
 
   /** The attention block's output; with `trim`, at the last position only ([b, 1, d]). */
-  private attention(l: number, resid: tf.Tensor, split: boolean, perHeadResult: boolean, hook: (n: HookName, t: tf.Tensor) => tf.Tensor, trim = false): tf.Tensor {
+  /** `inputs`: true to split the q/k/v inputs per head (with their hooks), or the per-head inputs of ForwardOptions.headInputs. */
+  private attention(l: number, resid: tf.Tensor, inputs: boolean | tf.Tensor, perHeadResult: boolean, hook: (n: HookName, t: tf.Tensor) => tf.Tensor, trim = false): tf.Tensor {
     const { nHeads: H, dModel: d, dHead: dh } = this.cfg;
     const L = this.layers[l];
     const [b, pAll] = resid.shape;
     let q: tf.Tensor, k: tf.Tensor, v: tf.Tensor; // [b, p, H, dh]
-    if (split) {
+    if (inputs instanceof tf.Tensor) {
+      const qkv = tf.reshape(this.headInputQkv(L, inputs), [H, 3, b, pAll, dh]);
+      [q, k, v] = tf.unstack(tf.transpose(tf.reshape(qkv, [H, 3, b * pAll, dh]), [1, 2, 0, 3])).map((t) => tf.reshape(t, [b, pAll, H, dh]));
+    } else if (inputs) {
       // broadcast rather than tf.tile: Tile is slow on wasm
       const tiled = tf.add(tf.expandDims(resid, 2), tf.zeros([1, 1, H, 1])); // [b, p, H, d]
       const project = (name: 'hook_q_input' | 'hook_k_input' | 'hook_v_input', w: Weight, bias: tf.Tensor) => {
@@ -430,6 +450,38 @@ export class Transformer {
       return tf.add(tf.sum(hook(blockHook(l, 'attn.hook_result'), res), 2), L.bO);
     }
     return tf.add(tf.reshape(linear(tf.reshape(z, [b * p, H * dh]), L.wO), [b, p, d]), L.bO);
+  }
+
+  /** q, k and v of every head from its own residual input x [H, G, n, d]: [H, 3, n, dh]. */
+  private headInputQkv(L: Layer, x: tf.Tensor): tf.Tensor {
+    const { nHeads: H, dHead: dh } = this.cfg;
+    const [, G, n, d] = x.shape as [number, number, number, number];
+    if (!L.headQkv) {
+      // a scope by hand, as in the constructor: Weight keeps what it holds, the rest goes
+      tf.engine().startScope();
+      try {
+        const per = [L.wQ.w, L.wK.w, L.wV.w].map((w) => tf.unstack(w)); // [which][h]: [d, dh]
+        const each = Array.from({ length: 3 * H }, (_, i) => new Weight(per[i % 3][Math.floor(i / 3)], false));
+        const joint = Array.from({ length: H }, (_, h) => new Weight(tf.concat([per[0][h], per[1][h], per[2][h]], 1), false));
+        L.headQkv = { joint, each, bias: tf.keep(tf.concat([L.bQ, L.bK, L.bV], 2)) };
+      } finally {
+        tf.engine().endScope();
+      }
+    }
+    let normed = x;
+    let rstd: tf.Tensor | undefined;
+    if (L.headLnFolded) ({ centered: normed, rstd } = standardize(x, this.cfg.lnEps));
+    else normed = this.norm(x, L.ln1);
+    const { joint, each } = L.headQkv!;
+    const bias = tf.reshape(L.headQkv!.bias, [H, 1, 1, 3, dh]);
+    const rows = tf.unstack(tf.reshape(normed, [H * G, n, d]));
+    // G = 3: head h's q input times W_q,h only (and k, v likewise); G = 1: one product with all three
+    const y = tf.stack(rows.map((xi, i) => linear(xi, G === 1 ? joint[i] : each[i]))); // [H·G, n, 3dh | dh]
+    let out = G === 1 ? tf.reshape(y, [H, 1, n, 3, dh]) : tf.reshape(y, [H, 3, n, 1, dh]);
+    if (rstd) out = tf.mul(out, tf.reshape(rstd, [H, G, n, 1, 1]));
+    // → [H, 3, n, dh]
+    out = G === 1 ? tf.transpose(tf.reshape(tf.add(out, bias), [H, n, 3, dh]), [0, 2, 1, 3]) : tf.reshape(tf.add(out, tf.reshape(tf.transpose(bias, [0, 3, 1, 2, 4]), [H, 3, 1, 1, dh])), [H, 3, n, dh]);
+    return out;
   }
 
   private mlp(l: number, x: tf.Tensor, hook: (n: HookName, t: tf.Tensor) => tf.Tensor): tf.Tensor {

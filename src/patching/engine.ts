@@ -180,20 +180,39 @@ export class PatchingEngine {
       diffs = next;
       committed = produced;
     };
-    // Σ_u (1 − m_ud)(patch_u − current_u) for the destination rows [row, row + R) → [K, B·p·d, R].
-    // The product puts the small coefficient matrix on the right: that is the operand XNNPACK
-    // packs, so the large difference tensor streams through unpacked.
-    const delta = (row: number, R: number, count: number) => {
-      if (count !== produced) throw new Error(`masked forward: destination row ${row} reads ${count} sources but ${produced} were produced`);
-      if (!diffs) commit();
-      let out = bmm(diffs!, tf.slice(coefT, [0, 0, row], [K, committed, R]));
+    // Σ_u (1 − m_ud)(patch_u − current_u) for runs of destination rows ([first row, count]),
+    // → [K, B·p·d, Σ count]. The product puts the small coefficient matrix on the right: that is
+    // the operand XNNPACK packs, so the large difference tensor streams through unpacked.
+    type Runs = readonly (readonly [number, number])[];
+    const coefFor = (runs: Runs, from: number, n: number) => {
+      const parts = runs.map(([row, R]) => tf.slice(coefT, [0, from, row], [K, n, R]));
+      return parts.length === 1 ? parts[0] : tf.concat(parts, 2);
+    };
+    /** The sum over the pending sources, added to `early` (the committed sources' part) when given. */
+    const pendingDelta = (runs: Runs, early?: tf.Tensor) => {
+      let out = early;
       let at = committed;
       for (const block of pending) {
         const n = block.shape[2]!;
-        out = tf.add(out, bmm(block, tf.slice(coefT, [0, at, row], [K, n, R])));
+        const part = bmm(block, coefFor(runs, at, n));
+        out = out ? tf.add(out, part) : part;
         at += n;
       }
-      return out;
+      return out!;
+    };
+    const delta = (runs: Runs, count: number) => {
+      if (count !== produced) throw new Error(`masked forward: destination row ${runs[0][0]} reads ${count} sources but ${produced} were produced`);
+      if (!diffs) commit();
+      return pendingDelta(runs, bmm(diffs!, coefFor(runs, 0, committed)));
+    };
+    // The MLP's and the logits' sums over the sources before a layer's heads ride along with the
+    // heads' product (one more column each, instead of another pass over all the differences);
+    // their hooks add the sources produced since.
+    const early = new Map<number, tf.Tensor>();
+    const lateDelta = (row: number, count: number) => {
+      if (count !== produced) throw new Error(`masked forward: destination row ${row} reads ${count} sources but ${produced} were produced`);
+      const e = early.get(row);
+      return e ? pendingDelta([[row, 1]], e) : delta([[row, 1]], count);
     };
     const qkv = this.graph.shape.qkv;
     const hooks = new Map<HookName, HookFn>();
@@ -216,40 +235,39 @@ export class PatchingEngine {
     }
     for (let l = start; l < L; l++) {
       const r = this.rows[l];
-      // one product for all of the layer's head inputs (rows h·3 + q|k|v, or h without q/k/v)
-      let headDelta: tf.Tensor | undefined; // [3 | 1, K·B, p, H, d]
-      const headInput = (which: number) => (act: tf.Tensor) => {
-        const G = qkv ? 3 : 1;
-        commit(); // everything before this layer: one product
-        // [K·B·p, d, H·G] → [G, K·B·p, H, d] in two transposes of rank ≤ 4 (wasm's rank-5
-        // Transpose is ~50x slower)
-        headDelta ??= tf.reshape(
-          tf.transpose(tf.reshape(tf.transpose(tf.reshape(delta(r.heads, G * H, r.srcBefore), [K * B * p, d, H * G]), [0, 2, 1]), [K * B * p, H, G, d]), [2, 0, 1, 3]),
-          [G, K * B, p, H, d],
-        );
-        const mine = tf.slice(headDelta, [qkv ? which : 0, 0, 0, 0, 0], [1, K * B, p, H, d]);
-        return tf.add(act, tf.reshape(mine, [K * B, p, H, d]));
-      };
-      hooks.set(blockHook(l, 'hook_q_input'), headInput(0));
-      hooks.set(blockHook(l, 'hook_k_input'), headInput(1));
-      hooks.set(blockHook(l, 'hook_v_input'), headInput(2));
       hooks.set(blockHook(l, 'attn.hook_result'), (a) => {
         addSources(tf.reshape(tf.transpose(a, [0, 1, 3, 2]), [K, bpd, H]));
       });
       if (r.mlp >= 0) {
-        hooks.set(blockHook(l, 'hook_mlp_in'), (a) => tf.add(a, tf.reshape(delta(r.mlp, 1, r.srcBefore + H), [K * B, p, d])));
+        hooks.set(blockHook(l, 'hook_mlp_in'), (a) => tf.add(a, tf.reshape(lateDelta(r.mlp, r.srcBefore + H), [K * B, p, d])));
         hooks.set(blockHook(l, 'hook_mlp_out'), (a) => {
           addSources(tf.reshape(a, [K, bpd, 1]));
         });
       }
     }
-    hooks.set(blockHook(L - 1, 'hook_resid_post'), (a) => tf.add(a, tf.reshape(delta(this.logitsRow, 1, this.graph.nSrc), [K * B, p, d])));
+    hooks.set(blockHook(L - 1, 'hook_resid_post'), (a) => tf.add(a, tf.reshape(lateDelta(this.logitsRow, this.graph.nSrc), [K * B, p, d])));
+    // every head's own residual inputs, [H, G, K·B·p, d]: one product for the layer's head rows
+    // (h·3 + q|k|v, or h without q/k/v), whose columns come out head-major as the model reads them
+    const G = qkv ? 3 : 1;
+    const headInputs = (l: number, resid: tf.Tensor) => {
+      if (l < start) return undefined;
+      const r = this.rows[l];
+      commit(); // everything before this layer: one product
+      const riders = [r.mlp, l === L - 1 ? this.logitsRow : -1].filter((row) => row >= 0);
+      const R = G * H + riders.length;
+      const all = delta([[r.heads, G * H], ...riders.map((row) => [row, 1] as const)], r.srcBefore); // [K, B·p·d, R]
+      // [K·B·p, d, R] → [R, K·B·p, d] in two steps: wasm's one-step transpose is ~3x slower
+      const byRow = tf.transpose(tf.transpose(tf.reshape(all, [K * B * p, d, R]), [0, 2, 1]), [1, 0, 2]);
+      riders.forEach((row, i) => early.set(row, tf.reshape(tf.slice(byRow, [G * H + i, 0, 0], [1, K * B * p, d]), [K, bpd, 1])));
+      const perHead = riders.length ? tf.slice(byRow, [0, 0, 0], [G * H, K * B * p, d]) : byRow;
+      return tf.reshape(tf.add(perHead, tf.reshape(resid, [1, K * B * p, d])), [H, G, K * B * p, d]);
+    };
     const tokens = K === 1 ? run.tokens : tf.tile(run.tokens, [K, 1]);
     const residual = start > 0 ? stackCopies(run.residPre[start], K) : undefined;
     try {
       return this.model.forward(tokens as tf.Tensor2D, {
         hooks,
-        splitQkvInput: true,
+        headInputs,
         useAttnResult: true,
         startAtLayer: start,
         residual,
