@@ -233,19 +233,28 @@ export class PatchingEngine {
       diffs = tf.keep(K === 1 ? diff : tf.add(diff, tf.zeros([K, 1, 1])));
       produced = committed = before;
     }
+    // With last-position logits the last block runs at the last query only (lastQueryOnly): its
+    // sources come back to every position as zeros before the last, which only that block's MLP
+    // and the logits read, at the last position (exact); their deltas are taken there.
+    const trim = !args.allPositions;
+    const everyPosition = (a: tf.Tensor) => (a.shape[1] === p ? a : tf.pad(a, a.shape.map((_, i): [number, number] => (i === 1 ? [p - 1, 0] : [0, 0]))));
+    const at = (a: tf.Tensor, dl: tf.Tensor) => {
+      const full = tf.reshape(dl, [K * B, p, d]);
+      return tf.add(a, a.shape[1] === p ? full : tf.slice(full, [0, p - 1, 0], [K * B, 1, d]));
+    };
     for (let l = start; l < L; l++) {
       const r = this.rows[l];
       hooks.set(blockHook(l, 'attn.hook_result'), (a) => {
-        addSources(tf.reshape(tf.transpose(a, [0, 1, 3, 2]), [K, bpd, H]));
+        addSources(tf.reshape(tf.transpose(everyPosition(a), [0, 1, 3, 2]), [K, bpd, H]));
       });
       if (r.mlp >= 0) {
-        hooks.set(blockHook(l, 'hook_mlp_in'), (a) => tf.add(a, tf.reshape(lateDelta(r.mlp, r.srcBefore + H), [K * B, p, d])));
+        hooks.set(blockHook(l, 'hook_mlp_in'), (a) => at(a, lateDelta(r.mlp, r.srcBefore + H)));
         hooks.set(blockHook(l, 'hook_mlp_out'), (a) => {
-          addSources(tf.reshape(a, [K, bpd, 1]));
+          addSources(tf.reshape(everyPosition(a), [K, bpd, 1]));
         });
       }
     }
-    hooks.set(blockHook(L - 1, 'hook_resid_post'), (a) => tf.add(a, tf.reshape(lateDelta(this.logitsRow, this.graph.nSrc), [K * B, p, d])));
+    hooks.set(blockHook(L - 1, 'hook_resid_post'), (a) => at(a, lateDelta(this.logitsRow, this.graph.nSrc)));
     // every head's own residual inputs, [H, G, K·B·p, d]: one product for the layer's head rows
     // (h·3 + q|k|v, or h without q/k/v), whose columns come out head-major as the model reads them
     const G = qkv ? 3 : 1;
@@ -271,7 +280,8 @@ export class PatchingEngine {
         useAttnResult: true,
         startAtLayer: start,
         residual,
-        lastPositionOnly: !args.allPositions,
+        lastPositionOnly: trim,
+        lastQueryOnly: trim,
       });
     } finally {
       tf.dispose([diffs!, ...pending].filter(Boolean));
