@@ -73,9 +73,10 @@ interface Layer {
   wOut?: Weight; // [dm, d]
   bOut?: tf.Tensor;
   /**
-   * For ForwardOptions.headInputs, made on first use from wQ/wK/wV (folded as they are): per head
-   * [W_q,h | W_k,h | W_v,h] [d, 3·dh] (one input per head); W_q,h, W_k,h, W_v,h [d, dh] head-major
-   * (each head's own three inputs); biases [H, 1, 3·dh].
+   * For the per-head path (split inputs, ForwardOptions.headInputs), made on first use from
+   * wQ/wK/wV (folded as they are): per head [W_q,h | W_k,h | W_v,h] [d, 3·dh] (one input per
+   * head); W_q,h, W_k,h, W_v,h [d, dh] head-major (each head's own three inputs); biases
+   * [H, 1, 3·dh].
    */
   headQkv?: { readonly joint: Weight[]; readonly each: Weight[]; readonly bias: tf.Tensor };
 }
@@ -400,36 +401,30 @@ export class Transformer {
     return ln ? layerNorm(x, ln.w, ln.b, this.cfg.lnEps) : x;
   }
 
-  /** The attention block's output; with `trim`, at the last position only ([b, 1, d]). */
-  /** `inputs`: true to split the q/k/v inputs per head (with their hooks), or the per-head inputs of ForwardOptions.headInputs. */
+  /**
+   * The attention block's output; with `trim`, at the last position only ([b, 1, d]). `inputs`:
+   * false for the shared stream (fused q/k/v), true to split each head's q/k/v input (with their
+   * hooks), or the per-head inputs of ForwardOptions.headInputs.
+   */
   private attention(l: number, resid: tf.Tensor, inputs: boolean | tf.Tensor, perHeadResult: boolean, hook: (n: HookName, t: tf.Tensor) => tf.Tensor, trim = false): tf.Tensor {
     const { nHeads: H, dModel: d, dHead: dh } = this.cfg;
     const L = this.layers[l];
     const [b, pAll] = resid.shape;
     let q: tf.Tensor, k: tf.Tensor, v: tf.Tensor; // [b, p, H, dh]
-    if (inputs instanceof tf.Tensor) {
-      const qkv = tf.reshape(this.headInputQkv(L, inputs), [H, 3, b, pAll, dh]);
-      [q, k, v] = tf.unstack(tf.transpose(tf.reshape(qkv, [H, 3, b * pAll, dh]), [1, 2, 0, 3])).map((t) => tf.reshape(t, [b, pAll, H, dh]));
-    } else if (inputs) {
-      // broadcast rather than tf.tile: Tile is slow on wasm
-      const tiled = tf.add(tf.expandDims(resid, 2), tf.zeros([1, 1, H, 1])); // [b, p, H, d]
-      const project = (name: 'hook_q_input' | 'hook_k_input' | 'hook_v_input', w: Weight, bias: tf.Tensor) => {
-        const heads = (t: tf.Tensor) => tf.reshape(tf.transpose(t, [2, 0, 1, 3]), [H, b * pAll, t.shape[3]!]);
-        const x = hook(blockHook(l, name), tiled); // [b, p, H, d]
-        let y: tf.Tensor; // [H, b·pAll, dh]
-        if (L.headLnFolded) {
-          const { centered, rstd } = standardize(x, this.cfg.lnEps);
-          y = tf.add(tf.mul(linear(heads(centered), w), heads(rstd)), bias);
-        } else y = tf.add(linear(heads(this.norm(x, L.ln1)), w), bias);
-        return tf.transpose(tf.reshape(y, [H, b, pAll, dh]), [1, 2, 0, 3]);
-      };
-      q = project('hook_q_input', L.wQ, L.bQ);
-      k = project('hook_k_input', L.wK, L.bK);
-      v = project('hook_v_input', L.wV, L.bV);
-    } else {
+    if (inputs === false) {
       const x = tf.reshape(this.norm(resid, L.ln1), [b * pAll, d]);
       const qkv = tf.add(linear(x, L.wQKV), L.bQKV); // [b*p, 3d]
       [q, k, v] = tf.split(qkv, 3, 1).map((t) => tf.reshape(t, [b, pAll, H, dh]));
+    } else {
+      let perHead: tf.Tensor; // [H, G, b·pAll, d]
+      if (inputs === true) {
+        // broadcast rather than tf.tile: Tile is slow on wasm
+        const tiled = tf.add(tf.expandDims(resid, 2), tf.zeros([1, 1, H, 1])); // [b, p, H, d]
+        const own = (['hook_q_input', 'hook_k_input', 'hook_v_input'] as const).map((name) => tf.transpose(hook(blockHook(l, name), tiled), [2, 0, 1, 3]));
+        perHead = tf.reshape(tf.stack(own, 1), [H, 3, b * pAll, d]);
+      } else perHead = inputs;
+      const qkv = this.headInputQkv(L, perHead); // [H, 3, b·pAll, dh]
+      [q, k, v] = tf.unstack(tf.transpose(qkv, [1, 2, 0, 3])).map((t) => tf.reshape(t, [b, pAll, H, dh]));
     }
     if (trim) q = lastPosition(q);
     const p = trim ? 1 : pAll; // query positions
