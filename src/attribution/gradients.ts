@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { type Transformer, trimmedByLastQuery } from '../model/transformer.js';
+import { type Transformer, atEveryPosition, trimmedByLastQuery } from '../model/transformer.js';
 import type { BlockHook, HookFn, HookName } from '../model/hooks.js';
 import { blockHook } from '../model/hooks.js';
 import type { CircuitGraph } from '../graph/graph.js';
@@ -123,11 +123,10 @@ export class EdgeGradients {
    * the last. That is exact: every destination input of the last block at an earlier position,
    * and the logits' there, has zero gradient, so those sources' values never count.
    */
-  private atEveryPosition(ts: Map<HookName, tf.Tensor>, p: number): void {
+  private untrim(ts: Map<HookName, tf.Tensor>, p: number): void {
     for (const [name, t] of ts) {
       if (t.shape[1] === p || !trimmedByLastQuery(name, this.model.cfg)) continue;
-      const pad = t.shape.map((_, i): [number, number] => (i === 1 ? [p - t.shape[1]!, 0] : [0, 0]));
-      ts.set(name, tf.keep(tf.pad(t, pad)));
+      ts.set(name, tf.keep(atEveryPosition(t, p)));
       t.dispose();
     }
   }
@@ -155,7 +154,7 @@ export class EdgeGradients {
   forwardSources(tokens: tf.Tensor2D): { sources: tf.Tensor2D; logits: tf.Tensor3D } {
     const { logits, cache } = this.model.runWithCache(tokens, this.sourceHooks(), LAST_QUERY);
     try {
-      this.atEveryPosition(cache, tokens.shape[1]);
+      this.untrim(cache, tokens.shape[1]);
       return { sources: this.sourcesFrom(cache), logits: logits as tf.Tensor3D };
     } catch (e) {
       logits.dispose();
@@ -208,8 +207,8 @@ export class EdgeGradients {
     const parts: tf.Tensor[] = [];
     const copies = opts.copies ?? 1;
     try {
-      this.atEveryPosition(result.grads, tokens.shape[1]);
-      this.atEveryPosition(cache, tokens.shape[1]);
+      this.untrim(result.grads, tokens.shape[1]);
+      this.untrim(cache, tokens.shape[1]);
       const three = (l: number, a: BlockHook, b: BlockHook, c: BlockHook, from: ReadonlyMap<HookName, tf.Tensor>) =>
         [from.get(blockHook(l, a))!, from.get(blockHook(l, b))!, from.get(blockHook(l, c))!] as const;
       const column = (n: HookName) => tf.tidy(() => foldCopies(tf.reshape(result.grads.get(n)!, [-1, 1]), copies));

@@ -490,6 +490,15 @@ export class Transformer {
   }
 }
 
+/**
+ * A trimmed activation of the last block under `lastQueryOnly` ([b, 1, …]) back at all p
+ * positions, zeros before the last (what callers use where only the last position counts).
+ */
+export function atEveryPosition(x: tf.Tensor, p: number): tf.Tensor {
+  if (x.shape[1] === p) return x;
+  return tf.pad(x, x.shape.map((_, i): [number, number] => (i === 1 ? [p - x.shape[1]!, 0] : [0, 0])));
+}
+
 /** x[:, -1:] of a [b, p, …] tensor. */
 function lastPosition(x: tf.Tensor): tf.Tensor {
   const p = x.shape[1]!;

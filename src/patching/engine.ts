@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { Transformer } from '../model/transformer.js';
+import { type Transformer, atEveryPosition } from '../model/transformer.js';
 import type { HookFn, HookName } from '../model/hooks.js';
 import { blockHook } from '../model/hooks.js';
 import { bmm } from '../model/ops.js';
@@ -237,7 +237,6 @@ export class PatchingEngine {
     // sources come back to every position as zeros before the last, which only that block's MLP
     // and the logits read, at the last position (exact); their deltas are taken there.
     const trim = !args.allPositions;
-    const everyPosition = (a: tf.Tensor) => (a.shape[1] === p ? a : tf.pad(a, a.shape.map((_, i): [number, number] => (i === 1 ? [p - 1, 0] : [0, 0]))));
     const at = (a: tf.Tensor, dl: tf.Tensor) => {
       const full = tf.reshape(dl, [K * B, p, d]);
       return tf.add(a, a.shape[1] === p ? full : tf.slice(full, [0, p - 1, 0], [K * B, 1, d]));
@@ -245,12 +244,12 @@ export class PatchingEngine {
     for (let l = start; l < L; l++) {
       const r = this.rows[l];
       hooks.set(blockHook(l, 'attn.hook_result'), (a) => {
-        addSources(tf.reshape(tf.transpose(everyPosition(a), [0, 1, 3, 2]), [K, bpd, H]));
+        addSources(tf.reshape(tf.transpose(atEveryPosition(a, p), [0, 1, 3, 2]), [K, bpd, H]));
       });
       if (r.mlp >= 0) {
         hooks.set(blockHook(l, 'hook_mlp_in'), (a) => at(a, lateDelta(r.mlp, r.srcBefore + H)));
         hooks.set(blockHook(l, 'hook_mlp_out'), (a) => {
-          addSources(tf.reshape(everyPosition(a), [K, bpd, 1]));
+          addSources(tf.reshape(atEveryPosition(a, p), [K, bpd, 1]));
         });
       }
     }
