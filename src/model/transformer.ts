@@ -34,13 +34,22 @@ export interface ForwardOptions {
    */
   readonly lastQueryOnly?: boolean;
   /**
-   * Per-head residual inputs for layer l's attention instead of the shared stream: the callback
-   * returns [H, G, b·p, d], head-major, with G = 3 (each head's own q, k and v input) or G = 1
-   * (one input per head for all three), or nothing to keep the shared stream. The block applies
-   * LN1 and each head's projection; hook_{q,k,v}_input are not run. The patching engine's dense
-   * pass builds these inputs in this layout directly.
+   * Per-head residual inputs for layer l's attention instead of the shared stream, or nothing to
+   * keep the shared stream. The block applies LN1 and each head's projection; hook_{q,k,v}_input
+   * are not run. The patching engine's dense pass builds these inputs in this layout directly.
    */
-  readonly headInputs?: (layer: number, resid: tf.Tensor) => tf.Tensor | undefined;
+  readonly headInputs?: (layer: number, resid: tf.Tensor) => HeadInputs | undefined;
+}
+
+/**
+ * Every head's own residual input: `rows` [b·p, R, d] holds row h·G + g for head h, with G = 3
+ * (each head's own q, k and v input) or G = 1 (one input per head for all three). Rows from H·G
+ * on are the caller's own and are ignored (the patching engine's rider sums travel there, which
+ * saves slicing them off a tensor this size).
+ */
+export interface HeadInputs {
+  readonly rows: tf.Tensor;
+  readonly perHead: 1 | 3;
 }
 
 interface LnParams {
@@ -76,9 +85,10 @@ interface Layer {
    * For the per-head path (split inputs, ForwardOptions.headInputs), made on first use from
    * wQ/wK/wV (folded as they are): per head [W_q,h | W_k,h | W_v,h] [d, 3·dh] (one input per
    * head); W_q,h, W_k,h, W_v,h [d, dh] head-major (each head's own three inputs); biases
-   * [H, 1, 3·dh].
+   * [H, 1, 3·dh]; the column sums of joint and each ([H, 1, 3·dh] and [3H, 1, dh]), which
+   * centre the products of uncentred inputs under a folded LayerNorm.
    */
-  headQkv?: { readonly joint: Weight[]; readonly each: Weight[]; readonly bias: tf.Tensor };
+  headQkv?: { readonly joint: Weight[]; readonly each: Weight[]; readonly bias: tf.Tensor; readonly colSums: { readonly joint: tf.Tensor; readonly each: tf.Tensor } };
 }
 
 const host = (t: HostTensor) => tf.tensor(t.data, [...t.shape], 'float32');
@@ -318,7 +328,7 @@ export class Transformer {
     if (this.lnF) ts.push(this.lnF.w, this.lnF.b);
     for (const l of this.layers) {
       for (const w of [l.wQKV, l.wQ, l.wK, l.wV, l.wO, l.wOHeads, l.wIn, l.wOut, ...(l.headQkv?.joint ?? []), ...(l.headQkv?.each ?? [])]) w?.dispose();
-      l.headQkv?.bias.dispose();
+      if (l.headQkv) tf.dispose([l.headQkv.bias, l.headQkv.colSums.joint, l.headQkv.colSums.each]);
       ts.push(l.bQKV, l.bQ, l.bK, l.bV, l.bO);
       if (l.ln1) ts.push(l.ln1.w, l.ln1.b);
       if (l.ln2) ts.push(l.ln2.w, l.ln2.b);
@@ -406,7 +416,7 @@ export class Transformer {
    * false for the shared stream (fused q/k/v), true to split each head's q/k/v input (with their
    * hooks), or the per-head inputs of ForwardOptions.headInputs.
    */
-  private attention(l: number, resid: tf.Tensor, inputs: boolean | tf.Tensor, perHeadResult: boolean, hook: (n: HookName, t: tf.Tensor) => tf.Tensor, trim = false): tf.Tensor {
+  private attention(l: number, resid: tf.Tensor, inputs: boolean | HeadInputs, perHeadResult: boolean, hook: (n: HookName, t: tf.Tensor) => tf.Tensor, trim = false): tf.Tensor {
     const { nHeads: H, dModel: d, dHead: dh } = this.cfg;
     const L = this.layers[l];
     const [b, pAll] = resid.shape;
@@ -416,12 +426,12 @@ export class Transformer {
       const qkv = tf.add(linear(x, L.wQKV), L.bQKV); // [b*p, 3d]
       [q, k, v] = tf.split(qkv, 3, 1).map((t) => tf.reshape(t, [b, pAll, H, dh]));
     } else {
-      let perHead: tf.Tensor; // [H, G, b·pAll, d]
+      let perHead: HeadInputs;
       if (inputs === true) {
         // broadcast rather than tf.tile: Tile is slow on wasm
         const tiled = tf.add(tf.expandDims(resid, 2), tf.zeros([1, 1, H, 1])); // [b, p, H, d]
-        const own = (['hook_q_input', 'hook_k_input', 'hook_v_input'] as const).map((name) => tf.transpose(hook(blockHook(l, name), tiled), [2, 0, 1, 3]));
-        perHead = tf.reshape(tf.stack(own, 1), [H, 3, b * pAll, d]);
+        const own = (['hook_q_input', 'hook_k_input', 'hook_v_input'] as const).map((name) => hook(blockHook(l, name), tiled));
+        perHead = { rows: tf.reshape(tf.stack(own, 3), [b * pAll, H * 3, d]), perHead: 3 };
       } else perHead = inputs;
       const qkv = this.headInputQkv(L, perHead); // [H, 3, b·pAll, dh]
       [q, k, v] = tf.unstack(tf.transpose(qkv, [1, 2, 0, 3])).map((t) => tf.reshape(t, [b, pAll, H, dh]));
@@ -447,10 +457,13 @@ export class Transformer {
     return tf.add(tf.reshape(linear(tf.reshape(z, [b * p, H * dh]), L.wO), [b, p, d]), L.bO);
   }
 
-  /** q, k and v of every head from its own residual input x [H, G, n, d]: [H, 3, n, dh]. */
-  private headInputQkv(L: Layer, x: tf.Tensor): tf.Tensor {
+  /** q, k and v of every head from its own residual input: [H, 3, n, dh]. */
+  private headInputQkv(L: Layer, inputs: HeadInputs): tf.Tensor {
     const { nHeads: H, dHead: dh } = this.cfg;
-    const [, G, n, d] = x.shape as [number, number, number, number];
+    const { rows: x, perHead: G } = inputs;
+    const [n, R, d] = x.shape as [number, number, number];
+    const HG = H * G;
+    if (R < HG || d !== this.cfg.dModel) throw new Error(`head inputs [${x.shape.join(', ')}]: expected [n, ≥ ${HG}, ${this.cfg.dModel}]`);
     if (!L.headQkv) {
       // a scope by hand, as in the constructor: Weight keeps what it holds, the rest goes
       tf.engine().startScope();
@@ -458,20 +471,29 @@ export class Transformer {
         const per = [L.wQ.w, L.wK.w, L.wV.w].map((w) => tf.unstack(w)); // [which][h]: [d, dh]
         const each = Array.from({ length: 3 * H }, (_, i) => new Weight(per[i % 3][Math.floor(i / 3)], false));
         const joint = Array.from({ length: H }, (_, h) => new Weight(tf.concat([per[0][h], per[1][h], per[2][h]], 1), false));
-        L.headQkv = { joint, each, bias: tf.keep(tf.concat([L.bQ, L.bK, L.bV], 2)) };
+        const colSums = (ws: Weight[]) => tf.keep(tf.stack(ws.map((w) => tf.sum(w.w, 0, true))));
+        L.headQkv = { joint, each, bias: tf.keep(tf.concat([L.bQ, L.bK, L.bV], 2)), colSums: { joint: colSums(joint), each: colSums(each) } };
       } finally {
         tf.engine().endScope();
       }
     }
-    let normed = x;
-    let rstd: tf.Tensor | undefined;
-    if (L.headLnFolded) ({ centered: normed, rstd } = standardize(x, this.cfg.lnEps));
-    else normed = this.norm(x, L.ln1);
-    const { joint, each } = L.headQkv!;
+    const folded = L.headLnFolded;
+    const { joint, each, colSums } = L.headQkv!;
     const bias = tf.reshape(L.headQkv!.bias, [H, 1, 1, 3, dh]);
-    const rows = tf.unstack(tf.reshape(normed, [H * G, n, d]));
+    // one copy from [n, R, d] into the products' operands (Unpack); the caller's extra rows come along and go
+    const rows = tf.unstack(folded ? x : this.norm(x, L.ln1), 1).slice(0, HG);
     // G = 3: head h's q input times W_q,h only (and k, v likewise); G = 1: one product with all three
-    const y = tf.stack(rows.map((xi, i) => linear(xi, G === 1 ? joint[i] : each[i]))); // [H·G, n, 3dh | dh]
+    let y = tf.stack(rows.map((xi, i) => linear(xi, G === 1 ? joint[i] : each[i]))); // [H·G, n, 3dh | dh]
+    let rstd: tf.Tensor | undefined;
+    if (folded) {
+      // LN1 is folded into the weights: (x − μ)W·rstd = (xW − μ·colsum W)·rstd, centred after the
+      // product ([.., dh] wide) instead of before it ([.., d] wide); var = E[x²] − μ²
+      const byHead = (t: tf.Tensor) => tf.reshape(tf.transpose(tf.slice(tf.reshape(t, [n, R]), [0, 0], [n, HG])), [HG, n, 1]);
+      const mu = tf.mean(x, -1, true); // [n, R, 1]
+      const variance = tf.sub(tf.mean(tf.square(x), -1, true), tf.square(mu));
+      rstd = byHead(tf.rsqrt(tf.add(variance, this.cfg.lnEps)));
+      y = tf.sub(y, tf.mul(byHead(mu), G === 1 ? colSums.joint : colSums.each));
+    }
     let out = G === 1 ? tf.reshape(y, [H, 1, n, 3, dh]) : tf.reshape(y, [H, 3, n, 1, dh]);
     if (rstd) out = tf.mul(out, tf.reshape(rstd, [H, G, n, 1, 1]));
     // → [H, 3, n, dh]

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { type Transformer, atEveryPosition } from '../model/transformer.js';
+import { type HeadInputs, type Transformer, atEveryPosition } from '../model/transformer.js';
 import type { HookFn, HookName } from '../model/hooks.js';
 import { blockHook } from '../model/hooks.js';
 import { bmm } from '../model/ops.js';
@@ -254,21 +254,22 @@ export class PatchingEngine {
       }
     }
     hooks.set(blockHook(L - 1, 'hook_resid_post'), (a) => at(a, lateDelta(this.logitsRow, this.graph.nSrc)));
-    // every head's own residual inputs, [H, G, K·B·p, d]: one product for the layer's head rows
-    // (h·3 + q|k|v, or h without q/k/v), whose columns come out head-major as the model reads them
+    // every head's own residual inputs, [K·B·p, R, d] (HeadInputs): one product for the layer's
+    // head rows (h·3 + q|k|v, or h without q/k/v), whose columns come out head-major as the model
+    // reads them, then the riders' columns
     const G = qkv ? 3 : 1;
-    const headInputs = (l: number, resid: tf.Tensor) => {
+    const headInputs = (l: number, resid: tf.Tensor): HeadInputs | undefined => {
       if (l < start) return undefined;
       const r = this.rows[l];
       commit(); // everything before this layer: one product
       const riders = [r.mlp, l === L - 1 ? this.logitsRow : -1].filter((row) => row >= 0);
       const R = G * H + riders.length;
       const all = delta([[r.heads, G * H], ...riders.map((row) => [row, 1] as const)], r.srcBefore); // [K, B·p·d, R]
-      // [K·B·p, d, R] → [R, K·B·p, d] in two steps: wasm's one-step transpose is ~3x slower
-      const byRow = tf.transpose(tf.transpose(tf.reshape(all, [K * B * p, d, R]), [0, 2, 1]), [1, 0, 2]);
-      riders.forEach((row, i) => early.set(row, tf.reshape(tf.slice(byRow, [G * H + i, 0, 0], [1, K * B * p, d]), [K, bpd, 1])));
-      const perHead = riders.length ? tf.slice(byRow, [0, 0, 0], [G * H, K * B * p, d]) : byRow;
-      return tf.reshape(tf.add(perHead, tf.reshape(resid, [1, K * B * p, d])), [H, G, K * B * p, d]);
+      const n = K * B * p;
+      const rows = tf.transpose(tf.reshape(all, [n, d, R]), [0, 2, 1]); // [n, R, d]
+      riders.forEach((row, i) => early.set(row, tf.reshape(tf.slice(rows, [0, G * H + i, 0], [n, 1, d]), [K, bpd, 1])));
+      // the residual goes onto the riders' rows too, which the model ignores: no slice of the heads'
+      return { rows: tf.add(rows, tf.reshape(resid, [n, 1, d])), perHead: G };
     };
     const tokens = K === 1 ? run.tokens : tf.tile(run.tokens, [K, 1]);
     const residual = start > 0 ? stackCopies(run.residPre[start], K) : undefined;
