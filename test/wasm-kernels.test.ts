@@ -25,7 +25,7 @@ function* indices(shape: number[]): Generator<number[]> {
   }
 }
 
-// The wasm backend's Slice, Unpack and Concat are replaced (src/backend/wasm-kernels.ts); these
+// The wasm backend's Slice, Unpack, Concat, GatherV2, SplitV, Transpose and Identity are replaced (src/backend/wasm-kernels.ts); these
 // check them element by element against index arithmetic.
 describe('replacement wasm kernels', () => {
   beforeAll(async () => {
@@ -144,6 +144,40 @@ describe('replacement wasm kernels', () => {
     const x = iota([3, 2]);
     expect(() => tf.gather(x, tf.tensor1d([3], 'int32'))).toThrow(/index value 3 is not in \[0, 2\]/);
     x.dispose();
+  });
+
+  it.each([
+    { axis: 1, dtype: 'float32' },
+    { axis: 2, dtype: 'float32' },
+    { axis: 2, dtype: 'int32' },
+  ] as const)('concatenates after a long first input (copied by PadV2) along axis $axis, $dtype', ({ axis, dtype }) => {
+    // the first input's rows are ≥ 64 long, then a short input and a one-wide one
+    const shapes = [70, 3, 1].map((n) => [2, 3, 4].map((v, a) => (a === axis ? n : v)));
+    const xs = shapes.map((s, i) => tf.cast(tf.add(iota(s), 1000 * i), dtype));
+    const y = tf.concat(xs, axis);
+    expect(y.dtype).toBe(dtype);
+    const vals = xs.map((x) => x.dataSync());
+    const ys = y.dataSync();
+    let i = 0;
+    for (const idx of indices(y.shape)) {
+      let k = 0;
+      let off = idx[axis];
+      while (off >= shapes[k][axis]) off -= shapes[k++][axis];
+      expect(ys[i++]).toBe(at(vals[k], shapes[k], idx.map((v, a) => (a === axis ? off : v))));
+    }
+    tf.dispose([...xs, y]);
+  });
+
+  it('clones by sharing the data: the clone outlives its source, and the memory goes with the last', () => {
+    const before = tf.memory().numDataBuffers;
+    const x = tf.tensor2d([1, 2, 3, 4, 5, 6], [2, 3]);
+    const y = tf.clone(x);
+    expect(tf.memory().numDataBuffers).toBe(before + 1); // one buffer for the two
+    x.dispose();
+    expect(Array.from(y.dataSync())).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(tf.memory().numDataBuffers).toBe(before + 1);
+    y.dispose();
+    expect(tf.memory().numDataBuffers).toBe(before);
   });
 
   it('concatenates int32 tensors too', () => {

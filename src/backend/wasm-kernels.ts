@@ -11,6 +11,7 @@ import * as tf from '@tensorflow/tfjs';
  */
 interface WasmBackend {
   makeOutput(shape: number[], dtype: string): tf.TensorInfo;
+  incRef(dataId: tf.DataId): void;
   typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
 }
 
@@ -188,6 +189,21 @@ function fastTranspose(original: tf.KernelFunc) {
   };
 }
 
+/**
+ * Identity (tf.clone, and every tensor the autodiff tape saves for the backward pass) sharing
+ * the input's data, as Reshape does and as the cpu backend's Identity does: tensors are
+ * immutable. wasm's kernel copies, which under a gradient tape copied the whole embedding
+ * matrix (154 MB at GPT-2's vocabulary) and every saved activation on each pass.
+ */
+function sharedIdentity(original: tf.KernelFunc) {
+  return (args: KernelArgs): tf.TensorInfo => {
+    const x = args.inputs.x!;
+    if (x.dtype === 'string') return original(args as unknown as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo;
+    (args.backend as WasmBackend).incRef(x.dataId);
+    return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+  };
+}
+
 let patched = false;
 
 /** Installs the replacements (once per process); call after the wasm backend is active. */
@@ -207,6 +223,9 @@ export function patchWasmKernels(): void {
   const transpose = tf.getKernel('Transpose', 'wasm')!.kernelFunc;
   tf.unregisterKernel('Transpose', 'wasm');
   tf.registerKernel({ kernelName: 'Transpose', backendName: 'wasm', kernelFunc: fastTranspose(transpose) as unknown as tf.KernelFunc });
+  const identity = tf.getKernel('Identity', 'wasm')!.kernelFunc;
+  tf.unregisterKernel('Identity', 'wasm');
+  tf.registerKernel({ kernelName: 'Identity', backendName: 'wasm', kernelFunc: sharedIdentity(identity) as unknown as tf.KernelFunc });
   tf.unregisterKernel('Unpack', 'wasm');
   tf.registerKernel({ kernelName: 'Unpack', backendName: 'wasm', kernelFunc: fastUnpack as unknown as tf.KernelFunc });
 }
