@@ -50,6 +50,8 @@ export interface ForwardOptions {
 export interface HeadInputs {
   readonly rows: tf.Tensor;
   readonly perHead: 1 | 3;
+  /** `rows` is [R, b·p, d] instead: one contiguous block per row (the split hooks' layout). */
+  readonly headMajor?: boolean;
 }
 
 interface LnParams {
@@ -430,8 +432,9 @@ export class Transformer {
       if (inputs === true) {
         // broadcast rather than tf.tile: Tile is slow on wasm
         const tiled = tf.add(tf.expandDims(resid, 2), tf.zeros([1, 1, H, 1])); // [b, p, H, d]
-        const own = (['hook_q_input', 'hook_k_input', 'hook_v_input'] as const).map((name) => hook(blockHook(l, name), tiled));
-        perHead = { rows: tf.reshape(tf.stack(own, 3), [b * pAll, H * 3, d]), perHead: 3 };
+        const own = (['hook_q_input', 'hook_k_input', 'hook_v_input'] as const).map((name) => tf.transpose(hook(blockHook(l, name), tiled), [2, 0, 1, 3]));
+        // head-major: unstacking [n, 3H, d] copies n·3H short runs, slow for large batches of small d
+        perHead = { rows: tf.reshape(tf.stack(own, 1), [H * 3, b * pAll, d]), perHead: 3, headMajor: true };
       } else perHead = inputs;
       const qkv = this.headInputQkv(L, perHead); // [H, 3, b·pAll, dh]
       [q, k, v] = tf.unstack(tf.transpose(qkv, [1, 2, 0, 3])).map((t) => tf.reshape(t, [b, pAll, H, dh]));
@@ -460,8 +463,8 @@ export class Transformer {
   /** q, k and v of every head from its own residual input: [H, 3, n, dh]. */
   private headInputQkv(L: Layer, inputs: HeadInputs): tf.Tensor {
     const { nHeads: H, dHead: dh } = this.cfg;
-    const { rows: x, perHead: G } = inputs;
-    const [n, R, d] = x.shape as [number, number, number];
+    const { rows: x, perHead: G, headMajor } = inputs;
+    const [n, R, d] = (headMajor ? [x.shape[1], x.shape[0], x.shape[2]] : x.shape) as [number, number, number];
     const HG = H * G;
     if (R < HG || d !== this.cfg.dModel) throw new Error(`head inputs [${x.shape.join(', ')}]: expected [n, ≥ ${HG}, ${this.cfg.dModel}]`);
     if (!L.headQkv) {
@@ -481,15 +484,16 @@ export class Transformer {
     const { joint, each, colSums } = L.headQkv!;
     const bias = tf.reshape(L.headQkv!.bias, [H, 1, 1, 3, dh]);
     // one copy from [n, R, d] into the products' operands (Unpack); the caller's extra rows come along and go
-    const rows = tf.unstack(folded ? x : this.norm(x, L.ln1), 1).slice(0, HG);
+    const rows = tf.unstack(folded ? x : this.norm(x, L.ln1), headMajor ? 0 : 1).slice(0, HG);
     // G = 3: head h's q input times W_q,h only (and k, v likewise); G = 1: one product with all three
     let y = tf.stack(rows.map((xi, i) => linear(xi, G === 1 ? joint[i] : each[i]))); // [H·G, n, 3dh | dh]
     let rstd: tf.Tensor | undefined;
     if (folded) {
       // LN1 is folded into the weights: (x − μ)W·rstd = (xW − μ·colsum W)·rstd, centred after the
       // product ([.., dh] wide) instead of before it ([.., d] wide); var = E[x²] − μ²
-      const byHead = (t: tf.Tensor) => tf.reshape(tf.transpose(tf.slice(tf.reshape(t, [n, R]), [0, 0], [n, HG])), [HG, n, 1]);
-      const mu = tf.mean(x, -1, true); // [n, R, 1]
+      // [n, R, 1] (or [R, n, 1]) → [H·G, n, 1]
+      const byHead = (t: tf.Tensor) => (headMajor ? tf.slice(t, [0, 0, 0], [HG, n, 1]) : tf.reshape(tf.transpose(tf.slice(tf.reshape(t, [n, R]), [0, 0], [n, HG])), [HG, n, 1]));
+      const mu = tf.mean(x, -1, true);
       const variance = tf.sub(tf.mean(tf.square(x), -1, true), tf.square(mu));
       rstd = byHead(tf.rsqrt(tf.add(variance, this.cfg.lnEps)));
       y = tf.sub(y, tf.mul(byHead(mu), G === 1 ? colSums.joint : colSums.each));

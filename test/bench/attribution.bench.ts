@@ -123,8 +123,8 @@ export async function benchAttribution(log: (line: string) => void): Promise<voi
     const fb = forwardEquivalents(plain, () => model.gradients(tokens, ['blocks.0.hook_resid_pre'], lastSum, { lastPositionOnly: true, lastQueryOnly: true }).grads.forEach((g) => g.dispose()), 5);
     // what attribution's own forward passes cost (every metric reads the last position only)
     const last = forwardEquivalents(plain, () => model.forward(tokens, { lastPositionOnly: true, lastQueryOnly: true }).dispose(), 5);
-    const e = forwardEquivalents(plain, () => eap(input, { metric }), 5);
-    const ig = forwardEquivalents(plain, () => eapIg(input, { metric, steps: m }), 3);
+    const e = forwardEquivalents(plain, () => eap(input, { metric }), 9);
+    const ig = forwardEquivalents(plain, () => eapIg(input, { metric, steps: m }), 5);
     const split = forwardEquivalents(plain, () => eap(input, { metric, gradient: 'split' }), 1);
     const mask = forwardEquivalents(plain, () => eap(input, { metric, gradient: 'mask' }), 1);
     log(`random model: ${spec.nLayers} layers × ${spec.nHeads} heads, d ${spec.dModel}, vocab ${spec.vocab}; ${graph.nEdges} edges; batch ${B} × ${P}`);
