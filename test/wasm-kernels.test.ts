@@ -25,6 +25,23 @@ function* indices(shape: number[]): Generator<number[]> {
   }
 }
 
+/** tf.concat(xs, axis) checked element by element against the input it came from (disposes xs). */
+function expectConcat(xs: tf.Tensor[], axis: number): void {
+  const shapes = xs.map((x) => x.shape);
+  const y = tf.concat(xs, axis);
+  expect(y.dtype).toBe(xs[0].dtype);
+  const vals = xs.map((x) => x.dataSync());
+  const ys = y.dataSync();
+  let i = 0;
+  for (const idx of indices(y.shape)) {
+    let k = 0;
+    let off = idx[axis];
+    while (off >= shapes[k][axis]) off -= shapes[k++][axis];
+    expect(ys[i++]).toBe(at(vals[k], shapes[k], idx.map((v, a) => (a === axis ? off : v))));
+  }
+  tf.dispose([...xs, y]);
+}
+
 // The wasm backend's Slice, Unpack, Concat, GatherV2, SplitV, Transpose and Identity are replaced (src/backend/wasm-kernels.ts); these
 // check them element by element against index arithmetic.
 describe('replacement wasm kernels', () => {
@@ -91,19 +108,7 @@ describe('replacement wasm kernels', () => {
       [2, 3, 4],
       [2, 3, 4],
     ].map((s, i) => s.map((v, a) => (a === axis ? [1, 70, 2][i] : v)));
-    const xs = shapes.map((s, i) => tf.add(iota(s), 1000 * i));
-    const y = tf.concat(xs, axis);
-    const vals = xs.map((x) => x.dataSync());
-    const ys = y.dataSync();
-    let i = 0;
-    for (const idx of indices(y.shape)) {
-      let k = 0;
-      let off = idx[axis];
-      while (off >= shapes[k][axis]) off -= shapes[k++][axis];
-      const local = idx.map((v, a) => (a === axis ? off : v));
-      expect(ys[i++]).toBe(at(vals[k], shapes[k], local));
-    }
-    tf.dispose([...xs, y]);
+    expectConcat(shapes.map((s, i) => tf.add(iota(s), 1000 * i)), axis);
   });
 
   it.each([0, 1, 2])('gathers along axis %i, with repeated indices', (axis) => {
@@ -153,19 +158,7 @@ describe('replacement wasm kernels', () => {
   ] as const)('concatenates after a long first input (copied by PadV2) along axis $axis, $dtype', ({ axis, dtype }) => {
     // the first input's rows are ≥ 64 long, then a short input and a one-wide one
     const shapes = [70, 3, 1].map((n) => [2, 3, 4].map((v, a) => (a === axis ? n : v)));
-    const xs = shapes.map((s, i) => tf.cast(tf.add(iota(s), 1000 * i), dtype));
-    const y = tf.concat(xs, axis);
-    expect(y.dtype).toBe(dtype);
-    const vals = xs.map((x) => x.dataSync());
-    const ys = y.dataSync();
-    let i = 0;
-    for (const idx of indices(y.shape)) {
-      let k = 0;
-      let off = idx[axis];
-      while (off >= shapes[k][axis]) off -= shapes[k++][axis];
-      expect(ys[i++]).toBe(at(vals[k], shapes[k], idx.map((v, a) => (a === axis ? off : v))));
-    }
-    tf.dispose([...xs, y]);
+    expectConcat(shapes.map((s, i) => tf.cast(tf.add(iota(s), 1000 * i), dtype)), axis);
   });
 
   it('clones by sharing the data: the clone outlives its source, and the memory goes with the last', () => {
