@@ -466,7 +466,7 @@ export class Transformer {
     const { rows: x, perHead: G, headMajor } = inputs;
     const [n, R, d] = (headMajor ? [x.shape[1], x.shape[0], x.shape[2]] : x.shape) as [number, number, number];
     const HG = H * G;
-    if (R < HG || d !== this.cfg.dModel) throw new Error(`head inputs [${x.shape.join(', ')}]: expected [n, ≥ ${HG}, ${this.cfg.dModel}]`);
+    if (R < HG || d !== this.cfg.dModel) throw new Error(`head inputs [${x.shape.join(', ')}]: expected ${headMajor ? `[≥ ${HG}, n, ${this.cfg.dModel}]` : `[n, ≥ ${HG}, ${this.cfg.dModel}]`}`);
     if (!L.headQkv) {
       // a scope by hand, as in the constructor: Weight keeps what it holds, the rest goes
       tf.engine().startScope();
