@@ -1,6 +1,9 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
+import { readFileSync } from 'node:fs';
 import { initBackend } from '../src/backend/index.js';
+import { rowMoments, simdLoaded } from '../src/backend/simd.js';
+import { WAT_SOURCES, assembleWat } from '../scripts/wat.js';
 
 /** Values 0, 1, 2, ... so that every element is told apart. */
 const iota = (shape: number[]) => tf.reshape(tf.range(0, shape.reduce((a, b) => a * b, 1), 1, 'float32'), shape);
@@ -42,7 +45,7 @@ function expectConcat(xs: tf.Tensor[], axis: number): void {
   tf.dispose([...xs, y]);
 }
 
-// The wasm backend's Slice, Unpack, Concat, GatherV2, SplitV, Transpose and Identity are replaced (src/backend/wasm-kernels.ts); these
+// The wasm backend's Slice, Unpack, Concat, GatherV2, SplitV, Transpose, Identity and batched BatchMatMul are replaced (src/backend/wasm-kernels.ts); these
 // check them element by element against index arithmetic.
 describe('replacement wasm kernels', () => {
   beforeAll(async () => {
@@ -180,5 +183,131 @@ describe('replacement wasm kernels', () => {
     expect(y.dtype).toBe('int32');
     expect(Array.from(y.dataSync())).toEqual([1, 2, 5, 3, 4, 6]);
     tf.dispose([a, b, y]);
+  });
+});
+
+/** Deterministic values in [-1, 1) that differ from element to element. */
+const noise = (shape: number[], salt: number) => {
+  const n = shape.reduce((a, b) => a * b, 1);
+  return tf.tensor(Float32Array.from({ length: n }, (_, i) => (((i + 1) * 2654435761 + salt * 40503) % 2000) / 1000 - 1), shape);
+};
+
+/** matMul by index arithmetic: a [...A, r, c] and b [...B, r, c], batches equal or one of them 1. */
+function referenceMatMul(a: tf.Tensor, b: tf.Tensor, ta: boolean, tb: boolean): { values: Float64Array; shape: number[] } {
+  const [av, bv] = [a.dataSync(), b.dataSync()];
+  const [ra, ca] = a.shape.slice(-2);
+  const [rb, cb] = b.shape.slice(-2);
+  const [M, K] = ta ? [ca, ra] : [ra, ca];
+  const N = tb ? rb : cb;
+  const batch = (t: tf.Tensor) => t.shape.slice(0, -2).reduce((x, y) => x * y, 1);
+  const G = Math.max(batch(a), batch(b));
+  const outer = (batch(a) >= batch(b) ? a : b).shape.slice(0, -2);
+  const values = new Float64Array(G * M * N);
+  for (let g = 0; g < G; g++) {
+    const oa = batch(a) === 1 ? 0 : g * ra * ca;
+    const ob = batch(b) === 1 ? 0 : g * rb * cb;
+    for (let i = 0; i < M; i++) {
+      for (let j = 0; j < N; j++) {
+        let s = 0;
+        for (let k = 0; k < K; k++) s += av[oa + (ta ? k * ca + i : i * ca + k)] * bv[ob + (tb ? j * cb + k : k * cb + j)];
+        values[(g * M + i) * N + j] = s;
+      }
+    }
+  }
+  return { values, shape: [...outer, M, N] };
+}
+
+describe('kernels on the SIMD loops (src/backend/simd.ts)', () => {
+  beforeAll(async () => {
+    expect(await initBackend('wasm')).toBe('wasm');
+  });
+
+  it('runs the binary assembled from the committed WebAssembly text', async () => {
+    for (const { wat, wasm } of WAT_SOURCES) {
+      const built = await assembleWat(readFileSync(wat, 'utf8'), wat);
+      expect(Buffer.from(built).equals(readFileSync(wasm)), `${wasm} is stale: run npm run build:wasm`).toBe(true);
+    }
+  });
+
+  it.each([
+    { a: [6, 16, 64], b: [6, 64, 16], ta: false, tb: false }, // sixteen-column blocks
+    { a: [6, 16, 64], b: [6, 16, 64], ta: false, tb: true }, // attention scores: q k^T
+    { a: [2, 3, 16, 16], b: [2, 3, 16, 64], ta: false, tb: false }, // pattern · v, rank 4
+    { a: [2, 3, 16, 16], b: [2, 3, 16, 64], ta: true, tb: false }, // its gradient for v
+    { a: [5, 15, 13], b: [5, 13, 23], ta: false, tb: false }, // N = 16 + 4 + 3: every column path
+    { a: [5, 15, 7], b: [5, 23, 7], ta: false, tb: true }, // K and N not multiples of 4
+    { a: [5, 13, 15], b: [5, 13, 6], ta: true, tb: false },
+    { a: [3, 1, 1], b: [3, 1, 1], ta: false, tb: true }, // 1 × 1
+    { a: [4, 9, 5], b: [5, 6], ta: false, tb: false }, // one B for every matrix of A
+    { a: [5, 7], b: [2, 2, 5, 3], ta: true, tb: false }, // one A for every matrix of B
+    { a: [4, 9, 5], b: [1, 6, 5], ta: false, tb: true },
+    { a: [3, 4, 6], b: [3, 5, 4], ta: true, tb: true }, // both transposed: wasm's own kernel
+  ])('multiplies $a × $b (transposeA $ta, transposeB $tb) as index arithmetic does', ({ a, b, ta, tb }) => {
+    const [x, y] = [noise(a, 1), noise(b, 2)];
+    const z = tf.matMul(x, y, ta, tb);
+    const want = referenceMatMul(x, y, ta, tb);
+    expect(z.shape).toEqual(want.shape);
+    expect(simdLoaded()).toBe(true);
+    const got = z.dataSync();
+    want.values.forEach((v, i) => expect(got[i]).toBeCloseTo(v, 5));
+    tf.dispose([x, y, z]);
+  });
+
+  it('gives the gradients of a batched product that index arithmetic gives', () => {
+    const [x, y, w] = [noise([3, 5, 7], 3), noise([3, 6, 7], 4), noise([3, 5, 6], 5)];
+    // d/dx Σ w ∘ (x y^T) = w y and d/dy = w^T x
+    const [gx, gy] = tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.sum(tf.mul(w, tf.matMul(p, q, false, true))))([x, y]);
+    const wantX = referenceMatMul(w, y, false, false);
+    const wantY = referenceMatMul(w, x, true, false);
+    Array.from(gx.dataSync()).forEach((v, i) => expect(v).toBeCloseTo(wantX.values[i], 5));
+    Array.from(gy.dataSync()).forEach((v, i) => expect(v).toBeCloseTo(wantY.values[i], 5));
+    tf.dispose([x, y, w, gx, gy]);
+  });
+
+  it('leaves the operands as they were and allocates one output', () => {
+    const [x, y] = [noise([4, 8, 16], 6), noise([4, 16, 8], 7)];
+    const [xs, ys] = [Array.from(x.dataSync()), Array.from(y.dataSync())];
+    const before = tf.memory().numTensors;
+    const z = tf.matMul(x, y);
+    expect(tf.memory().numTensors).toBe(before + 1);
+    expect(Array.from(x.dataSync())).toEqual(xs);
+    expect(Array.from(y.dataSync())).toEqual(ys);
+    tf.dispose([x, y, z]);
+  });
+});
+
+describe('row moments', () => {
+  beforeAll(async () => {
+    expect(await initBackend('wasm')).toBe('wasm');
+  });
+
+  it.each([[3, 768], [2, 5, 13], [4, 1], [6, 8], [1, 0]])('gives the mean and mean square over the last axis of %j, and their gradient', (...shape) => {
+    const x = noise(shape, 8);
+    const [mean, msq] = rowMoments(x);
+    const d = shape[shape.length - 1];
+    const rows = shape.slice(0, -1).reduce((a, b) => a * b, 1);
+    expect(mean.shape).toEqual([...shape.slice(0, -1), 1]);
+    const xs = x.dataSync();
+    const [ms, qs] = [mean.dataSync(), msq.dataSync()];
+    for (let r = 0; r < rows && d > 0; r++) {
+      const row = Array.from(xs.subarray(r * d, (r + 1) * d));
+      expect(ms[r]).toBeCloseTo(row.reduce((a, v) => a + v, 0) / d, 6);
+      expect(qs[r]).toBeCloseTo(row.reduce((a, v) => a + v * v, 0) / d, 6);
+    }
+    if (d > 0) {
+      // d/dx Σ (u·mean + w·msq) = u/d + 2x·w/d for per-row weights u, w
+      const [u, w] = [noise(mean.shape, 9), noise(mean.shape, 10)];
+      const g = tf.grad((t: tf.Tensor) => {
+        const [m, q] = rowMoments(t);
+        return tf.add(tf.sum(tf.mul(u, m)), tf.sum(tf.mul(w, q)));
+      })(x);
+      const [us, ws, gs] = [u.dataSync(), w.dataSync(), g.dataSync()];
+      for (let i = 0; i < xs.length; i++) expect(gs[i]).toBeCloseTo(us[Math.floor(i / d)] / d + (2 * xs[i] * ws[Math.floor(i / d)]) / d, 6);
+      // a gradient through the mean alone (the mean square's comes back empty)
+      const gm = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(u, rowMoments(t)[0])))(x).dataSync();
+      for (let i = 0; i < xs.length; i++) expect(gm[i]).toBeCloseTo(us[Math.floor(i / d)] / d, 6);
+      tf.dispose([u, w, g]);
+    }
+    tf.dispose([x, mean, msq]);
   });
 });

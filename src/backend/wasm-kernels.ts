@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { registerSimdKernels } from './simd.js';
 
 /**
  * Kernel replacements for tfjs-backend-wasm 4.22. Its Slice kernel reads the whole input out of
@@ -228,4 +229,5 @@ export function patchWasmKernels(): void {
   tf.registerKernel({ kernelName: 'Identity', backendName: 'wasm', kernelFunc: sharedIdentity(identity) as unknown as tf.KernelFunc });
   tf.unregisterKernel('Unpack', 'wasm');
   tf.registerKernel({ kernelName: 'Unpack', backendName: 'wasm', kernelFunc: fastUnpack as unknown as tf.KernelFunc });
+  registerSimdKernels();
 }

@@ -5,6 +5,7 @@ import type { HostTensor } from './safetensors.js';
 import { type HookFn, type HookName, type Hooks, blockHook, parseHookName } from './hooks.js';
 import { Weight, bmm, geluErf, geluNew, layerNorm, linear, matmul, standardize } from './ops.js';
 import { CircuitryError } from '../errors.js';
+import { rowMoments } from '../backend/simd.js';
 
 /** Token ids: a [batch, pos] int32 tensor or nested arrays. */
 export type TokensInput = tf.Tensor2D | readonly (readonly number[])[];
@@ -493,8 +494,8 @@ export class Transformer {
       // product ([.., dh] wide) instead of before it ([.., d] wide); var = E[x²] − μ²
       // [n, R, 1] (or [R, n, 1]) → [H·G, n, 1]
       const byHead = (t: tf.Tensor) => (headMajor ? tf.slice(t, [0, 0, 0], [HG, n, 1]) : tf.reshape(tf.transpose(tf.slice(tf.reshape(t, [n, R]), [0, 0], [n, HG])), [HG, n, 1]));
-      const mu = tf.mean(x, -1, true);
-      const variance = tf.sub(tf.mean(tf.square(x), -1, true), tf.square(mu));
+      const [mu, meanSquare] = rowMoments(x);
+      const variance = tf.sub(meanSquare, tf.square(mu));
       rstd = byHead(tf.rsqrt(tf.add(variance, this.cfg.lnEps)));
       y = tf.sub(y, tf.mul(byHead(mu), G === 1 ? colSums.joint : colSums.each));
     }
