@@ -6,6 +6,7 @@ import { Patcher } from '../src/patching/patcher.js';
 import type { Transformer } from '../src/model/transformer.js';
 import { TINY, readJson, maxAbsDiff } from './helpers/fixtures.js';
 import { loadTinyData, loadTinyModel } from './helpers/tiny.js';
+import { randomGpt2 } from './helpers/random-model.js';
 
 const ref = readJson<{ clean_metric: number; corrupted_metric: number; edges: Record<string, { eap: number; exact_patch_delta: number }> }>(TINY, 'edges.json');
 
@@ -109,5 +110,57 @@ describe('masked edge forward on tiny-gpt2', () => {
     expect(value).toBeCloseTo(ref.clean_metric, 5);
     const largest = Math.max(...Object.values(ref.edges).map((e) => Math.abs(e.eap)));
     for (const e of graph.edges) expect(Math.abs(-grad[e.index] - ref.edges[e.name].eap), e.name).toBeLessThan(1e-4 * largest);
+  });
+});
+
+/** What `f` returns when run under a gradient tape: the engine then takes its tensor path. */
+function underTape(f: () => tf.Tensor): tf.Tensor {
+  let out: tf.Tensor | undefined;
+  const g = tf.grad((x: tf.Tensor) => {
+    out = tf.keep(f());
+    return tf.sum(x);
+  })(tf.scalar(1));
+  g.dispose();
+  return out!;
+}
+
+// Without a gradient tape the dense pass runs on a RowBuffer (src/patching/buffered.ts); under one,
+// on tensors. Both must give the same logits for any masks.
+describe('the buffered dense pass equals the tensor one', () => {
+  beforeAll(async () => {
+    await initBackend('wasm');
+  });
+
+  it.each([
+    { name: 'q/k/v graph', spec: { nLayers: 3, nHeads: 4, dModel: 32, vocab: 40, seed: 5 }, qkv: true },
+    { name: 'node graph', spec: { nLayers: 3, nHeads: 4, dModel: 32, vocab: 40, seed: 6 }, qkv: false },
+    { name: 'attention-only model', spec: { nLayers: 2, nHeads: 3, dModel: 24, vocab: 40, seed: 7, attnOnly: true }, qkv: true },
+  ])('on a $name, for fractional masks, stacked copies, every start layer and both kinds of logits', ({ spec, qkv }) => {
+    const model = randomGpt2(spec);
+    const graph = new CircuitGraph({ nLayers: spec.nLayers, nHeads: spec.nHeads, hasMlp: !spec.attnOnly, qkv });
+    const rows = (salt: number) => Array.from({ length: 3 }, (_, b) => Array.from({ length: 5 }, (_, i) => (b * 7 + i * 11 + salt) % spec.vocab));
+    const patcher = new Patcher(model, graph, { clean: rows(1), corrupted: rows(2), answers: [[1], [2], [3]], wrongs: [[4], [5], [6]] }, { metric: 'logit-diff' });
+    const masks = [0, 1].map((k) => {
+      const m = patcher.fullMask();
+      // fractional values on the edges of layers ≥ 1 only for k = 1, so that start layer 1 is valid
+      for (const e of graph.edges) if (k === 0 || graph.destinations[Math.floor(e.index / graph.nSrc)].layer >= 1) m[e.index] = ((e.index * 37 + k * 11) % 100) / 100;
+      return m;
+    });
+    patcher.forEachChunk(({ run, patch }) => {
+      for (const start of [0, 1]) {
+        const group = masks.filter((m) => patcher.engine.firstPatchedLayer(m) >= start);
+        for (const allPositions of [true, false]) {
+          const args = () => ({ run, patch, masks: tf.tensor3d(Float32Array.from(group.flatMap((m) => [...m])), [group.length, graph.nDst, graph.nSrc]), startAtLayer: start, allPositions });
+          const buffered = tf.tidy(() => patcher.engine.maskedForward(args()));
+          const tensors = underTape(() => patcher.engine.maskedForward(args()));
+          expect(buffered.shape).toEqual(tensors.shape);
+          expect(buffered.shape[0]).toBe(3 * group.length);
+          expect(maxAbsDiff(buffered.dataSync(), tensors.dataSync())).toBeLessThan(1e-5);
+          tf.dispose([buffered, tensors]);
+        }
+      }
+    });
+    patcher.dispose();
+    model.dispose();
   });
 });

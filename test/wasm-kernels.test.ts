@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { readFileSync } from 'node:fs';
 import { initBackend } from '../src/backend/index.js';
-import { rowMoments, simdLoaded } from '../src/backend/simd.js';
+import { RowBuffer, rowMoments, simdLoaded } from '../src/backend/simd.js';
 import { WAT_SOURCES, assembleWat } from '../scripts/wat.js';
 
 /** Values 0, 1, 2, ... so that every element is told apart. */
@@ -309,5 +309,48 @@ describe('row moments', () => {
       tf.dispose([u, w, g]);
     }
     tf.dispose([x, mean, msq]);
+  });
+});
+
+describe('RowBuffer', () => {
+  beforeAll(async () => {
+    expect(await initBackend('wasm')).toBe('wasm');
+  });
+
+  it('appends differences and mixes any range of rows, with the base on the first rows only', () => {
+    // J = 8·2 + 3 and R = 4 + 2: every tile and remainder path of the loop
+    const [K, J, cap] = [2, 19, 7];
+    const buffer = new RowBuffer(K, cap, J);
+    const shared = noise([5, J], 11); // the same rows for every copy
+    const perCopy = noise([K, 3, J], 12);
+    const zero = tf.zeros([K, 4, J]);
+    buffer.appendDifference(shared, 1, perCopy, 0, 3); // rows 0..2: shared[1..3] − perCopy[k]
+    buffer.appendDifference(perCopy, 1, zero, 0, 2); // rows 3..4: perCopy[k][1..2]
+    expect(buffer.length).toBe(5);
+    const [sv, pv] = [shared.dataSync(), perCopy.dataSync()];
+    const row = (k: number, s: number, j: number) => (s < 3 ? sv[(1 + s) * J + j] - pv[(k * 3 + s) * J + j] : pv[(k * 3 + s - 2) * J + j]);
+    const R = 6;
+    for (const [s0, s1, based] of [[0, 5, 4], [2, 5, 0], [1, 1, 6], [0, 5, 6]] as const) {
+      const coef = noise([K, R, s1 - s0], 13 + s0);
+      const base = noise([K, J], 14);
+      const out = buffer.mix(coef, s0, s1, based > 0 ? base : undefined, based);
+      expect(out.shape).toEqual([R, K, J]);
+      const [cv, bv, ov] = [coef.dataSync(), base.dataSync(), out.dataSync()];
+      for (let r = 0; r < R; r++) {
+        for (let k = 0; k < K; k++) {
+          for (let j = 0; j < J; j++) {
+            let want = r < based ? bv[k * J + j] : 0;
+            for (let s = s0; s < s1; s++) want += cv[(k * R + r) * (s1 - s0) + s - s0] * row(k, s, j);
+            expect(ov[(r * K + k) * J + j]).toBeCloseTo(want, 5);
+          }
+        }
+      }
+      tf.dispose([coef, base, out]);
+    }
+    expect(() => buffer.appendDifference(shared, 0, zero, 0, 3)).toThrow(/exceed the capacity 7/);
+    expect(() => buffer.mix(tf.zeros([K, 1, 6]), 0, 6)).toThrow(/rows \[0, 6\) of 5/);
+    expect(() => buffer.appendDifference(shared, 4, zero, 0, 2)).toThrow(/rows \[4, 6\) of \[5,19\]/);
+    tf.dispose([shared, perCopy, zero]);
+    buffer.dispose();
   });
 });

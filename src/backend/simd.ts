@@ -12,6 +12,8 @@ import * as tf from '@tensorflow/tfjs';
  * - RowMoments: the mean and the mean square over the last axis in one read, for the LayerNorm
  *   statistics of the masked engine's per-head inputs ([b·p, R, d]), where Mean, Square and Mean
  *   again read the tensor three times.
+ * - RowBuffer: the masked engine's source differences, one row per source, appended in place and
+ *   mixed into receiver inputs (see the class).
  */
 
 interface HeapBackend {
@@ -27,6 +29,10 @@ interface Loops {
   mm_nt(...args: number[]): void;
   /** (x, R, d, mean, msq) */
   row_moments(...args: number[]): void;
+  /** (a, as, b, bs, c, cs, base, R, S, J, nb) */
+  mix(...args: number[]): void;
+  /** (d, x, y, n) */
+  sub(...args: number[]): void;
 }
 
 type KernelArgs = { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap; backend: unknown };
@@ -39,6 +45,12 @@ let loops: Loops | undefined;
 export function simdLoaded(): boolean {
   return loops !== undefined;
 }
+
+/** Whether the SIMD loops serve the active backend. */
+export function simdActive(): boolean {
+  return loops !== undefined && tf.getBackend() === 'wasm';
+}
+
 
 const offset = (backend: HeapBackend, t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId).memoryOffset;
 
@@ -119,4 +131,79 @@ export function registerSimdKernels(): void {
       return { x: () => tf.add(tf.div(dMean, d), tf.mul(x, tf.mul(dMsq, 2 / d))) };
     },
   });
+}
+
+/**
+ * K copies of up to `capacity` rows of J floats, each row written once (appended), for the masked
+ * engine's undifferentiated dense pass: rows are sources' differences, and `mix` forms receiver
+ * inputs base + Σ_s coef[r, s] · row[s] straight from a range of rows. With tensors the rows would
+ * be a tensor grown by concatenation (a copy of all of it per layer) and multiplied sources-last,
+ * then transposed to receivers-first; here the growth is in place and the product comes out
+ * receivers-first with the base added. Not differentiable: for passes without a gradient tape.
+ */
+export class RowBuffer {
+  readonly tensor: tf.Tensor;
+  private rows = 0;
+
+  constructor(
+    readonly K: number,
+    readonly capacity: number,
+    readonly J: number,
+  ) {
+    if (!loops) throw new Error('RowBuffer needs the SIMD loops (wasm backend)');
+    const backend = tf.backend() as unknown as HeapBackend;
+    // uninitialised: only rows below `length` are ever read
+    this.tensor = tf.engine().makeTensorFromTensorInfo(backend.makeOutput([K, capacity, J], 'float32'));
+  }
+
+  /** Rows appended so far. */
+  get length(): number {
+    return this.rows;
+  }
+
+  /**
+   * Appends n rows x − y to every copy, reading rows [xRow, xRow + n) of x and [yRow, yRow + n) of
+   * y; an operand is [rows, J] (the same for every copy) or [K, rows, J].
+   */
+  appendDifference(x: tf.Tensor, xRow: number, y: tf.Tensor, yRow: number, n: number): void {
+    const { K, J } = this;
+    if (this.rows + n > this.capacity) throw new Error(`RowBuffer: ${this.rows} + ${n} rows exceed the capacity ${this.capacity}`);
+    const backend = tf.backend() as unknown as HeapBackend;
+    /** Byte offset of copy k's first row, for an operand of this buffer's layout. */
+    const at = (t: tf.Tensor, row: number) => {
+      const perCopy = t.rank === 3;
+      const rows = t.shape[perCopy ? 1 : 0] ?? 0;
+      if (t.shape[t.rank - 1] !== J || (perCopy && t.shape[0] !== K) || t.rank < 2 || t.rank > 3 || row < 0 || row + n > rows) {
+        throw new Error(`RowBuffer: rows [${row}, ${row + n}) of [${t.shape}] for ${K} copies of ${J}`);
+      }
+      const first = offset(backend, t) + 4 * row * J;
+      return (k: number) => first + (perCopy ? 4 * k * rows * J : 0);
+    };
+    const [px, py] = [at(x, xRow), at(y, yRow)];
+    const pd = offset(backend, this.tensor);
+    for (let k = 0; k < K; k++) loops!.sub(pd + 4 * (k * this.capacity + this.rows) * J, px(k), py(k), n * J);
+    this.rows += n;
+  }
+
+  /**
+   * Receiver inputs [R, K, J]: out[r, k] = (r < based ? base[k] : 0) + Σ_{s ∈ [s0, s1)} coef[k, r, s − s0] · row[k, s],
+   * coef [K, R, s1 − s0]; base [K, J] (or absent: zeros).
+   */
+  mix(coef: tf.Tensor, s0: number, s1: number, base?: tf.Tensor, based = base ? coef.shape[1]! : 0): tf.Tensor {
+    const { K, J } = this;
+    const [kc, R, S] = coef.shape as [number, number, number];
+    if (kc !== K || S !== s1 - s0 || s1 > this.rows || s0 < 0) throw new Error(`RowBuffer.mix: coefficients [${coef.shape}] for rows [${s0}, ${s1}) of ${this.rows} in ${K} copies`);
+    if (base && base.size !== K * J) throw new Error(`RowBuffer.mix: a base of ${base.size} floats, expected ${K} × ${J}`);
+    const backend = tf.backend() as unknown as HeapBackend;
+    const out = backend.makeOutput([R, K, J], 'float32');
+    const [pa, pb, pc, pbase] = [offset(backend, coef), offset(backend, this.tensor), offset(backend, out), base ? offset(backend, base) : 0];
+    for (let k = 0; k < K; k++) {
+      loops!.mix(pa + 4 * k * R * S, S, pb + 4 * (k * this.capacity + s0) * J, J, pc + 4 * k * J, K * J, pbase + 4 * k * J, R, S, J, base ? based : 0);
+    }
+    return tf.engine().makeTensorFromTensorInfo(out);
+  }
+
+  dispose(): void {
+    this.tensor.dispose();
+  }
 }

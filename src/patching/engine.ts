@@ -5,6 +5,8 @@ import { blockHook } from '../model/hooks.js';
 import { bmm } from '../model/ops.js';
 import type { CircuitGraph } from '../graph/graph.js';
 import { CircuitryError } from '../errors.js';
+import { simdActive } from '../backend/simd.js';
+import { type LayerRows, bufferedMaskedForward } from './buffered.js';
 import { patchedEntries, sparseMaskedForward } from './sparse.js';
 import { stackCopies } from './stacked.js';
 
@@ -67,12 +69,6 @@ export interface MaskedForwardArgs {
   readonly startAtLayer?: number;
   /** Logits at every position ([K·B, p, V]); by default only the last, which metrics read ([K·B, 1, V]). */
   readonly allPositions?: boolean;
-}
-
-interface LayerRows {
-  heads: number; // first destination row of the layer's heads (rows h·3 + q|k|v, or h without qkv)
-  mlp: number; // -1 when attention-only
-  srcBefore: number; // sources preceding this layer's heads
 }
 
 export class PatchingEngine {
@@ -153,6 +149,22 @@ export class PatchingEngine {
       return this.maskedForward({ ...args, masks: hostMaskTensor(this.graph, host) });
     }
     const masks = args.masks.rank === 2 ? tf.expandDims(args.masks, 0) : args.masks;
+    if (simdActive() && !tf.engine().isTapeOn()) {
+      const { run, patch } = args;
+      return bufferedMaskedForward({
+        model: this.model,
+        graph: this.graph,
+        rows: this.rows,
+        logitsRow: this.logitsRow,
+        tokens: run.tokens,
+        sources: run.sources,
+        residPre: run.residPre,
+        patch,
+        masks: masks as tf.Tensor3D,
+        start: args.startAtLayer ?? 0,
+        allPositions: args.allPositions === true,
+      });
+    }
     const K = masks.shape[0];
     const [B, p] = run.tokens.shape;
     const { dModel: d, nHeads: H, nLayers: L } = this.model.cfg;

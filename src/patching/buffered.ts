@@ -1,0 +1,113 @@
+import * as tf from '@tensorflow/tfjs';
+import { type HeadInputs, type Transformer, atEveryPosition } from '../model/transformer.js';
+import type { HookFn, HookName } from '../model/hooks.js';
+import { blockHook } from '../model/hooks.js';
+import { RowBuffer } from '../backend/simd.js';
+import type { CircuitGraph } from '../graph/graph.js';
+import { stackCopies } from './stacked.js';
+
+/** Where a layer's destinations and sources sit in the graph's dense order. */
+export interface LayerRows {
+  heads: number; // first destination row of the layer's heads (rows h·3 + q|k|v, or h without qkv)
+  mlp: number; // -1 when attention-only
+  srcBefore: number; // sources preceding this layer's heads
+}
+
+export interface BufferedPassArgs {
+  readonly model: Transformer;
+  readonly graph: CircuitGraph;
+  readonly rows: readonly LayerRows[];
+  readonly logitsRow: number;
+  readonly tokens: tf.Tensor2D; // [B, p]
+  readonly sources: tf.Tensor; // the run's [nSrc, B, p, d]
+  readonly residPre: readonly tf.Tensor[];
+  readonly patch: tf.Tensor; // [nSrc, B, p, d]
+  readonly masks: tf.Tensor3D; // [K, nDst, nSrc]
+  readonly start: number;
+  readonly allPositions: boolean;
+}
+
+/**
+ * The dense masked forward (engine.ts) for passes without a gradient tape, on the wasm backend's
+ * SIMD loops: the sources' differences patch_u − current_u go into a RowBuffer, one row each
+ * ([K, nSrc, B·p·d], appended as the pass produces them), and each layer's receiver inputs come
+ * out of one `mix` of its rows, head-major with the residual added (HeadInputs.headMajor). Same
+ * edge semantics and results as the engine's tensor path, which autodiff needs; measured on
+ * GPT-2 small's shape, it drops the per-layer concatenation, transpose and residual add.
+ */
+export function bufferedMaskedForward(a: BufferedPassArgs): tf.Tensor {
+  const { model, graph, masks, start } = a;
+  const K = masks.shape[0];
+  const [B, p] = a.tokens.shape;
+  const { dModel: d, nHeads: H, nLayers: L } = model.cfg;
+  const bpd = B * p * d;
+  const G = graph.shape.qkv ? 3 : 1;
+  const coef = tf.sub(1, masks); // (1 − m): [K, nDst, nSrc]
+  /** Coefficient rows for runs of destination rows over sources [s0, s1): [K, Σ count, s1 − s0]. */
+  const coefRows = (runs: readonly (readonly [number, number])[], s0: number, s1: number) => {
+    const parts = runs.map(([row, n]) => tf.slice(coef, [0, row, s0], [K, n, s1 - s0]));
+    return parts.length === 1 ? parts[0] : tf.concat(parts, 1);
+  };
+  const patch = tf.reshape(a.patch, [graph.nSrc, bpd]);
+  const buffer = new RowBuffer(K, graph.nSrc, bpd);
+  const addSources = (current: tf.Tensor /* [K, n, B·p·d] */) => buffer.appendDifference(patch, buffer.length, current, 0, current.shape[1]!);
+  // a rider's (MLP's, logits') sum over the sources before its layer's heads, from the heads' mix
+  const early = new Map<number, { delta: tf.Tensor; upTo: number }>();
+  /** Σ over all sources produced so far for one destination row, as [K·B, p, d]. */
+  const lateDelta = (row: number, count: number) => {
+    if (count !== buffer.length) throw new Error(`masked forward: destination row ${row} reads ${count} sources but ${buffer.length} were produced`);
+    const e = early.get(row);
+    const from = e?.upTo ?? 0;
+    return tf.reshape(buffer.mix(coefRows([[row, 1]], from, count), from, count, e?.delta), [K * B, p, d]);
+  };
+  const hooks = new Map<HookName, HookFn>();
+  if (start === 0) {
+    let embed: tf.Tensor | undefined;
+    hooks.set('hook_embed', (x) => {
+      embed = x;
+    });
+    hooks.set('hook_pos_embed', (x) => {
+      addSources(tf.reshape(tf.add(embed!, x), [K, 1, bpd]));
+    });
+  } else {
+    // the layers below start run unpatched: their sources are the run's own
+    const before = a.rows[start].srcBefore;
+    buffer.appendDifference(patch, 0, tf.reshape(a.sources, [graph.nSrc, bpd]), 0, before);
+  }
+  // with last-position logits the last block runs at the last query only; see engine.ts
+  const trim = !a.allPositions;
+  const at = (x: tf.Tensor, dl: tf.Tensor) => tf.add(x, x.shape[1] === p ? dl : tf.slice(dl, [0, p - 1, 0], [K * B, 1, d]));
+  for (let l = start; l < L; l++) {
+    const r = a.rows[l];
+    hooks.set(blockHook(l, 'attn.hook_result'), (x) => {
+      // [K·B, p, H, d] → [K, H, B·p·d]: moves runs of d
+      addSources(tf.reshape(tf.transpose(tf.reshape(atEveryPosition(x, p), [K, B * p, H, d]), [0, 2, 1, 3]), [K, H, bpd]));
+    });
+    if (r.mlp >= 0) {
+      hooks.set(blockHook(l, 'hook_mlp_in'), (x) => at(x, lateDelta(r.mlp, r.srcBefore + H)));
+      hooks.set(blockHook(l, 'hook_mlp_out'), (x) => {
+        addSources(tf.reshape(atEveryPosition(x, p), [K, 1, bpd]));
+      });
+    }
+  }
+  hooks.set(blockHook(L - 1, 'hook_resid_post'), (x) => at(x, lateDelta(a.logitsRow, graph.nSrc)));
+  const headInputs = (l: number, resid: tf.Tensor): HeadInputs | undefined => {
+    if (l < start) return undefined;
+    const r = a.rows[l];
+    if (buffer.length !== r.srcBefore) throw new Error(`masked forward: layer ${l}'s heads read ${r.srcBefore} sources but ${buffer.length} were produced`);
+    const riders = [r.mlp, l === L - 1 ? a.logitsRow : -1].filter((row) => row >= 0);
+    const heads = G * H;
+    // [heads + riders, K, B·p·d]; the residual goes onto the heads' rows only
+    const mixed = buffer.mix(coefRows([[r.heads, heads], ...riders.map((row) => [row, 1] as const)], 0, r.srcBefore), 0, r.srcBefore, resid, heads);
+    riders.forEach((row, i) => early.set(row, { delta: tf.reshape(tf.slice(mixed, [heads + i, 0, 0], [1, K, bpd]), [K, bpd]), upTo: r.srcBefore }));
+    // the riders' rows come along; the model reads the first H·G
+    return { rows: tf.reshape(mixed, [heads + riders.length, K * B * p, d]), perHead: G, headMajor: true };
+  };
+  const tokens = K === 1 ? a.tokens : tf.tile(a.tokens, [K, 1]);
+  const residual = start > 0 ? stackCopies(a.residPre[start], K) : undefined;
+  try {
+    return model.forward(tokens as tf.Tensor2D, { hooks, headInputs, useAttnResult: true, startAtLayer: start, residual, lastPositionOnly: trim, lastQueryOnly: trim });
+  } finally {
+    buffer.dispose();
+  }
+}
