@@ -10,7 +10,7 @@ import { verifyEdges } from '../patching/path-patching.js';
 import { backendName } from '../backend/index.js';
 import { runAcdc } from './acdc.js';
 import { circuitMetrics, faithfulnessCurve, maskOf, precisionRecall, rocAuc } from './evaluate.js';
-import type { PipelineConfig } from './config.js';
+import { type PipelineConfig, verifyTop } from './config.js';
 import { screenEdges } from './screen.js';
 import { VERSION } from '../version.js';
 
@@ -63,9 +63,10 @@ export async function runPipeline(cfg: PipelineConfig, loaded: LoadedModel, data
     const ranked = [...graph.edges].sort((a, b) => Math.abs(scores[b.index]) - Math.abs(scores[a.index]));
     const totalAbs = ranked.reduce((s, e) => s + Math.abs(scores[e.index]), 0);
     const candidates: typeof ranked = [];
+    const top = cfg.verify.top ?? verifyTop(graph.nEdges);
     let acc = 0;
     for (const e of ranked) {
-      if (candidates.length >= cfg.verify.top || (cfg.verify.share < 1 && acc >= cfg.verify.share * totalAbs)) break;
+      if (candidates.length >= top || (cfg.verify.share < 1 && acc >= cfg.verify.share * totalAbs)) break;
       candidates.push(e);
       acc += Math.abs(scores[e.index]);
     }
@@ -186,7 +187,7 @@ export async function runPipeline(cfg: PipelineConfig, loaded: LoadedModel, data
       examples: (data.text ?? []).slice(0, 8).map((t) => ({ ...t })),
       pipeline: {
         screen: { method: cfg.screen.method, steps: cfg.screen.steps, n_edges: graph.nEdges },
-        verify: { candidates: candidates.length, verified: verified.length, floor },
+        verify: { top, candidates: candidates.length, verified: verified.length, floor },
         prune: { kept: acdc.kept.length, rescued, tau, forward_passes: acdc.forwardPasses },
       },
     };
