@@ -37,7 +37,7 @@ interface Loops {
 
 type KernelArgs = { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap; backend: unknown };
 
-export const ROW_MOMENTS = 'CircuitryRowMoments';
+const ROW_MOMENTS = 'CircuitryRowMoments';
 
 let loops: Loops | undefined;
 
@@ -50,7 +50,6 @@ export function simdLoaded(): boolean {
 export function simdActive(): boolean {
   return loops !== undefined && tf.getBackend() === 'wasm';
 }
-
 
 const offset = (backend: HeapBackend, t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId).memoryOffset;
 
