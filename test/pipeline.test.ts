@@ -49,7 +49,7 @@ describe('pipeline interruption', () => {
       const data = resolveDataset(loaded, { task: cfg.task });
       const strip = (f: unknown) => JSON.parse(JSON.stringify(f, (k, v) => (k === 'timings' || k === 'created' ? undefined : v)));
       const full = await runPipeline(cfg, loaded, data);
-      // no verify.top given: a tenth of the edges, at least 100 (mini-gpt2 has 262)
+      // no verify.top given: a twentieth of the edges, at least 100 (mini-gpt2 has 262)
       expect(full.file!.meta!.pipeline).toMatchObject({ verify: { top: 100, candidates: 100 } });
       let polls = 0;
       const stopped = await runPipeline(cfg, loaded, data, { shouldStop: () => ++polls >= 1 });
@@ -66,8 +66,8 @@ describe('pipeline interruption', () => {
 });
 
 describe('verify.top by default', () => {
-  it('is a tenth of the graph\'s edges, from 100 to 400', async () => {
+  it('is a twentieth of the graph\'s edges, from 100 to 400', async () => {
     const { verifyTop } = await import('../src/discovery/config.js');
-    expect([262, 1519, 2000, 32491].map(verifyTop)).toEqual([100, 152, 200, 400]);
+    expect([262, 1519, 4000, 32491].map(verifyTop)).toEqual([100, 100, 200, 400]);
   });
 });
