@@ -125,12 +125,15 @@ export async function benchAttribution(log: (line: string) => void): Promise<voi
     const last = forwardEquivalents(plain, () => model.forward(tokens, { lastPositionOnly: true, lastQueryOnly: true }).dispose(), 5);
     const e = forwardEquivalents(plain, () => eap(input, { metric }), 9);
     const ig = forwardEquivalents(plain, () => eapIg(input, { metric, steps: m }), 5);
+    // the m − 1 interpolated steps after α = 1 stacked into one batch, as a GPU would run them
+    const stacked = forwardEquivalents(plain, () => eapIg(input, { metric, steps: m, stepBatch: m - 1 }), 3);
     const split = forwardEquivalents(plain, () => eap(input, { metric, gradient: 'split' }), 1);
     const mask = forwardEquivalents(plain, () => eap(input, { metric, gradient: 'mask' }), 1);
     log(`random model: ${spec.nLayers} layers × ${spec.nHeads} heads, d ${spec.dModel}, vocab ${spec.vocab}; ${graph.nEdges} edges; batch ${B} × ${P}`);
     log(`plain forward (model.forward of the batch, logits at all positions) ${fmt(e.plainMs, 0)} ms: the unit below; the model's own forward + backward at the last position = ${fmt(fb.ratio)}; a forward with the last block at the last position (what attribution runs) = ${fmt(last.ratio)}`);
     log(`EAP (2 forward + 1 backward pass) ${fmt(e.ms, 0)} ms = ${fmt(e.ratio)} forward-pass equivalents (bar ≤ 3.5); ${fmt(e.ratio / last.ratio)} last-position forwards`);
     log(`EAP-IG, m = ${m} (1 + ${m} forward, ${m} backward) ${fmt(ig.ms, 0)} ms = ${fmt(ig.ratio)} forward-pass equivalents (bar ≤ ${m + 2}); ${fmt(ig.ratio / last.ratio)} last-position forwards`);
+    log(`EAP-IG with its ${m - 1} interpolated steps stacked into one pass: ${fmt(stacked.ratio)} forward-pass equivalents (on a CPU a batch of n steps costs n passes)`);
     log(`EAP by the other gradient paths: split q/k/v hooks ${fmt(split.ratio)}, masked engine ${fmt(mask.ratio)} forward-pass equivalents`);
     tokens.dispose();
     model.dispose();
