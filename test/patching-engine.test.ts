@@ -135,6 +135,7 @@ describe('the buffered dense pass equals the tensor one', () => {
     { name: 'q/k/v graph', spec: { nLayers: 3, nHeads: 4, dModel: 32, vocab: 40, seed: 5 }, qkv: true },
     { name: 'node graph', spec: { nLayers: 3, nHeads: 4, dModel: 32, vocab: 40, seed: 6 }, qkv: false },
     { name: 'attention-only model', spec: { nLayers: 2, nHeads: 3, dModel: 24, vocab: 40, seed: 7, attnOnly: true }, qkv: true },
+    { name: 'LayerNorm-free model', spec: { nLayers: 2, nHeads: 3, dModel: 24, vocab: 40, seed: 8, normalization: 'none' as const }, qkv: true },
   ])('on a $name, for fractional masks, stacked copies, every start layer and both kinds of logits', ({ spec, qkv }) => {
     const model = randomGpt2(spec);
     const graph = new CircuitGraph({ nLayers: spec.nLayers, nHeads: spec.nHeads, hasMlp: !spec.attnOnly, qkv });
