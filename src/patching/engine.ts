@@ -149,8 +149,8 @@ export class PatchingEngine {
       return this.maskedForward({ ...args, masks: hostMaskTensor(this.graph, host) });
     }
     const masks = args.masks.rank === 2 ? tf.expandDims(args.masks, 0) : args.masks;
+    // without a gradient tape, on wasm: the same pass on a RowBuffer (buffered.ts); autodiff needs tensors
     if (simdActive() && !tf.engine().isTapeOn()) {
-      const { run, patch } = args;
       return bufferedMaskedForward({
         model: this.model,
         graph: this.graph,
