@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** ../shared/fixtures, beside the repository (as on CI and the developers' machines). */
-export const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'shared', 'fixtures');
+/** test/fixtures: reference outputs copied into the repository, so a plain clone tests itself. */
+export const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');
 export const TINY = join(FIXTURES, 'tiny-gpt2');
 
 export function readJson<T = unknown>(...parts: string[]): T {

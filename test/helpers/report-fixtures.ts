@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { CircuitGraph } from '../../src/graph/graph.js';
 import type { CircuitFile, EdgeEvidence, Example, Sweep } from '../../src/graph/circuit-types.js';
+import { TINY } from './fixtures.js';
 
 /**
  * Synthetic circuit files for the report tests and the README screenshots: seeded, so every run
@@ -311,7 +312,7 @@ export function xssCircuit(): CircuitFile {
   return file;
 }
 
-export const FIXTURE_DIR = '/work/shared/fixtures/tiny-gpt2';
+export const FIXTURE_DIR = TINY;
 
 /**
  * A circuit file from the shared tiny-gpt2 reference data (2 layers, 4 heads, 110 edges): EAP

@@ -7,7 +7,7 @@ import { Transformer } from '../../src/model/transformer.js';
 import type { PairData } from '../../src/patching/patcher.js';
 import { TINY } from './fixtures.js';
 
-/** The fixture model of ../shared/fixtures/tiny-gpt2. */
+/** The fixture model of test/fixtures/tiny-gpt2. */
 export function loadTinyModel(): Transformer {
   const dir = join(TINY, 'model');
   const cfg = configFromHf(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')));
