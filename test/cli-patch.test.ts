@@ -6,7 +6,7 @@ import yargs from 'yargs';
 import { patchCommand } from '../src/cli/commands/patch.js';
 import { CircuitryError } from '../src/errors.js';
 import { CircuitGraph } from '../src/graph/graph.js';
-import { createProgress } from '../src/patching/progress.js';
+import { createProgress } from '../src/cli/progress.js';
 import { TINY, readJson } from './helpers/fixtures.js';
 
 const MODEL = join(TINY, 'model');

@@ -37,6 +37,8 @@ async function tryLoad(name: BackendName): Promise<boolean> {
  * Selects the tensor backend once per process: the requested one (flag or CIRCUITRY_BACKEND),
  * else the first of BACKEND_ORDER that loads. Asking for a backend that cannot load is an error.
  */
+export { CPU_BACKEND_WARNING } from './notes.js';
+
 export async function initBackend(requested?: string): Promise<BackendName> {
   const want = requested ?? process.env.CIRCUITRY_BACKEND ?? undefined;
   if (want !== undefined && want !== '') {

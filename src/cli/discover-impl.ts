@@ -5,7 +5,7 @@ import { CircuitGraph } from '../graph/graph.js';
 import { circuitToJson, createCircuit, readCircuitFile, writeCircuitFile } from '../graph/index.js';
 import type { CircuitMeta } from '../graph/circuit-types.js';
 import { Patcher } from '../patching/patcher.js';
-import { createProgress, type Progress } from '../patching/progress.js';
+import { createProgress, type Progress } from './progress.js';
 import { parseMetricName } from '../metrics/index.js';
 import { runAcdc, type AcdcFaith } from '../discovery/acdc.js';
 import { parseAcdcOrder } from '../discovery/order.js';

@@ -3,6 +3,7 @@ import { hideBin } from 'yargs/helpers';
 import { commands } from './commands/index.js';
 import { CircuitryError } from '../errors.js';
 import { UsageError } from './usage.js';
+import { CPU_BACKEND_WARNING } from '../backend/notes.js';
 
 /** Entry point of the `circuitry` command. Each subcommand lives in commands/<name>.ts. */
 async function main(argv: string[]): Promise<number> {
@@ -11,6 +12,9 @@ async function main(argv: string[]): Promise<number> {
     .scriptName('circuitry')
     .option('backend', { type: 'string', describe: 'tensor backend: tensorflow | wasm | cpu (default: first that loads; env CIRCUITRY_BACKEND)', global: true })
     .option('verbose', { type: 'boolean', default: false, describe: 'print stack traces on errors', global: true })
+    .middleware((a) => {
+      if ((a.backend ?? process.env.CIRCUITRY_BACKEND) === 'cpu') console.error(CPU_BACKEND_WARNING);
+    })
     .strict()
     // a flag given twice takes its last value rather than becoming an array
     .parserConfiguration({ 'duplicate-arguments-array': false })

@@ -1,10 +1,9 @@
-import { existsSync, readFileSync, renameSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { createHash } from 'node:crypto';
 import type { Patcher } from '../patching/patcher.js';
 import type { AcdcStep } from '../graph/circuit-types.js';
 import { type AcdcOrder, visitingOrder } from './order.js';
-import { CircuitryError } from '../errors.js';
+import { CircuitryError, InterruptedError } from '../errors.js';
+import { type CheckpointStore, checkCheckpoint, fileCheckpoint } from './checkpoint.js';
 
 /**
  * ACDC (Conmy et al. 2023, Algorithm 1). Starting from the full graph H, visit edges in a fixed
@@ -22,11 +21,18 @@ export interface AcdcOptions {
   readonly faith?: AcdcFaith;
   /** Only these edges are tested; every other edge is removed (patched) from the start. */
   readonly candidates?: readonly string[];
-  /** Checkpoint file written after every destination node; with `resume`, continue from it. */
-  readonly checkpoint?: string;
+  /**
+   * Checkpoint (a file, or a store inside a larger checkpoint) written after every destination
+   * node and when the run stops; with `resume`, continue from it. Without `resume` an existing
+   * one is an error unless `fresh` (then it is discarded).
+   */
+  readonly checkpoint?: string | CheckpointStore<AcdcCheckpoint>;
   readonly resume?: boolean;
+  readonly fresh?: boolean;
   readonly onProgress?: (done: number, total: number, destination: string) => void;
-  /** Polled between edges; when it returns true the run stops after checkpointing. */
+  /** Checked after every forward pass: when it fires, the run checkpoints and stops. */
+  readonly signal?: AbortSignal;
+  /** Polled after every pass, like `signal`. */
   readonly shouldStop?: () => boolean;
   /**
    * Edges evaluated speculatively in one stacked pass (default 8): copy j removes edge j from
@@ -63,7 +69,8 @@ export interface AcdcResult {
   readonly complete: boolean;
 }
 
-interface Checkpoint {
+/** ACDC's resumable state. */
+export interface AcdcCheckpoint {
   version: 2;
   key: string;
   /** Position of the next undecided edge in visiting order. */
@@ -74,9 +81,6 @@ interface Checkpoint {
   steps: AcdcStep[];
   forwardPasses: number;
 }
-
-/** Lets signal handlers (Ctrl-C) and progress bars run between destinations. */
-const yieldToEventLoop = () => new Promise<void>((r) => setImmediate(r));
 
 export async function runAcdc(patcher: Patcher, opts: AcdcOptions): Promise<AcdcResult> {
   const graph = patcher.graph;
@@ -103,7 +107,9 @@ export async function runAcdc(patcher: Patcher, opts: AcdcOptions): Promise<Acdc
   let passesBefore = patcher.forwardPasses;
   let faith: number;
   let initialFaith: number;
-  const saved = opts.resume && opts.checkpoint ? readCheckpoint(opts.checkpoint, key) : undefined;
+  const store = typeof opts.checkpoint === 'string' ? fileCheckpoint<AcdcCheckpoint>(opts.checkpoint) : opts.checkpoint;
+  if (typeof opts.checkpoint === 'string') checkCheckpoint(opts.checkpoint, { resume: opts.resume, fresh: opts.fresh });
+  const saved = opts.resume && store ? validCheckpoint(store, key) : undefined;
   if (saved) {
     mask = new Float32Array(graph.denseSize);
     for (const i of saved.mask) mask[i] = 1;
@@ -113,7 +119,6 @@ export async function runAcdc(patcher: Patcher, opts: AcdcOptions): Promise<Acdc
     initialFaith = saved.initialFaith;
     passesBefore -= saved.forwardPasses; // count the interrupted run's passes too
   } else {
-    if (opts.resume && opts.checkpoint) throw new CircuitryError(`--resume: no checkpoint at ${opts.checkpoint}`);
     faith = faithOf(patcher.evaluateOne(mask));
     initialFaith = faith;
   }
@@ -153,7 +158,16 @@ export async function runAcdc(patcher: Patcher, opts: AcdcOptions): Promise<Acdc
       if (!goes) break;
       trial[edge.index] = 0;
     }
-    const values = masks.length > 0 ? patcher.evaluate(masks).map(faithOf) : [];
+    const stopped = () => ({ mask, kept: keptNames(mask, graph.edges), steps, initialFaith, finalFaith: faith, forwardPasses: patcher.forwardPasses - passesBefore, complete: false });
+    const save = () => store?.save({ version: 2, key, nextEdge: pos, mask: keptIndices(mask, graph.edges), faith, initialFaith, steps, forwardPasses: patcher.forwardPasses - passesBefore });
+    let values: number[] = [];
+    try {
+      if (masks.length > 0) values = (await patcher.evaluateAsync(masks, { signal: opts.signal })).map(faithOf);
+    } catch (e) {
+      if (!(e instanceof InterruptedError)) throw e;
+      save();
+      return stopped();
+    }
     for (let j = 0; j < batch.length; j++) {
       const { edge: e, gi } = batch[j];
       const delta = values[j] - faith;
@@ -167,17 +181,13 @@ export async function runAcdc(patcher: Patcher, opts: AcdcOptions): Promise<Acdc
       }
       if (removed !== expectRemoved[j]) break; // later copies assumed otherwise: re-evaluate them
     }
-    // after every pass that finishes a destination: checkpoint, and maybe stop
+    // after every pass that finishes a destination, checkpoint; after every pass, maybe stop
     const nextGroup = pos < flat.length ? flat[pos].gi : groups.length;
-    if (nextGroup > firstGroup) {
-      if (opts.checkpoint) writeCheckpoint(opts.checkpoint, { version: 2, key, nextEdge: pos, mask: keptIndices(mask, graph.edges), faith, initialFaith, steps, forwardPasses: patcher.forwardPasses - passesBefore });
-      await yieldToEventLoop();
-      if (opts.shouldStop?.() && pos < flat.length) {
-        return { mask, kept: keptNames(mask, graph.edges), steps, initialFaith, finalFaith: faith, forwardPasses: patcher.forwardPasses - passesBefore, complete: false };
-      }
-    }
+    const stop = pos < flat.length && (opts.signal?.aborted === true || opts.shouldStop?.() === true);
+    if (nextGroup > firstGroup || stop) save();
+    if (stop) return stopped();
   }
-  if (opts.checkpoint && existsSync(opts.checkpoint)) rmSync(opts.checkpoint);
+  store?.clear();
   return { mask, kept: keptNames(mask, graph.edges), steps, initialFaith, finalFaith: faith, forwardPasses: patcher.forwardPasses - passesBefore, complete: true };
 }
 
@@ -204,23 +214,11 @@ function checkpointKey(patcher: Patcher, opts: AcdcOptions, order: AcdcOrder, fa
   return h.digest('hex').slice(0, 24);
 }
 
-function readCheckpoint(path: string, key: string): Checkpoint | undefined {
-  if (!existsSync(path)) return undefined;
-  let cp: Checkpoint;
-  try {
-    cp = JSON.parse(readFileSync(path, 'utf8'));
-  } catch {
-    throw new CircuitryError(`${path}: the checkpoint is not valid JSON`);
-  }
+function validCheckpoint(store: CheckpointStore<AcdcCheckpoint>, key: string): AcdcCheckpoint {
+  const cp = store.load();
+  if (!cp) throw new CircuitryError(`--resume: no checkpoint at ${store.path}`);
   if (cp.version !== 2 || cp.key !== key) {
-    throw new CircuitryError(`${path}: the checkpoint belongs to a different run (model, data or settings changed); delete it or run without --resume`);
+    throw new CircuitryError(`${store.path}: the checkpoint belongs to a different run (model, data or settings changed); delete it or run with --fresh`);
   }
   return cp;
-}
-
-function writeCheckpoint(path: string, cp: Checkpoint): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(cp));
-  renameSync(tmp, path);
 }

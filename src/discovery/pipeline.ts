@@ -1,16 +1,21 @@
 import { join, dirname, basename } from 'node:path';
+import { createHash } from 'node:crypto';
 import type { LoadedModel } from '../model/load.js';
 import type { TaskDataset } from '../tasks/index.js';
 import { datasetHash } from '../tasks/index.js';
 import { CircuitGraph } from '../graph/graph.js';
-import type { CircuitFile, CircuitMeta, EdgeEvidence } from '../graph/circuit-types.js';
+import type { AcdcStep, CircuitFile, CircuitMeta, EdgeEvidence } from '../graph/circuit-types.js';
 import { circuitToJson, createCircuit } from '../graph/index.js';
+import { checkMetricGap } from '../metrics/index.js';
 import { Patcher } from '../patching/patcher.js';
-import { verifyEdges } from '../patching/path-patching.js';
+import { maskPatching } from '../patching/path-patching.js';
 import { backendName } from '../backend/index.js';
-import { runAcdc } from './acdc.js';
-import { circuitMetrics, faithfulnessCurve, maskOf, precisionRecall, rocAuc } from './evaluate.js';
+import { CircuitryError, InterruptedError } from '../errors.js';
+import { type AcdcCheckpoint, runAcdc } from './acdc.js';
+import { evaluateCircuit, evidenceRank, maskOf, precisionRecall, rocAuc } from './evaluate.js';
 import { type PipelineConfig, verifyTop } from './config.js';
+import { checkCheckpoint, fileCheckpoint } from './checkpoint.js';
+import { datasetMeta } from './data.js';
 import { screenEdges } from './screen.js';
 import { VERSION } from '../version.js';
 
@@ -18,8 +23,14 @@ export interface PipelineHooks {
   readonly log?: (message: string) => void;
   /** Progress of the current stage. */
   readonly onProgress?: (stage: string, done: number, total: number) => void;
+  /** Checked between forward passes: when it fires, the run checkpoints and stops. */
+  readonly signal?: AbortSignal;
+  /** Polled like `signal` (between stages, verify groups and ACDC passes). */
   readonly shouldStop?: () => boolean;
+  /** Continue from the checkpoint, skipping the stages it holds. */
   readonly resume?: boolean;
+  /** Discard an existing checkpoint (without it, an existing checkpoint is an error). */
+  readonly fresh?: boolean;
 }
 
 export interface PipelineResult {
@@ -27,39 +38,97 @@ export interface PipelineResult {
   readonly file?: CircuitFile;
   readonly complete: boolean;
   readonly checkpoint: string;
+  /** Stages taken from the checkpoint rather than run. */
+  readonly reused: readonly string[];
 }
 
-/** Where a pipeline keeps its ACDC checkpoint: beside the output graph. */
+/** Where a pipeline keeps its checkpoint: beside the output graph. */
 export function checkpointPath(cfg: PipelineConfig): string {
   return join(dirname(cfg.output.graph), `.${basename(cfg.output.graph)}.checkpoint.json`);
+}
+
+/**
+ * The pipeline's checkpoint: every finished stage (screen scores, verified effects, ACDC's
+ * decisions) and the state of the unfinished one, written atomically as each stage (and each
+ * verify group, each ACDC destination) finishes.
+ */
+interface PipelineCheckpoint {
+  version: 3;
+  key: string;
+  screen?: { scores: number[]; seconds: number };
+  verify?: { noise: number[]; denoise: number[]; seconds: number; complete: boolean };
+  prune?: { state?: AcdcCheckpoint; result?: { kept: string[]; steps: AcdcStep[]; forwardPasses: number }; seconds: number };
+}
+
+/** Candidates verified per group: a checkpoint and a chance to stop after each group. */
+const VERIFY_GROUP = 32;
+
+/** The run a checkpoint belongs to: model, data and every setting that shapes the stages. */
+function pipelineKey(cfg: PipelineConfig, loaded: LoadedModel, data: TaskDataset): string {
+  const { file: _file, output: _output, evaluate: _evaluate, ...settings } = cfg;
+  return createHash('sha256')
+    .update(JSON.stringify({ settings, model: loaded.source.hash, data: datasetHash(data) }))
+    .digest('hex')
+    .slice(0, 24);
 }
 
 /**
  * screen (EAP / EAP-IG over every edge) → candidates (top by |score|) → verify (the real effect
  * of each candidate, patched alone, noising and denoising) → prune (ACDC over the verified
  * candidates, then redundant paths rescued by their denoising effect) → evaluate.
+ *
+ * Stops before any stage when clean and corrupted give the same metric. Each finished stage is
+ * checkpointed; a stopped run (signal, shouldStop) returns `complete: false`, and `resume`
+ * continues it, reusing the finished stages.
  */
 export async function runPipeline(cfg: PipelineConfig, loaded: LoadedModel, data: TaskDataset, hooks: PipelineHooks = {}): Promise<PipelineResult> {
   const log = hooks.log ?? (() => {});
   const { model } = loaded;
   const graph = new CircuitGraph({ nLayers: model.cfg.nLayers, nHeads: model.cfg.nHeads, hasMlp: !model.cfg.attnOnly, qkv: true });
-  const timings: Record<string, number> = {};
-  const time = async <T>(stage: string, fn: () => T | Promise<T>): Promise<T> => {
-    const t0 = performance.now();
-    const out = await fn();
-    timings[stage] = (performance.now() - t0) / 1000;
-    return out;
-  };
   const checkpoint = checkpointPath(cfg);
+  checkCheckpoint(checkpoint, { resume: hooks.resume, fresh: hooks.fresh, command: cfg.file ? `circuitry discover ${cfg.file}` : undefined });
+  const store = fileCheckpoint<PipelineCheckpoint>(checkpoint);
+  const key = pipelineKey(cfg, loaded, data);
+  let cp: PipelineCheckpoint = { version: 3, key };
+  if (hooks.resume) {
+    const saved = store.load();
+    if (!saved || saved.version !== 3 || saved.key !== key) {
+      throw new CircuitryError(`${checkpoint}: the checkpoint belongs to a different run (model, data or settings changed); run with --fresh to start over`);
+    }
+    cp = saved;
+  }
+  const save = () => store.save(cp);
+  const stopRequested = () => hooks.signal?.aborted === true || hooks.shouldStop?.() === true;
+  const reused: string[] = [];
+  const stopped = (): PipelineResult => {
+    save();
+    return { complete: false, checkpoint, reused };
+  };
+  const timings: Record<string, number> = {};
+
   const noise = new Patcher(model, graph, data, { metric: cfg.metric, direction: 'noise', batchSize: cfg.batchSize });
-  const denoise = cfg.prune.rescue > 0 ? new Patcher(model, graph, data, { metric: cfg.metric, direction: 'denoise', batchSize: cfg.batchSize }) : undefined;
-  const kl = cfg.prune.faith === 'kl' ? new Patcher(model, graph, data, { metric: 'kl', direction: 'noise', batchSize: cfg.batchSize }) : undefined;
+  let denoise: Patcher | undefined;
+  let kl: Patcher | undefined;
   try {
     const gap = noise.cleanMetric - noise.corruptedMetric;
     log(`${graph.nEdges} edges; ${cfg.metric}: clean ${fmt(noise.cleanMetric)}, corrupted ${fmt(noise.corruptedMetric)}`);
+    checkMetricGap(cfg.metric, noise.cleanMetric, noise.corruptedMetric, data.name);
+    denoise = cfg.prune.rescue > 0 ? new Patcher(model, graph, data, { metric: cfg.metric, direction: 'denoise', batchSize: cfg.batchSize }) : undefined;
+    kl = cfg.prune.faith === 'kl' ? new Patcher(model, graph, data, { metric: 'kl', direction: 'noise', batchSize: cfg.batchSize }) : undefined;
 
     // 1. screen
-    const scores = await time('screen', () => screenEdges(noise, cfg.screen.method, cfg.screen.steps, (done, total) => hooks.onProgress?.('screen', done, total)));
+    let scores: Float32Array;
+    if (cp.screen) {
+      scores = graph.denseEdgeArray(0);
+      graph.edges.forEach((e, i) => (scores[e.index] = cp.screen!.scores[i]));
+      reused.push('screen');
+    } else {
+      const t0 = performance.now();
+      scores = screenEdges(noise, cfg.screen.method, cfg.screen.steps, (done, total) => hooks.onProgress?.('screen', done, total));
+      cp.screen = { scores: graph.edges.map((e) => scores[e.index]), seconds: (performance.now() - t0) / 1000 };
+      save();
+    }
+    timings.screen = cp.screen.seconds;
     const ranked = [...graph.edges].sort((a, b) => Math.abs(scores[b.index]) - Math.abs(scores[a.index]));
     const totalAbs = ranked.reduce((s, e) => s + Math.abs(scores[e.index]), 0);
     const candidates: typeof ranked = [];
@@ -70,27 +139,65 @@ export async function runPipeline(cfg: PipelineConfig, loaded: LoadedModel, data
       candidates.push(e);
       acc += Math.abs(scores[e.index]);
     }
-    log(`screen (${cfg.screen.method}): ${candidates.length} candidates of ${graph.nEdges} edges`);
+    log(`screen (${cfg.screen.method}): ${candidates.length} candidates of ${graph.nEdges} edges${reused.includes('screen') ? ' (from the checkpoint)' : ''}`);
+    if (stopRequested()) return stopped();
 
-    // 2. verify: each candidate patched alone, in both directions
-    const { noiseEffects, denoiseEffects } = await time('verify', () => {
-      const names = candidates.map((e) => e.name);
-      // denoising effects are needed only to rescue redundant paths
+    // 2. verify: each candidate patched alone, in both directions (denoising effects are needed
+    // only to rescue redundant paths), in groups, each group checkpointed
+    const v = cp.verify ?? { noise: [], denoise: [], seconds: 0, complete: false };
+    cp.verify = v;
+    if (v.complete) reused.push('verify');
+    else {
+      const t0 = performance.now();
+      const before = v.seconds;
       const parts = denoise ? 2 : 1;
-      const n = verifyEdges(noise, names, { onProgress: (done, total) => hooks.onProgress?.('verify', done, parts * total) });
-      const d = denoise ? verifyEdges(denoise, names, { onProgress: (done, total) => hooks.onProgress?.('verify', total + done, 2 * total) }) : undefined;
-      return { noiseEffects: n.map((r) => r.delta), denoiseEffects: d ? d.map((r) => r.delta) : n.map(() => 0) };
-    });
+      const total = parts * candidates.length;
+      const groupRun = async (patcher: Patcher, out: number[], offset: number) => {
+        while (out.length < candidates.length) {
+          const group = candidates.slice(out.length, out.length + VERIFY_GROUP);
+          const done = offset + out.length;
+          const values = await patcher.evaluateAsync(
+            group.map((e) => maskPatching(patcher, [e])),
+            { signal: hooks.signal, onProgress: (d, t) => hooks.onProgress?.('verify', done + Math.round((d / Math.max(t, 1)) * group.length), total) },
+          );
+          out.push(...values.map((x) => x - patcher.baseMetric));
+          v.seconds = before + (performance.now() - t0) / 1000;
+          save();
+          if (out.length < candidates.length && stopRequested()) throw new InterruptedError();
+        }
+      };
+      try {
+        await groupRun(noise, v.noise, 0);
+        if (denoise) await groupRun(denoise, v.denoise, candidates.length);
+      } catch (e) {
+        if (e instanceof InterruptedError) return stopped();
+        throw e;
+      }
+      v.complete = true;
+      save();
+    }
+    timings.verify = v.seconds;
+    const noiseEffects = v.noise;
+    const denoiseEffects = denoise ? v.denoise : v.noise.map(() => 0);
     const floor = cfg.verify.floor * Math.abs(gap);
     const verified = candidates.filter((_, i) => Math.max(Math.abs(noiseEffects[i]), Math.abs(denoiseEffects[i])) >= floor);
     // (without rescue the denoising effects are all 0, so this is the noising effect alone)
-    log(`verify: ${verified.length} of ${candidates.length} candidates have a real effect ≥ ${fmt(floor)}`);
+    log(`verify: ${verified.length} of ${candidates.length} candidates have a real effect ≥ ${fmt(floor)}${reused.includes('verify') ? ' (from the checkpoint)' : ''}`);
+    if (stopRequested()) return stopped();
 
     // 3. prune with ACDC over the verified candidates
     const pruner = kl ?? noise;
     const tau = cfg.prune.absolute || cfg.prune.faith === 'kl' ? cfg.prune.tau : cfg.prune.tau * Math.abs(gap);
-    const acdc = await time('prune', () =>
-      runAcdc(pruner, {
+    let acdc: { kept: string[]; steps: AcdcStep[]; forwardPasses: number };
+    if (cp.prune?.result) {
+      acdc = cp.prune.result;
+      reused.push('prune');
+    } else {
+      const t0 = performance.now();
+      const before = cp.prune?.seconds ?? 0;
+      const prune = cp.prune ?? { seconds: 0 };
+      cp.prune = prune;
+      const r = await runAcdc(pruner, {
         tau,
         order: cfg.prune.order,
         faith: cfg.prune.faith,
@@ -98,13 +205,31 @@ export async function runPipeline(cfg: PipelineConfig, loaded: LoadedModel, data
         skipUnused: true,
         // an edge whose effect alone reaches τ will most likely stay (faith in metric units)
         expectKept: cfg.prune.faith === 'kl' ? undefined : new Set(candidates.filter((_, i) => Math.abs(noiseEffects[i]) >= tau).map((e) => e.name)),
-        checkpoint,
-        resume: hooks.resume,
+        // ACDC's state lives inside the pipeline's checkpoint
+        checkpoint: {
+          path: checkpoint,
+          load: () => prune.state,
+          save: (state) => {
+            prune.state = state;
+            prune.seconds = before + (performance.now() - t0) / 1000;
+            save();
+          },
+          clear: () => {
+            prune.state = undefined;
+          },
+        },
+        resume: prune.state !== undefined,
+        signal: hooks.signal,
         shouldStop: hooks.shouldStop,
         onProgress: (done, total) => hooks.onProgress?.('prune', done, total),
-      }),
-    );
-    if (!acdc.complete) return { complete: false, checkpoint };
+      });
+      if (!r.complete) return stopped();
+      acdc = { kept: r.kept, steps: r.steps, forwardPasses: r.forwardPasses };
+      prune.result = acdc;
+      prune.seconds = before + (performance.now() - t0) / 1000;
+      save();
+    }
+    timings.prune = cp.prune.seconds;
     const inCircuit = new Set(acdc.kept);
     // Redundant paths (OR): ACDC keeps one of two sufficient paths; add back every verified edge
     // that alone restores a clear share of the metric when denoised.
@@ -115,44 +240,40 @@ export async function runPipeline(cfg: PipelineConfig, loaded: LoadedModel, data
         rescued.push(e.name);
       }
     });
-    log(`prune (ACDC, τ = ${fmt(tau)}): kept ${acdc.kept.length} edges${rescued.length ? `, rescued ${rescued.length} redundant` : ''}`);
+    log(`prune (ACDC, τ = ${fmt(tau)}): kept ${acdc.kept.length} edges${rescued.length ? `, rescued ${rescued.length} redundant` : ''}${reused.includes('prune') ? ' (from the checkpoint)' : ''}`);
+    if (stopRequested()) return stopped();
 
-    // evidence per edge, and one ranking score: the circuit, then ACDC's effect, then the verified
-    // effect, then attribution
+    // evidence per edge, and one ranking score (evidenceRank): the circuit, then ACDC's effect,
+    // then the verified effect, then attribution
     const evidence: Record<string, EdgeEvidence> = {};
-    const rank = new Float64Array(graph.denseSize);
-    const maxAttr = Math.max(1e-30, ...ranked.slice(0, 1).map((e) => Math.abs(scores[e.index])));
-    for (const e of graph.edges) {
-      evidence[e.name] = { attribution: scores[e.index] };
-      rank[e.index] = Math.abs(scores[e.index]) / maxAttr; // [0, 1]
-    }
+    for (const e of graph.edges) evidence[e.name] = { attribution: scores[e.index] };
     candidates.forEach((e, i) => {
       evidence[e.name].verified = noiseEffects[i];
       if (denoise) (evidence[e.name] as EdgeEvidence & { verified_denoise?: number }).verified_denoise = denoiseEffects[i];
-      rank[e.index] = 1 + Math.min(1, Math.max(Math.abs(noiseEffects[i]), Math.abs(denoiseEffects[i])) / Math.max(1e-30, Math.abs(gap)));
     });
-    // ACDC's deltas are effects in the pruned circuit's context: the better order (measured on
-    // the faithfulness curves of the zoo models)
-    const maxDelta = Math.max(1e-30, ...acdc.steps.map((s) => Math.abs(s.delta)));
     for (const s of acdc.steps) {
       const ev = evidence[s.edge];
       ev.acdc_delta = s.delta;
       ev.acdc_tau = s.removed ? Math.max(0, s.delta) : s.delta;
-      rank[graph.edge(s.edge).index] = 2 + Math.abs(s.delta) / maxDelta;
     }
-    for (const name of inCircuit) {
-      const e = graph.edge(name);
-      rank[e.index] += 3;
-      if (rescued.includes(name)) evidence[name].acdc_tau = null;
-    }
+    for (const name of rescued) evidence[name].acdc_tau = null;
+    const rank = evidenceRank(graph, evidence, inCircuit, gap);
 
     // 4. evaluate; the faithfulness curve adds edges in the order of all the evidence above
     const mask = maskOf(noise, inCircuit);
-    const evaluation = await time('evaluate', () => {
-      const metrics = circuitMetrics(noise, mask);
-      const faithfulness = cfg.evaluate.faithfulness ? faithfulnessCurve(noise, rank) : undefined;
-      return { metrics, faithfulness };
-    });
+    const t0 = performance.now();
+    let evaluation: Awaited<ReturnType<typeof evaluateCircuit>>;
+    try {
+      evaluation = await evaluateCircuit(noise, mask, {
+        rank: cfg.evaluate.faithfulness ? rank : undefined,
+        signal: hooks.signal,
+        onProgress: (done, total) => hooks.onProgress?.('evaluate', done, total),
+      });
+    } catch (e) {
+      if (e instanceof InterruptedError) return stopped();
+      throw e;
+    }
+    timings.evaluate = (performance.now() - t0) / 1000;
 
     const groundTruth = loaded.zoo?.groundTruth?.[data.name];
     let gt: CircuitMeta['ground_truth'];
@@ -172,7 +293,7 @@ export async function runPipeline(cfg: PipelineConfig, loaded: LoadedModel, data
       created: new Date().toISOString(),
       backend: backendName(),
       model: { name: loaded.name, hash: loaded.source.hash },
-      dataset: { name: data.name, hash: datasetHash(data).slice(0, 16), n_examples: data.clean.length, seq_len: data.seqLen },
+      dataset: datasetMeta(data, { dataset: cfg.dataset, task: cfg.task }),
       task: data.name,
       metric: cfg.metric,
       method: 'pipeline',
@@ -191,7 +312,8 @@ export async function runPipeline(cfg: PipelineConfig, loaded: LoadedModel, data
         prune: { kept: acdc.kept.length, rescued, tau, forward_passes: acdc.forwardPasses },
       },
     };
-    return { file: circuitToJson(circuit, meta), complete: true, checkpoint };
+    store.clear();
+    return { file: circuitToJson(circuit, meta), complete: true, checkpoint, reused };
   } finally {
     noise.dispose();
     denoise?.dispose();

@@ -10,12 +10,24 @@ export interface CircuitFile {
   meta?: CircuitMeta;
 }
 
+/** The recipe of a run's dataset. */
+export type DatasetSpec =
+  | { readonly task: { readonly name: string; readonly n: number; readonly seed: number; readonly options?: Readonly<Record<string, unknown>> } }
+  | { readonly file: string };
+
 export interface CircuitMeta {
   tool?: { name: 'circuitry'; version: string };
   created?: string; // ISO time
   backend?: string;
   model?: { name: string; hash?: string; n_params?: number };
-  dataset?: { name: string; hash?: string; n_examples: number; seq_len?: number };
+  dataset?: {
+    name: string;
+    hash?: string;
+    n_examples: number;
+    seq_len?: number;
+    /** How to re-create it: a built-in task with its options, or a JSONL file (`circuitry evaluate` uses this). */
+    spec?: DatasetSpec;
+  };
   task?: string;
   metric?: string; // logit-diff, kl, …
   method?: string; // eap, eap-ig, acdc, pipeline, …

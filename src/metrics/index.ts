@@ -139,3 +139,5 @@ export function recovery(patched: number, clean: number, corrupted: number): num
   const span = clean - corrupted;
   return span === 0 ? NaN : (patched - corrupted) / span;
 }
+
+export { checkMetricGap, metricGapFloor } from './gap.js';

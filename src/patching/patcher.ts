@@ -3,7 +3,7 @@ import type { Transformer } from '../model/transformer.js';
 import type { CircuitGraph } from '../graph/graph.js';
 import { type MetricName, MetricTargets, lastLogits, metricMean, metricPerCopy } from '../metrics/index.js';
 import { PatchingEngine, type RunCache } from './engine.js';
-import { CircuitryError } from '../errors.js';
+import { CircuitryError, checkpointPause } from '../errors.js';
 
 /** Clean/corrupted prompt pairs as token ids, with right and wrong answer sets. */
 export interface PairData {
@@ -125,9 +125,27 @@ export class Patcher {
    */
   evaluate(masks: readonly Float32Array[], opts: { onProgress?: (done: number, total: number) => void } = {}): number[] {
     const out = new Array<number>(masks.length).fill(0);
+    for (const _pass of this.passes(masks, out, opts.onProgress)) {
+      // every pass runs synchronously
+    }
+    return out;
+  }
+
+  /**
+   * `evaluate`, yielding to the event loop after every forward pass so that a signal handler
+   * (Ctrl-C) can run; throws InterruptedError within one pass of `signal` firing. Same values.
+   */
+  async evaluateAsync(masks: readonly Float32Array[], opts: { onProgress?: (done: number, total: number) => void; signal?: AbortSignal } = {}): Promise<number[]> {
+    const out = new Array<number>(masks.length).fill(0);
+    for (const _pass of this.passes(masks, out, opts.onProgress)) await checkpointPause(opts.signal);
+    return out;
+  }
+
+  /** The passes of `evaluate`, one per iteration; values accumulate into `out`. */
+  private *passes(masks: readonly Float32Array[], out: number[], onProgress?: (done: number, total: number) => void): Generator<void> {
     const total = masks.length * this.chunks.length;
     let done = 0;
-    opts.onProgress?.(0, total);
+    onProgress?.(0, total);
     const L = this.engine.model.cfg.nLayers;
     const starts = masks.map((m) => Math.min(L - 1, this.engine.firstPatchedLayer(m)));
     const order = masks.map((_, i) => i).sort((a, b) => starts[a] - starts[b] || a - b);
@@ -147,10 +165,10 @@ export class Patcher {
         this.forwardPasses++;
         group.forEach((g, j) => (out[g] += (v[j] * chunk.size) / this.nExamples));
         done += group.length;
-        opts.onProgress?.(done, total);
+        onProgress?.(done, total);
+        yield;
       }
     }
-    return out;
   }
 
   /** The metric under one mask. */

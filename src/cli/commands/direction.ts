@@ -58,7 +58,7 @@ async function runDirection(args: Record<string, unknown>): Promise<number> {
     import('../../graph/graph.js'),
     import('../../patching/patcher.js'),
     import('../../interventions/optimal-direction.js'),
-    import('../../patching/progress.js'),
+    import('../progress.js'),
     import('../../graph/circuit-json.js'),
     import('../../version.js'),
   ]);

@@ -67,7 +67,7 @@ async function runPatch(args: Record<string, unknown>): Promise<number> {
     import('../../tasks/index.js'),
     import('../../graph/graph.js'),
     import('../../patching/patcher.js'),
-    import('../../patching/progress.js'),
+    import('../progress.js'),
     import('../../graph/circuit-json.js'),
     import('../../version.js'),
   ]);

@@ -52,7 +52,7 @@ async function runSearch(args: Record<string, unknown>): Promise<number> {
     import('../../graph/graph.js'),
     import('../../patching/patcher.js'),
     import('../../interventions/hierarchical.js'),
-    import('../../patching/progress.js'),
+    import('../progress.js'),
     import('../../graph/circuit-json.js'),
     import('../../version.js'),
   ]);

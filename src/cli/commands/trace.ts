@@ -56,7 +56,7 @@ async function runTrace(args: Record<string, unknown>): Promise<number> {
     import('../../model/tokenizer.js'),
     import('../../graph/circuit-json.js'),
     import('../../version.js'),
-    import('../../patching/progress.js'),
+    import('../progress.js'),
   ]);
   const backend = await initBackend(str(args, 'backend'));
   console.log(`backend: ${backend}`);
