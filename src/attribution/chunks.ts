@@ -29,7 +29,8 @@ export interface ChunkSource {
   readonly nChunks: number;
   /** Forward passes spent preparing chunks so far. */
   readonly forwardPasses: number;
-  forEach(fn: (work: ChunkWork, index: number) => void): void;
+  /** The chunks one at a time; each chunk's tensors are released when the next is asked for (or the loop ends). */
+  each(): Generator<ChunkWork>;
   dispose(): void;
 }
 
@@ -87,18 +88,19 @@ export function patcherChunks(patcher: Patcher): ChunkSource {
     nExamples: n,
     nChunks: chunks,
     forwardPasses: 0,
-    forEach(fn) {
-      let i = 0;
-      patcher.forEachChunk((c) => {
+    *each() {
+      const list: Parameters<Parameters<Patcher['forEachChunk']>[0]>[0][] = [];
+      patcher.forEachChunk((c) => list.push(c));
+      for (const c of list) {
         const flat = (t: tf.Tensor) => tf.reshape(t, [t.shape[0], -1]) as tf.Tensor2D;
         const patch = flat(c.patch);
         const runSources = flat(c.run.sources);
         try {
-          fn({ tokens: c.run.tokens, targets: c.targets, patch, runSources, weight: c.weight, ...(patched !== undefined ? { patchedMetric: patched } : {}) }, i++);
+          yield { tokens: c.run.tokens, targets: c.targets, patch, runSources, weight: c.weight, ...(patched !== undefined ? { patchedMetric: patched } : {}) };
         } finally {
           tf.dispose([patch, runSources]);
         }
-      });
+      }
     },
     dispose() {
       // the Patcher belongs to the caller
@@ -153,9 +155,9 @@ export function dataChunks(eg: EdgeGradients, data: PairData, opts: { metric: Me
     get forwardPasses() {
       return passes;
     },
-    forEach(fn) {
+    *each() {
       ensureMean();
-      starts.forEach((s, index) => {
+      for (const s of starts) {
         const owned: tf.Tensor[] = [];
         const own = <T extends tf.Tensor>(t: T): T => {
           owned.push(t);
@@ -195,12 +197,12 @@ export function dataChunks(eg: EdgeGradients, data: PairData, opts: { metric: Me
             patchedMetric = v.dataSync()[0];
             v.dispose();
           }
-          fn({ tokens, targets, patch, weight: b / n, ...(patchedMetric !== undefined ? { patchedMetric } : {}) }, index);
+          yield { tokens, targets, patch, weight: b / n, ...(patchedMetric !== undefined ? { patchedMetric } : {}) };
         } finally {
           targets?.dispose();
           tf.dispose(owned);
         }
-      });
+      }
     },
     dispose() {
       mean?.dispose();

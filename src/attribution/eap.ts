@@ -42,8 +42,23 @@ export function checkSteps(steps: number | undefined): number {
   return m;
 }
 
+/**
+ * An attribution run as a generator: it yields after every chunk of prompts (so that an async
+ * driver can let Ctrl-C in and stop, see attributeEdgesAsync) and returns the result. Stopping it
+ * early (`return()`) releases every tensor.
+ */
+export type AttributionRun = Generator<void, EdgeAttribution, void>;
+
+/** Runs a generator to its end. */
+export function runToEnd<T>(gen: Generator<void, T, void>): T {
+  for (;;) {
+    const r = gen.next();
+    if (r.done) return r.value;
+  }
+}
+
 /** Runs `body` over the chunks with an EdgeGradients of the resolved path; collects the bookkeeping. */
-function withGradients(
+function* withGradients(
   input: AttributionInput,
   opts: AttributionOptions,
   s: Setup,
@@ -52,7 +67,7 @@ function withGradients(
   passesPerChunk: number,
   body: (eg: EdgeGradients, work: ChunkWork, scores: Float32Array, tick: () => void) => number,
   stepsPerChunk = passesPerChunk,
-): EdgeAttribution {
+): AttributionRun {
   const t0 = performance.now();
   const path = s.path as GradientPath;
   const eg = new EdgeGradients(s.model, s.graph, path);
@@ -65,10 +80,11 @@ function withGradients(
     let done = 0;
     const total = chunks.nChunks * stepsPerChunk;
     const tick = () => opts.onProgress?.(++done, total);
-    chunks.forEach((work) => {
+    for (const work of chunks.each()) {
       base += work.weight * body(eg, work, scores, tick);
       if (work.patchedMetric !== undefined) patched = (patched ?? 0) + work.weight * work.patchedMetric;
-    });
+      yield;
+    }
     const gradientPasses = chunks.nChunks * passesPerChunk;
     return {
       method,
@@ -116,9 +132,14 @@ function contractSum(eg: EdgeGradients, work: ChunkWork, runSources: tf.Tensor2D
  * the run; with `gradient: 'mask'`, minus the masked engine's gradient at m = 1 instead.
  */
 export function eap(input: AttributionInput, opts: AttributionOptions = {}): EdgeAttribution {
+  return runToEnd(eapRun(input, opts));
+}
+
+/** eap, one chunk per step. */
+export function* eapRun(input: AttributionInput, opts: AttributionOptions = {}): AttributionRun {
   const s = setup(input, opts);
-  if (s.path === 'mask') return maskIntegrated(input, opts, s, 'eap', 1);
-  return withGradients(input, opts, s, 'eap', 1, 1, (eg, work, scores, tick) => {
+  if (s.path === 'mask') return yield* maskIntegrated(input, opts, s, 'eap', 1);
+  return yield* withGradients(input, opts, s, 'eap', 1, 1, (eg, work, scores, tick) => {
     const pass = eg.gradientPass(work.tokens, metricScalar(work, s.run.metric), { captureSources: !work.runSources });
     try {
       contractSum(eg, work, work.runSources ?? pass.sources!, pass.sum, scores, work.weight);
@@ -139,6 +160,11 @@ export function eap(input: AttributionInput, opts: AttributionOptions = {}): Edg
  * m = 1 is EAP. Cost: the other run's forward pass and m forward + backward passes.
  */
 export function eapIg(input: AttributionInput, opts: AttributionOptions = {}): EdgeAttribution {
+  return runToEnd(eapIgRun(input, opts));
+}
+
+/** eapIg, one chunk per step. */
+export function* eapIgRun(input: AttributionInput, opts: AttributionOptions = {}): AttributionRun {
   const s = setup(input, opts);
   const m = checkSteps(opts.steps);
   if (s.path === 'mask') throw new CircuitryError("eap-ig interpolates the input embeddings, which the mask gradient does not do; use gradient 'fused' or 'split' (or method eap-ig-activations)");
@@ -148,7 +174,7 @@ export function eapIg(input: AttributionInput, opts: AttributionOptions = {}): E
   else tokensPerChunk = Math.min(input.data.clean.length, opts.batchSize ?? 32) * (input.data.clean[0]?.length ?? 1);
   const perPass = Math.max(1, Math.min(m - 1, opts.stepBatch ?? defaultStepBatch(s.model, tokensPerChunk)));
   const groups = m > 1 ? Math.ceil((m - 1) / perPass) : 0;
-  return withGradients(input, opts, s, 'eap-ig', m, 1 + groups, (eg, work, scores, tick) => {
+  return yield* withGradients(input, opts, s, 'eap-ig', m, 1 + groups, (eg, work, scores, tick) => {
     const scalar = metricScalar(work, s.run.metric);
     // α = 1 first: it is the run itself and gives the run's sources
     const first = eg.gradientPass(work.tokens, scalar, { captureSources: !work.runSources });
@@ -209,11 +235,16 @@ function defaultStepBatch(model: Transformer, tokensPerChunk: number): number {
  * masked engine (a Patcher is built when none is given).
  */
 export function eapIgActivations(input: AttributionInput, opts: AttributionOptions = {}): EdgeAttribution {
-  const s = setup(input, opts);
-  return maskIntegrated(input, opts, s, 'eap-ig-activations', checkSteps(opts.steps));
+  return runToEnd(eapIgActivationsRun(input, opts));
 }
 
-function maskIntegrated(input: AttributionInput, opts: AttributionOptions, s: Setup, method: AttributionMethodKey, m: number): EdgeAttribution {
+/** eapIgActivations, one mask value per step. */
+export function* eapIgActivationsRun(input: AttributionInput, opts: AttributionOptions = {}): AttributionRun {
+  const s = setup(input, opts);
+  return yield* maskIntegrated(input, opts, s, 'eap-ig-activations', checkSteps(opts.steps));
+}
+
+function* maskIntegrated(input: AttributionInput, opts: AttributionOptions, s: Setup, method: AttributionMethodKey, m: number): AttributionRun {
   const t0 = performance.now();
   const own = !('patcher' in input);
   const patcher = 'patcher' in input ? input.patcher : new Patcher(input.model, input.graph, input.data, { ...s.run, batchSize: opts.batchSize ?? 32 });
@@ -226,6 +257,7 @@ function maskIntegrated(input: AttributionInput, opts: AttributionOptions, s: Se
       for (let i = 0; i < scores.length; i++) scores[i] -= grad[i] / m;
       if (k === m) base = value;
       opts.onProgress?.(k, m);
+      yield;
     }
     const gradientPasses = (patcher.forwardPasses - passes0) / 2;
     let chunks = 0;

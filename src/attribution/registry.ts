@@ -1,5 +1,5 @@
-import { CircuitryError } from '../errors.js';
-import { eap, eapIg, eapIgActivations } from './eap.js';
+import { CircuitryError, checkpointPause } from '../errors.js';
+import { type AttributionRun, eap, eapIg, eapIgActivations, eapIgActivationsRun, eapIgRun, eapRun } from './eap.js';
 import { ATTRIBUTION_METHOD_KEYS, type AttributionInput, type AttributionMethodKey, type AttributionOptions, type EdgeAttribution } from './types.js';
 
 /**
@@ -14,6 +14,8 @@ export interface AttributionMethod {
   /** Whether `steps` applies. */
   readonly integrated: boolean;
   run(input: AttributionInput, options?: AttributionOptions): EdgeAttribution;
+  /** The same run as a generator that yields after every chunk of prompts (or mask value). */
+  steps(input: AttributionInput, options?: AttributionOptions): AttributionRun;
 }
 
 export const ATTRIBUTION_METHODS: Readonly<Record<AttributionMethodKey, AttributionMethod>> = Object.freeze({
@@ -23,6 +25,7 @@ export const ATTRIBUTION_METHODS: Readonly<Record<AttributionMethodKey, Attribut
     describe: 'EAP (Syed et al. 2023): (a_patch − a_run) · ∂M/∂x_d at the run; one forward pass of the other run and one forward + backward pass',
     integrated: false,
     run: eap,
+    steps: eapRun,
   },
   'eap-ig': {
     key: 'eap-ig',
@@ -30,6 +33,7 @@ export const ATTRIBUTION_METHODS: Readonly<Record<AttributionMethodKey, Attribut
     describe: 'EAP-IG (Hanna et al. 2024): gradients averaged over m steps of input embeddings interpolated from the patch run to the run',
     integrated: true,
     run: eapIg,
+    steps: eapIgRun,
   },
   'eap-ig-activations': {
     key: 'eap-ig-activations',
@@ -37,6 +41,7 @@ export const ATTRIBUTION_METHODS: Readonly<Record<AttributionMethodKey, Attribut
     describe: "auto-circuit's integrated gradients on edge masks: minus the mask gradient averaged over m mask values k/m",
     integrated: true,
     run: eapIgActivations,
+    steps: eapIgActivationsRun,
   },
 });
 
@@ -50,9 +55,30 @@ export function attributionMethod(key: string, where = 'attribution method'): At
 
 /** Scores every edge of the graph with the named method. */
 export function attributeEdges(input: AttributionInput, method: string, options: AttributionOptions = {}): EdgeAttribution {
+  return checkedMethod(method, options).run(input, options);
+}
+
+/**
+ * attributeEdges, yielding to the event loop after every chunk of prompts: when `signal` fires
+ * (Ctrl-C) it releases its tensors and throws InterruptedError. Same scores.
+ */
+export async function attributeEdgesAsync(input: AttributionInput, method: string, options: AttributionOptions & { signal?: AbortSignal } = {}): Promise<EdgeAttribution> {
+  const run = checkedMethod(method, options).steps(input, options);
+  try {
+    for (;;) {
+      const r = run.next();
+      if (r.done) return r.value;
+      await checkpointPause(options.signal);
+    }
+  } finally {
+    run.return(undefined as never);
+  }
+}
+
+function checkedMethod(method: string, options: AttributionOptions): AttributionMethod {
   const m = attributionMethod(method);
   if (!m.integrated && options.steps !== undefined && options.steps !== 1) {
     throw new CircuitryError(`steps: method '${m.key}' takes no integration steps (only eap-ig and eap-ig-activations do)`);
   }
-  return m.run(input, options);
+  return m;
 }

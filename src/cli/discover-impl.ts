@@ -6,27 +6,31 @@ import { circuitToJson, createCircuit, readCircuitFile, writeCircuitFile } from 
 import type { CircuitMeta } from '../graph/circuit-types.js';
 import { Patcher } from '../patching/patcher.js';
 import { createProgress, type Progress } from './progress.js';
-import { parseMetricName } from '../metrics/index.js';
+import { checkMetricGap, parseMetricName } from '../metrics/index.js';
 import { runAcdc, type AcdcFaith } from '../discovery/acdc.js';
 import { parseAcdcOrder } from '../discovery/order.js';
 import { readPipelineConfig, type PipelineConfig } from '../discovery/config.js';
-import { runPipeline } from '../discovery/pipeline.js';
-import { resolveDataset } from '../discovery/data.js';
-import { circuitMetrics, faithfulnessCurve, maskOf, precisionRecall, rocAuc } from '../discovery/evaluate.js';
-import { datasetHash, type TaskDataset } from '../tasks/index.js';
+import { checkpointPath, runPipeline } from '../discovery/pipeline.js';
+import { type DataSource, dataSourceOf, datasetMeta, datasetSpec, describeSpec, resolveDataset } from '../discovery/data.js';
+import { checkCheckpoint } from '../discovery/checkpoint.js';
+import { circuitMetrics, evaluateCircuit, evidenceRank, maskOf, precisionRecall, rocAuc } from '../discovery/evaluate.js';
+import { datasetHash } from '../tasks/index.js';
 import { VERSION } from '../version.js';
 import { CircuitryError } from '../errors.js';
 
-/** Ctrl-C sets a flag the long loops poll; a second Ctrl-C exits at once. */
-function interruptFlag(): { stop: () => boolean; dispose: () => void } {
-  let stopped = false;
+/**
+ * Ctrl-C (SIGINT) fires an AbortSignal that the library checks after every forward pass; the run
+ * then writes its checkpoint and returns. A second Ctrl-C exits at once.
+ */
+function interruptSignal(): { signal: AbortSignal; dispose: () => void } {
+  const controller = new AbortController();
   const handler = () => {
-    if (stopped) process.exit(130);
-    stopped = true;
-    console.error('\ninterrupted: finishing the current node and writing a checkpoint (Ctrl-C again to quit now)');
+    if (controller.signal.aborted) process.exit(130);
+    controller.abort();
+    console.error('\ninterrupted: stopping after the current pass and writing a checkpoint (Ctrl-C again to quit now)');
   };
   process.on('SIGINT', handler);
-  return { stop: () => stopped, dispose: () => process.off('SIGINT', handler) };
+  return { signal: controller.signal, dispose: () => process.off('SIGINT', handler) };
 }
 
 /** Progress bars per stage, drawn on stderr. */
@@ -42,7 +46,10 @@ function stageProgress(): { onProgress: (stage: string, done: number, total: num
       }
       bar.update(done, total);
     },
-    stop: () => bars.forEach((b) => b.stop()),
+    stop: () => {
+      bars.forEach((b) => b.stop());
+      bars.clear();
+    },
   };
 }
 
@@ -52,17 +59,28 @@ async function writeReportFor(graphPath: string, reportPath: string): Promise<vo
 }
 
 /** Runs one pipeline file; returns the written graph path, or undefined when interrupted. */
-export async function runPipelineFile(cfg: PipelineConfig, opts: { resume: boolean; report: boolean; loaded?: LoadedModel }): Promise<string | undefined> {
+export async function runPipelineFile(cfg: PipelineConfig, opts: { resume: boolean; fresh?: boolean; report: boolean; loaded?: LoadedModel }): Promise<string | undefined> {
+  const resumeHint = `circuitry discover ${cfg.file ?? 'PIPELINE.yaml'}`;
+  // before the model loads: an interrupted run's checkpoint is continued or discarded on purpose only
+  checkCheckpoint(checkpointPath(cfg), { resume: opts.resume, fresh: opts.fresh, command: resumeHint });
   const loaded = opts.loaded ?? (await loadModel(cfg.model, { log: (m) => console.error(m) }));
-  const data = resolveDataset(loaded, { dataset: cfg.dataset, task: cfg.task });
-  console.log(`${cfg.file ?? 'pipeline'}: model ${cfg.model}, ${data.name} (${data.clean.length} pairs × ${data.seqLen} tokens), backend ${backendName()}`);
-  const interrupt = interruptFlag();
+  const interrupt = interruptSignal();
   const progress = stageProgress();
   try {
-    const result = await runPipeline(cfg, loaded, data, { log: (m) => console.log(`  ${m}`), onProgress: progress.onProgress, shouldStop: interrupt.stop, resume: opts.resume });
+    const data = resolveDataset(loaded, { dataset: cfg.dataset, task: cfg.task });
+    console.log(`${cfg.file ?? 'pipeline'}: model ${cfg.model}, ${data.name} (${data.clean.length} pairs × ${data.seqLen} tokens), backend ${backendName()}`);
+    const result = await runPipeline(cfg, loaded, data, {
+      log: (m) => {
+        progress.stop(); // a stage ended: its bar (or its "done" line) goes first
+        console.log(`  ${m}`);
+      },
+      onProgress: progress.onProgress,
+      signal: interrupt.signal,
+      resume: opts.resume,
+    });
     progress.stop();
     if (!result.complete || !result.file) {
-      console.error(`stopped; the checkpoint is ${result.checkpoint}\nresume with: circuitry discover ${cfg.file ?? 'PIPELINE.yaml'} --resume`);
+      console.error(`stopped; the checkpoint is ${result.checkpoint}\nresume with: ${resumeHint} --resume`);
       return undefined;
     }
     writeCircuitFile(cfg.output.graph, result.file);
@@ -84,43 +102,48 @@ export async function runPipelineFile(cfg: PipelineConfig, opts: { resume: boole
   }
 }
 
-export async function discoverCli(args: { pipeline: string; resume: boolean; report: boolean; backend?: string }): Promise<number> {
+export async function discoverCli(args: { pipeline: string; resume: boolean; fresh: boolean; report: boolean; backend?: string }): Promise<number> {
   const cfg = readPipelineConfig(args.pipeline);
   await initBackend(args.backend);
-  const out = await runPipelineFile(cfg, { resume: args.resume, report: args.report });
+  const out = await runPipelineFile(cfg, { resume: args.resume, fresh: args.fresh, report: args.report });
   return out ? 0 : 130;
 }
 
-function dataSpec(args: { dataset?: string; task?: string; n: number; seed: number }) {
+function dataSpec(args: { dataset?: string; task?: string; n: number; seed: number }): DataSource {
   return args.dataset ? { dataset: args.dataset } : { task: { name: args.task!, n: args.n, seed: args.seed } };
 }
 
 export async function acdcCli(args: {
   model: string; dataset?: string; task?: string; n: number; seed: number; metric: string; threshold: number; order: string; faith?: string;
-  batchSize: number; checkpoint?: string; resume: boolean; out: string; backend?: string;
+  batchSize: number; checkpoint?: string; resume: boolean; fresh: boolean; out: string; backend?: string;
 }): Promise<number> {
   const metric = parseMetricName(args.metric);
   const order = parseAcdcOrder(args.order);
   if (args.faith !== undefined && !['kl', 'diff', 'abs-diff'].includes(args.faith)) throw new CircuitryError(`--faith: expected kl, diff or abs-diff, got '${args.faith}'`);
   if (!(args.threshold >= 0)) throw new CircuitryError(`--threshold: expected a number ≥ 0, got ${args.threshold}`);
+  const checkpoint = args.checkpoint ?? `${args.out}.checkpoint.json`;
+  checkCheckpoint(checkpoint, { resume: args.resume, fresh: args.fresh, command: 'the same command with' });
   await initBackend(args.backend);
   const loaded = await loadModel(args.model, { log: (m) => console.error(m) });
   const { model } = loaded;
-  const data = resolveDataset(loaded, dataSpec(args));
+  const source = dataSpec(args);
+  const data = resolveDataset(loaded, source);
   const graph = new CircuitGraph({ nLayers: model.cfg.nLayers, nHeads: model.cfg.nHeads, hasMlp: !model.cfg.attnOnly, qkv: true });
   console.log(`acdc: model ${args.model}, ${data.clean.length} pairs, ${graph.nEdges} edges, τ ${args.threshold}, ${metric}, order ${order}, backend ${backendName()}`);
   const patcher = new Patcher(model, graph, data, { metric, batchSize: args.batchSize });
-  const interrupt = interruptFlag();
+  const interrupt = interruptSignal();
   const progress = stageProgress();
   const t0 = performance.now();
   try {
+    // (with kl: the clean run's value is 0 and the corrupted run's KL(clean ‖ corrupted))
+    checkMetricGap(metric, patcher.cleanMetric, patcher.corruptedMetric, data.name);
     const result = await runAcdc(patcher, {
       tau: args.threshold,
       order,
       faith: args.faith as AcdcFaith | undefined,
-      checkpoint: args.checkpoint ?? `${args.out}.checkpoint.json`,
+      checkpoint,
       resume: args.resume,
-      shouldStop: interrupt.stop,
+      signal: interrupt.signal,
       onProgress: (done, total) => progress.onProgress('acdc', done, total),
     });
     progress.stop();
@@ -140,7 +163,7 @@ export async function acdcCli(args: {
       created: new Date().toISOString(),
       backend: backendName(),
       model: { name: loaded.name, hash: loaded.source.hash },
-      dataset: datasetMeta(data),
+      dataset: datasetMeta(data, source),
       task: data.name,
       metric,
       method: 'acdc',
@@ -161,55 +184,87 @@ export async function acdcCli(args: {
   }
 }
 
-function datasetMeta(data: TaskDataset): NonNullable<CircuitMeta['dataset']> {
-  return { name: data.name, hash: datasetHash(data).slice(0, 16), n_examples: data.clean.length, seq_len: data.seqLen };
-}
-
 /** Edge names of a ground-truth file: a circuit JSON (its in-graph edges) or one name per line. */
 function readGroundTruth(path: string): string[] {
   if (!existsSync(path)) throw new CircuitryError(`--ground-truth: ${path} does not exist`);
   const text = readFileSync(path, 'utf8');
-  if (text.trimStart().startsWith('{')) {
-    const { file } = readCircuitFile(path);
-    return Object.entries(file.edges).filter(([, e]) => e.in_graph).map(([n]) => n);
-  }
-  return text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const names = text.trimStart().startsWith('{')
+    ? Object.entries(readCircuitFile(path).file.edges).filter(([, e]) => e.in_graph).map(([n]) => n)
+    : text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  if (names.length === 0) throw new CircuitryError(`--ground-truth: ${path} names no edges (expected a circuit JSON with in-graph edges, or one edge name per line)`);
+  return names;
+}
+
+/**
+ * The data `evaluate` runs on: --dataset/--task when given; otherwise the recipe the circuit
+ * recorded (meta.dataset.spec; older pipeline files: meta.config's task or dataset).
+ */
+function evaluationData(args: { circuit: string; dataset?: string; task?: string; n: number; seed: number }, meta: CircuitMeta | undefined): { source: DataSource; own: boolean } {
+  if (args.dataset || args.task) return { source: dataSpec(args), own: false };
+  const recorded = meta?.dataset?.spec;
+  if (recorded) return { source: dataSourceOf(recorded), own: true };
+  const cfg = (meta?.config ?? {}) as Partial<PipelineConfig>;
+  if (cfg.dataset || cfg.task) return { source: { dataset: cfg.dataset, task: cfg.task }, own: true };
+  throw new CircuitryError(`${args.circuit}: the file does not record its dataset (meta.dataset.spec); pass --dataset FILE or --task NAME`);
 }
 
 export async function evaluateCli(args: {
-  circuit: string; model?: string; dataset?: string; task?: string; n: number; seed: number; metric: string; groundTruth?: string; batchSize: number; json: boolean; backend?: string;
+  circuit: string; model?: string; dataset?: string; task?: string; n: number; seed: number; metric?: string; groundTruth?: string; batchSize?: number; json: boolean; backend?: string;
 }): Promise<number> {
   const { file, circuit } = readCircuitFile(args.circuit);
-  const metric = parseMetricName(args.metric);
-  const cfgMeta = (file.meta?.config ?? {}) as Partial<PipelineConfig>;
-  const modelName = args.model ?? file.meta?.model?.name;
+  const meta = file.meta;
+  const cfgMeta = (meta?.config ?? {}) as Partial<PipelineConfig>;
+  const metric = parseMetricName(args.metric ?? meta?.metric ?? 'logit-diff');
+  const batchSize = args.batchSize ?? cfgMeta.batchSize ?? 32;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new CircuitryError(`--batch-size: expected a positive integer, got ${batchSize}`);
+  const modelName = args.model ?? meta?.model?.name;
   if (!modelName) throw new CircuitryError(`${args.circuit}: the file does not name its model (meta.model.name); pass --model`);
-  const spec = args.dataset || args.task ? dataSpec(args) : { dataset: cfgMeta.dataset, task: cfgMeta.task };
-  if (!spec.dataset && !spec.task) throw new CircuitryError(`${args.circuit}: the file does not record its data (meta.config); pass --dataset or --task`);
+  const { source, own } = evaluationData(args, meta);
+  const graph = circuit.graph;
+  const truthFromFile = args.groundTruth ? readGroundTruth(args.groundTruth) : undefined;
+  for (const n of truthFromFile ?? []) {
+    try {
+      graph.edge(n);
+    } catch {
+      throw new CircuitryError(`--ground-truth: ${args.groundTruth} names '${n}', which is not an edge of the circuit's graph`);
+    }
+  }
   await initBackend(args.backend);
   const loaded = await loadModel(modelName, { log: (m) => console.error(m) });
-  const data = resolveDataset(loaded, spec);
-  const graph = circuit.graph;
-  const patcher = new Patcher(loaded.model, graph, data, { metric, batchSize: args.batchSize });
+  const data = resolveDataset(loaded, source);
+  const hash = datasetHash(data).slice(0, 16);
+  const recordedHash = own ? meta?.dataset?.hash : undefined;
+  const spec = datasetSpec(source);
+  const said = `${describeSpec(spec)}: ${data.clean.length} pairs${own ? ", the circuit's own dataset" : ''}`;
+  if (!args.json) console.log(`dataset: ${said}`);
+  if (recordedHash && recordedHash !== hash) {
+    console.error(`warning: this dataset (hash ${hash}) is not the one the circuit was discovered on (hash ${recordedHash}); the numbers will differ from discover's`);
+  }
+  const patcher = new Patcher(loaded.model, graph, data, { metric, batchSize });
   try {
+    checkMetricGap(metric, patcher.cleanMetric, patcher.corruptedMetric, data.name);
     const kept = Object.entries(file.edges).filter(([, e]) => e.in_graph).map(([n]) => n);
-    const metrics = circuitMetrics(patcher, maskOf(patcher, kept));
-    const scores = Float32Array.from(circuit.scores, (s) => (Number.isFinite(s) ? s : 0));
-    const curve = faithfulnessCurve(patcher, scores);
-    const truthNames = args.groundTruth ? readGroundTruth(args.groundTruth) : loaded.zoo?.groundTruth?.[data.name] ? [...loaded.zoo.groundTruth[data.name]] : undefined;
+    const inCircuit = new Set(kept);
+    // a pipeline circuit ranks its edges by all its evidence: rebuild that ranking so that the
+    // curve is the one discover measured; other circuits rank by |score|
+    const evidence = meta?.method === 'pipeline' ? meta.edge_evidence : undefined;
+    const rank = evidence
+      ? evidenceRank(graph, evidence, inCircuit, patcher.cleanMetric - patcher.corruptedMetric)
+      : Float64Array.from(circuit.scores, (s) => (Number.isFinite(s) ? Math.abs(s) : 0));
+    const { metrics, faithfulness: curve } = await evaluateCircuit(patcher, maskOf(patcher, kept), { rank });
+    const truthNames = truthFromFile ?? (loaded.zoo?.groundTruth?.[data.name] ? [...loaded.zoo.groundTruth[data.name]] : undefined);
     let gt: Record<string, number> | undefined;
     if (truthNames) {
       const truth = new Set(truthNames);
-      for (const n of truth) graph.edge(n);
-      const rank = graph.edges.map((e) => (circuit.inGraph[e.index] ? 2 : 0) + Math.min(1, Math.abs(Number.isFinite(circuit.scores[e.index]) ? circuit.scores[e.index] : 0)));
-      gt = { roc_auc: rocAuc(rank, graph.edges.map((e) => truth.has(e.name))), ...precisionRecall(kept, truth) };
+      const rocRank = evidence ? Array.from(graph.edges, (e) => rank[e.index]) : graph.edges.map((e) => (circuit.inGraph[e.index] ? 2 : 0) + Math.min(1, rank[e.index]));
+      gt = { roc_auc: rocAuc(rocRank, graph.edges.map((e) => truth.has(e.name))), ...precisionRecall(kept, truth) };
     }
-    const out = { file: args.circuit, model: modelName, backend: backendName(), n_edges: kept.length, metric, ...metrics, faithfulness: curve, ground_truth: gt };
+    const out = { file: args.circuit, model: modelName, backend: backendName(), dataset: { ...spec, hash, own }, n_edges: kept.length, metric, ...metrics, faithfulness: curve, ground_truth: gt };
     if (args.json) console.log(JSON.stringify(out, null, 1));
     else {
       console.log(`${args.circuit}: ${kept.length} of ${graph.nEdges} edges · model ${modelName} · backend ${backendName()}`);
       console.log(`  ${metric}: full ${metrics.full.toFixed(4)}, empty ${metrics.empty.toFixed(4)}, circuit ${metrics.circuit.toFixed(4)}, normalized ${metrics.normalized.toFixed(3)}`);
-      console.log(`  faithfulness curve (by |score|): CPR ${curve.cpr?.toFixed(3)}, CMD ${curve.cmd?.toFixed(3)}`);
+      console.log(`  faithfulness curve (${evidence ? "by the pipeline's evidence" : 'by |score|'}): CPR ${curve?.cpr?.toFixed(3)}, CMD ${curve?.cmd?.toFixed(3)}`);
       if (gt) console.log(`  ground truth: ROC AUC ${gt.roc_auc.toFixed(3)}, precision ${gt.precision.toFixed(3)}, recall ${gt.recall.toFixed(3)}`);
     }
     return 0;

@@ -124,7 +124,12 @@ export async function runPipeline(cfg: PipelineConfig, loaded: LoadedModel, data
       reused.push('screen');
     } else {
       const t0 = performance.now();
-      scores = screenEdges(noise, cfg.screen.method, cfg.screen.steps, (done, total) => hooks.onProgress?.('screen', done, total));
+      try {
+        scores = await screenEdges(noise, cfg.screen.method, cfg.screen.steps, { onProgress: (done, total) => hooks.onProgress?.('screen', done, total), signal: hooks.signal });
+      } catch (e) {
+        if (e instanceof InterruptedError) return stopped();
+        throw e;
+      }
       cp.screen = { scores: graph.edges.map((e) => scores[e.index]), seconds: (performance.now() - t0) / 1000 };
       save();
     }

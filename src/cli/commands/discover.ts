@@ -1,0 +1,15 @@
+import type { Command } from './types.js';
+
+export const discoverCommand: Command = {
+  command: 'discover <pipeline>',
+  describe: 'run a discovery pipeline (screen → verify → prune → evaluate) from a YAML file',
+  builder: (y) =>
+    y
+      .positional('pipeline', { type: 'string', describe: 'pipeline YAML (see pipelines/)' })
+      .option('resume', { type: 'boolean', default: false, describe: 'continue an interrupted run from its checkpoint, skipping the stages it finished' })
+      .option('fresh', { type: 'boolean', default: false, describe: 'discard the checkpoint of an interrupted run and start over' })
+      .option('report', { type: 'boolean', default: true, describe: 'also write the HTML report (--no-report: the circuit JSON only)' })
+      .example('$0 discover pipelines/planted-induction.yaml', 'screen, verify, prune and evaluate; Ctrl-C leaves a checkpoint')
+      .example('$0 discover pipelines/planted-induction.yaml --resume', 'continue an interrupted run'),
+  run: async (args) => (await import('../discover-impl.js')).discoverCli(args as never),
+};
