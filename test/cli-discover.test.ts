@@ -96,8 +96,10 @@ describe('circuitry discover and evaluate', () => {
     const p = pipeline('screen');
     const child = start(['discover', p.yaml, '--no-report']);
     // the clean and corrupted runs are done; the screen starts
-    await signalWhen(child, /262 edges; logit-diff/, 'SIGINT');
+    const sent = await signalWhen(child, /262 edges; logit-diff/, 'SIGINT');
     expect(await child.exit).toBe(130);
+    // a measure for the lead (this shared machine's timings mean little): Ctrl-C to exit
+    console.log(`[cli-discover] SIGINT during screen answered in ${((performance.now() - sent) / 1000).toFixed(2)} s`);
     expect(child.stdout()).not.toMatch(/screen \(eap-ig\):/); // the stage did not run to its end
     expect(child.stderr()).toMatch(/interrupted/);
     expect(child.stderr()).toMatch(/--resume/);

@@ -1,4 +1,5 @@
 import { CircuitryError } from '../errors.js';
+import { circuitCounts } from './consistency.js';
 import type { CircuitFile, CircuitMeta, Example, FaithfulnessCurve, Sweep } from '../graph/circuit-types.js';
 import {
   PORTS,
@@ -416,6 +417,7 @@ export function buildReportData(file: CircuitFile, opts: ReportOptions = {}): Re
     timings: stringMap(source, 'meta.timings', meta.timings, seconds),
     config,
     metrics,
+    circuit: circuitCounts(file, nodes, edges),
     faithfulness: buildFaithfulness(source, meta.faithfulness),
     sweeps: buildSweeps(source, meta.sweeps),
     examples: buildExamples(source, meta.examples),

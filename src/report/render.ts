@@ -96,12 +96,16 @@ function section(id: string, title: string, inner: string, cls = ''): string {
   return `<section class="card ${cls}" id="${id}"><h2>${title}</h2>${inner}</section>`;
 }
 
+/** Shown over the drawing when no edge is in the circuit (static text: no file data in the markup). */
+const EMPTY_CIRCUIT = `
+      <div id="graph-empty" class="graph-empty" role="status"><b>Empty circuit</b><span>No edge of this file has in_graph: true, so the circuit has nothing to draw. Tick “all edges” and lower the threshold to browse the edges by score.</span></div>`;
+
 function reportBody(d: ReportData): string {
   const hasTau = d.acdcTau !== null || d.edges.tauState.some((s) => s !== 0);
   const qkv = d.edges.port.some((p) => p !== 0);
   const modeOptions = `<option value="score">|attribution score|</option>${hasTau ? '<option value="tau">ACDC τ</option>' : ''}`;
   const side: string[] = [section('panel-details', 'Selection', '<div id="details"><p class="muted">Hover a node or edge for details; click to pin it and highlight its inputs and outputs.</p></div>')];
-  if (d.metrics) side.push(section('panel-metrics', 'Metrics', '<div id="metrics"></div>'));
+  if (d.metrics || d.circuit.warnings.length) side.push(section('panel-metrics', 'Metrics', '<div id="metrics"></div>'));
   if (d.summary.length || d.versions.length || d.timings.length || d.config) side.push(section('panel-summary', 'Run', '<div id="summary"></div>'));
   const panels: string[] = [];
   if (d.faithfulness) panels.push(section('panel-faithfulness', 'Faithfulness', '<div id="faithfulness"></div>'));
@@ -122,7 +126,7 @@ function reportBody(d: ReportData): string {
     </div>
     <div class="graph-wrap">
       <div id="graph" class="graph"></div>
-      <div id="tooltip" class="tooltip" hidden></div>
+      <div id="tooltip" class="tooltip" hidden></div>${d.circuit.edges === 0 ? EMPTY_CIRCUIT : ''}
     </div>
     ${reportLegend(qkv)}
   </section>

@@ -71,6 +71,15 @@ header.top p { margin: 2px 0 0; font-size: 13px; }
 
 .graph-wrap { position: relative; }
 .graph { width: 100%; height: 620px; background: #fff; }
+.graph-empty {
+  position: absolute; inset: 0; display: flex; flex-direction: column; align-items: center; justify-content: center; gap: 6px;
+  background: rgba(255, 255, 255, 0.92); text-align: center; padding: 24px; pointer-events: none;
+}
+.graph-empty b { font-size: 18px; }
+.graph-empty span { color: var(--muted); max-width: 460px; }
+.warnings { margin-top: 12px; padding: 10px 12px; border: 1px solid #f59e0b; background: #fffbeb; border-radius: 8px; font-size: 13px; }
+.warnings h3 { font-size: 13px; margin-bottom: 4px; }
+.warnings li { margin-left: 16px; }
 .graph-sm { height: 370px; }
 .legend {
   display: flex; flex-wrap: wrap; align-items: center; gap: 4px 14px;

@@ -64,6 +64,17 @@ export interface MetricsData {
   acdc?: { tau: number; order: string; metric: string; nSteps?: number };
 }
 
+/** The circuit as its edges' in_graph flags define it, and where the file says otherwise. */
+export interface CircuitCounts {
+  /** Edges with in_graph: true, of all edges. */
+  edges: number;
+  totalEdges: number;
+  /** Nodes that an in-graph edge touches. */
+  nodes: number;
+  /** Each a sentence: a field of meta (or a node flag) that disagrees with the edges. */
+  warnings: string[];
+}
+
 export interface ReportData {
   kind: 'report';
   title: string;
@@ -78,6 +89,8 @@ export interface ReportData {
   /** The resolved configuration, pretty-printed JSON (shown as text). */
   config: string | null;
   metrics: MetricsData | null;
+  /** Recomputed from the edges; an empty circuit (0 edges) gets a message instead of a drawing. */
+  circuit: CircuitCounts;
   faithfulness: FaithfulnessCurve | null;
   sweeps: Sweep[];
   examples: Example[];

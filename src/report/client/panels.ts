@@ -1,5 +1,5 @@
 import type { Example, FaithfulnessCurve, Sweep } from '../../graph/circuit-types.js';
-import type { MetricsData, ReportData, SummaryEntry } from '../types.js';
+import type { CircuitCounts, MetricsData, ReportData, SummaryEntry } from '../types.js';
 import { divergingScale, faithfulnessChart, heatmap } from './charts.js';
 import { el } from './dom.js';
 import { fmt, fmtCount, fmtPct, fmtSigned } from './format.js';
@@ -27,7 +27,17 @@ function card(label: string, value: string, cls = 'metric', extra?: Node): HTMLD
   return el('div', { class: cls }, el('div', { class: 'label', text: label }), el('div', { class: 'value', text: value }), extra);
 }
 
-export function renderMetrics(root: HTMLElement, m: MetricsData): void {
+/** Metric cards: meta's metrics, plus the edge and node counts recomputed from the in_graph flags, and where meta disagrees with them. */
+export function renderMetrics(root: HTMLElement, m: MetricsData | null, c: CircuitCounts): void {
+  renderMetricCards(root, m ?? {}, c);
+  if (c.warnings.length) {
+    const list = el('ul');
+    for (const w of c.warnings) list.append(el('li', { text: w }));
+    root.append(el('div', { class: 'warnings', attrs: { role: 'note' } }, el('h3', { text: 'The file disagrees with its edges' }), list));
+  }
+}
+
+function renderMetricCards(root: HTMLElement, m: MetricsData, c: CircuitCounts): void {
   const metric = m.metric ? ` (${m.metric})` : '';
   const cards = el('div', { class: 'metric-cards' });
   if (m.normalized !== undefined) {
@@ -35,6 +45,7 @@ export function renderMetrics(root: HTMLElement, m: MetricsData): void {
     (bar.firstChild as HTMLElement).style.width = `${Math.max(0, Math.min(1, m.normalized)) * 100}%`;
     cards.append(card('Normalized recovery', fmtPct(m.normalized), 'metric hero', bar));
   }
+  cards.append(card('Edges in circuit', `${fmtCount(c.edges)} of ${fmtCount(c.totalEdges)}`), card('Nodes in circuit', fmtCount(c.nodes)));
   const pairs: [string, number | undefined][] = [
     [`Clean${metric}`, m.clean],
     [`Corrupted${metric}`, m.corrupted],

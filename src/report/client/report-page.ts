@@ -218,7 +218,7 @@ export function startReport(d: ReportData): void {
 
   // Panels
   const metrics = byId('metrics');
-  if (metrics && d.metrics) renderMetrics(metrics, d.metrics);
+  if (metrics) renderMetrics(metrics, d.metrics, d.circuit);
   const summary = byId('summary');
   if (summary) renderSummary(summary, d);
   const faith = byId('faithfulness');
