@@ -44,8 +44,9 @@ export function circuitCounts(file: CircuitFile, nodes: readonly ReportNode[], e
   const idle = nodes.filter((n, i) => fileNodes[n.name]?.in_graph === true && !endpoints.has(i)).map((n) => n.name);
   const missing = nodes.filter((n, i) => fileNodes[n.name]?.in_graph === false && endpoints.has(i)).map((n) => n.name);
   const list = (xs: string[]) => xs.slice(0, 5).join(', ') + (xs.length > 5 ? ` and ${xs.length - 5} more` : '');
-  if (idle.length) warnings.push(`nodes ${list(idle)} ${idle.length === 1 ? 'is' : 'are'} flagged in_graph but no in-graph edge touches ${idle.length === 1 ? 'it' : 'them'}`);
-  if (missing.length) warnings.push(`nodes ${list(missing)} ${missing.length === 1 ? 'is' : 'are'} flagged in_graph: false but in-graph edges touch ${missing.length === 1 ? 'it' : 'them'}`);
+  const nodeWord = (xs: string[]) => (xs.length === 1 ? 'node' : 'nodes');
+  if (idle.length) warnings.push(`${nodeWord(idle)} ${list(idle)} ${idle.length === 1 ? 'is' : 'are'} flagged in_graph but no in-graph edge touches ${idle.length === 1 ? 'it' : 'them'}`);
+  if (missing.length) warnings.push(`${nodeWord(missing)} ${list(missing)} ${missing.length === 1 ? 'is' : 'are'} flagged in_graph: false but in-graph edges touch ${missing.length === 1 ? 'it' : 'them'}`);
 
   return { edges: kept, totalEdges: edges.name.length, nodes: endpoints.size, warnings };
 }
