@@ -160,7 +160,7 @@ describe('circuitry discover and evaluate', () => {
 });
 
 describe('degenerate data and slow backends', () => {
-  it('clean == corrupted stops discover and acdc before any stage, naming both values and the floor', () => {
+  it('clean == corrupted stops discover, acdc, patch and attribute before any stage, naming both values and the floor', () => {
     const data = join(dir, 'same.jsonl');
     const pair = JSON.stringify({ clean: [3, 4, 5, 6], corrupted: [3, 4, 5, 6], answer: 7, wrong: 8 });
     writeFileSync(data, `${pair}\n${pair}\n`);
@@ -177,6 +177,17 @@ describe('degenerate data and slow backends', () => {
     expect(a.status).toBe(1);
     expect(a.stderr).toMatch(/the clean and corrupted runs give the same kl \(clean 0\.00000, corrupted 0\.00000; .* below the floor 1\.00e-6\)/);
     expect(existsSync(out)).toBe(false);
+
+    const pa = run(['patch', '--model', 'mini-gpt2', '--dataset', data, '--sweep', 'heads', '--out', out]);
+    expect(pa.status).toBe(1);
+    expect(pa.stderr).toMatch(/same\.jsonl: the clean and corrupted runs give the same logit-diff .* below the floor/);
+    const at = run(['attribute', '--model', 'mini-gpt2', '--dataset', data, '--method', 'eap-ig', '--top', '5', '--out', out]);
+    expect(at.status).toBe(1);
+    expect(at.stderr).toMatch(/same\.jsonl: the clean and corrupted runs give the same logit-diff .* below the floor/);
+    expect(existsSync(out)).toBe(false);
+    // zero ablation never uses the corrupted run: the same prompts are fine there
+    const z = run(['patch', '--model', 'mini-gpt2', '--dataset', data, '--sweep', 'heads', '--ablation', 'zero', '--out', out]);
+    expect(z.status, z.stderr).toBe(0);
   });
 
   it('--backend cpu warns that it is about 30× slower than wasm', () => {

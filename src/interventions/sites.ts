@@ -1,15 +1,14 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ModelConfig } from '../model/config.js';
-import type { HookName } from '../model/hooks.js';
 import { hookShape } from '../model/transformer.js';
 import { metricPerExample } from '../metrics/index.js';
 import type { Patcher } from '../patching/patcher.js';
 import type { PlannedComponent } from '../patching/sweeps.js';
-import type { OnProgress } from '../patching/progress.js';
 import { CircuitryError } from '../errors.js';
-import { type Site, type SitePart, siteLayer, stackedSiteForward } from '../patching/stacked.js';
+import { type Site, type SitePart, siteLayer } from '../patching/stacked.js';
+import { floatsPerPrompt, runSitePasses, stackSize, type SitePassOptions } from '../patching/site-passes.js';
 
-export { siteLayer, type Site, type SitePart };
+export { floatsPerPrompt, siteLayer, stackSize, type Site, type SitePart };
 
 /**
  * Activation patching of arbitrary sites with per-example results. A site is one or more
@@ -20,13 +19,7 @@ export { siteLayer, type Site, type SitePart };
  * metric is kept per example, which significance tests and hierarchical search need.
  */
 
-export interface SiteEvaluationOptions {
-  readonly onProgress?: OnProgress;
-  /** Float budget of one stacked pass (activations, estimated; default 2^25 ≈ 128 MB). */
-  readonly stackBudget?: number;
-  /** At most this many stacked copies per pass. */
-  readonly maxStack?: number;
-}
+export type SiteEvaluationOptions = SitePassOptions;
 
 export interface SiteEvaluation {
   /** Per site, the patched metric of every example (dataset order). */
@@ -60,18 +53,6 @@ export function checkSite(site: Site, cfg: ModelConfig, seqLen: number): void {
       }
     });
   }
-}
-
-/** Estimated floats a forward pass holds per prompt (activations of every layer and the logits). */
-export function floatsPerPrompt(cfg: ModelConfig, p: number): number {
-  const { nLayers: L, dModel: d, nHeads: H, dMlp: dm, dVocab: V } = cfg;
-  return p * (L * (12 * d + 4 * H * p + 3 * dm) + 3 * V);
-}
-
-/** Stacked copies per pass for chunks of B prompts of p tokens. */
-export function stackSize(cfg: ModelConfig, B: number, p: number, opts: Pick<SiteEvaluationOptions, 'stackBudget' | 'maxStack'> = {}): number {
-  const budget = opts.stackBudget ?? 2 ** 25;
-  return Math.max(1, Math.min(opts.maxStack ?? Infinity, Math.floor(budget / (B * floatsPerPrompt(cfg, p)))));
 }
 
 /** The patcher's chunks with their offsets in the dataset. */
@@ -111,83 +92,18 @@ export function baseMetricPerExample(patcher: Patcher): Float64Array {
  * from the cached residual stream.
  */
 export function evaluateSites(patcher: Patcher, sites: readonly Site[], opts: SiteEvaluationOptions = {}): SiteEvaluation {
-  const model = patcher.engine.model;
-  const cfg = model.cfg;
   const seqLen = seqLenOf(patcher);
-  for (const s of sites) checkSite(s, cfg, seqLen);
+  for (const s of sites) checkSite(s, patcher.engine.model.cfg, seqLen);
   const n = patcher.nExamples;
   const perExample = sites.map(() => new Float64Array(n));
   const base = baseMetricPerExample(patcher);
-  const hookNames = [...new Set(sites.flatMap((s) => s.parts.map((p) => p.hook)))];
   const layers = sites.map(siteLayer);
   const order = sites.map((_, i) => i).sort((a, b) => layers[a] - layers[b] || a - b);
-  const chunks = chunksOf(patcher);
-  let forwardPasses = 0;
-  let cachePasses = 0;
-  const total = sites.length * chunks.length;
-  let done = 0;
-  opts.onProgress?.(0, total);
-  const otherTokens = (chunk: { clean: { tokens: tf.Tensor2D }; corrupted: { tokens: tf.Tensor2D } }) => (patcher.direction === 'noise' ? chunk.corrupted.tokens : chunk.clean.tokens);
-
-  const means = new Map<HookName, tf.Tensor>();
-  try {
-    if (patcher.ablation === 'mean' && hookNames.length > 0) {
-      patcher.forEachChunk((chunk) => {
-        const { logits, cache } = model.runWithCache(otherTokens(chunk), hookNames);
-        cachePasses++;
-        logits.dispose();
-        for (const [name, act] of cache) {
-          const prev = means.get(name);
-          const sum = tf.tidy(() => (prev ? tf.add(prev, tf.sum(act, 0, true)) : tf.sum(act, 0, true)));
-          prev?.dispose();
-          act.dispose();
-          means.set(name, sum);
-        }
-      });
-      for (const [name, sum] of [...means]) {
-        means.set(name, tf.tidy(() => tf.div(sum, n)));
-        sum.dispose();
-      }
-    }
-    let ci = 0;
-    patcher.forEachChunk((chunk) => {
-      const { offset } = chunks[ci++];
-      const B = chunk.size;
-      const p = chunk.run.tokens.shape[1];
-      let values: Map<HookName, tf.Tensor> | undefined;
-      if (patcher.ablation === 'patch' && hookNames.length > 0) {
-        const { logits, cache } = model.runWithCache(otherTokens(chunk), hookNames);
-        cachePasses++;
-        logits.dispose();
-        values = cache;
-      } else if (patcher.ablation === 'mean') {
-        values = means;
-      }
-      try {
-        const stack = stackSize(cfg, B, p, opts);
-        for (let i = 0; i < order.length; ) {
-          const group: number[] = [];
-          while (i < order.length && group.length < stack) group.push(order[i++]);
-          const v = tf.tidy(() => {
-            const logits = stackedSiteForward(patcher.engine.model, chunk.run, group.map((g) => sites[g]), values, B, p);
-            return metricPerExample(patcher.metric, logits, chunk.targets);
-          });
-          const data = v.dataSync();
-          v.dispose();
-          forwardPasses++;
-          group.forEach((g, k) => {
-            for (let b = 0; b < B; b++) perExample[g][offset + b] = data[k * B + b];
-          });
-          done += group.length;
-          opts.onProgress?.(done, total);
-        }
-      } finally {
-        if (patcher.ablation === 'patch') values?.forEach((t) => t.dispose());
-      }
+  const { forwardPasses, cachePasses } = runSitePasses(patcher, sites, order, opts, (logits, targets) => metricPerExample(patcher.metric, logits, targets), (group, data, chunk) => {
+    group.forEach((g, k) => {
+      for (let b = 0; b < chunk.size; b++) perExample[g][chunk.offset + b] = data[k * chunk.size + b];
     });
-  } finally {
-    means.forEach((t) => t.dispose());
-  }
+  });
   const mean = perExample.map((row) => row.reduce((a, b) => a + b, 0) / n);
   return { perExample, mean, base, forwardPasses, cachePasses };
 }

@@ -140,4 +140,4 @@ export function recovery(patched: number, clean: number, corrupted: number): num
   return span === 0 ? NaN : (patched - corrupted) / span;
 }
 
-export { checkMetricGap, metricGapFloor } from './gap.js';
+export { checkMetricGap, metricGapFloor, unpatchedMetrics } from './gap.js';

@@ -1,7 +1,6 @@
-import * as tf from '@tensorflow/tfjs';
 import type { ModelConfig } from '../model/config.js';
 import { type HookName, blockHook } from '../model/hooks.js';
-import { stackedSiteForward } from './stacked.js';
+import { runSitePasses } from './site-passes.js';
 import { type MetricName, metricPerCopy, recovery } from '../metrics/index.js';
 import type { Sweep } from '../graph/circuit-types.js';
 import type { Ablation, Direction, Patcher } from './patcher.js';
@@ -242,88 +241,15 @@ export function runSweep(patcher: Patcher, spec: SweepSpec | string, opts: Sweep
   };
 }
 
-/** Estimated floats a forward pass holds per prompt (activations of every layer and the logits). */
-function floatsPerPrompt(cfg: ModelConfig, p: number): number {
-  const { nLayers: L, dModel: d, nHeads: H, dMlp: dm, dVocab: V } = cfg;
-  return p * (L * (12 * d + 4 * H * p + 3 * dm) + 3 * V);
-}
-
 function runActivationPlan(patcher: Patcher, plan: SweepPlan, opts: SweepOptions): { values: number[]; forwardPasses: number; cachePasses: number } {
-  const model = patcher.engine.model;
-  const cfg = model.cfg;
   const comps = plan.components;
-  const hookNames = [...new Set(comps.map((c) => c.site.hook))];
+  const sites = comps.map((c) => ({ name: c.name, parts: [{ hook: c.site.hook, select: c.site.select }] }));
   const values = new Array<number>(comps.length).fill(0);
-  let forwardPasses = 0;
-  let cachePasses = 0;
-  let nChunks = 0;
-  patcher.forEachChunk(() => nChunks++);
-  const total = comps.length * nChunks;
-  let done = 0;
-  opts.onProgress?.(0, total);
-  const otherTokens = (chunk: { clean: { tokens: tf.Tensor2D }; corrupted: { tokens: tf.Tensor2D } }) => (patcher.direction === 'noise' ? chunk.corrupted.tokens : chunk.clean.tokens);
-
-  // The dataset mean of the other run's activations (per position), for ablation 'mean'.
-  const means = new Map<HookName, tf.Tensor>();
-  try {
-    if (patcher.ablation === 'mean') {
-      patcher.forEachChunk((chunk) => {
-        const { logits, cache } = model.runWithCache(otherTokens(chunk), hookNames);
-        cachePasses++;
-        logits.dispose();
-        for (const [name, act] of cache) {
-          const prev = means.get(name);
-          const sum = tf.tidy(() => {
-            const s = tf.sum(act, 0, true);
-            return prev ? tf.add(prev, s) : s;
-          });
-          prev?.dispose();
-          act.dispose();
-          means.set(name, sum);
-        }
-      });
-      for (const [name, sum] of means) {
-        means.set(name, tf.tidy(() => tf.div(sum, patcher.nExamples)));
-        sum.dispose();
-      }
-    }
-
-    patcher.forEachChunk((chunk) => {
-      const B = chunk.size;
-      const p = chunk.run.tokens.shape[1];
-      let patchValues: Map<HookName, tf.Tensor> | undefined;
-      if (patcher.ablation === 'patch') {
-        const { logits, cache } = model.runWithCache(otherTokens(chunk), hookNames);
-        cachePasses++;
-        logits.dispose();
-        patchValues = cache;
-      } else if (patcher.ablation === 'mean') {
-        patchValues = means;
-      }
-      try {
-        const budget = opts.stackBudget ?? 2 ** 25;
-        const stack = Math.max(1, Math.min(opts.maxStack ?? Infinity, Math.floor(budget / (B * floatsPerPrompt(cfg, p)))));
-        for (let i = 0; i < comps.length; i += stack) {
-          const group = comps.slice(i, i + stack);
-          const v = tf.tidy(() => {
-            const logits = stackedSiteForward(patcher.engine.model, chunk.run, group.map((c) => ({ name: c.name, parts: [{ hook: c.site.hook, select: c.site.select }] })), patchValues, B, p);
-            return metricPerCopy(patcher.metric, logits, chunk.targets);
-          });
-          const data = v.dataSync();
-          v.dispose();
-          forwardPasses++;
-          group.forEach((_, j) => (values[i + j] += data[j] * chunk.weight));
-          done += group.length;
-          opts.onProgress?.(done, total);
-        }
-      } finally {
-        if (patcher.ablation === 'patch') patchValues?.forEach((t) => t.dispose());
-      }
-    });
-  } finally {
-    means.forEach((t) => t.dispose());
-  }
-  return { values, forwardPasses, cachePasses };
+  // passes group the components in plan order; each copy's batch mean, weighted by its chunk
+  const passes = runSitePasses(patcher, sites, comps.map((_, i) => i), opts, (logits, targets) => metricPerCopy(patcher.metric, logits, targets), (group, data, chunk) => {
+    group.forEach((c, j) => (values[c] += data[j] * chunk.weight));
+  });
+  return { values, ...passes };
 }
 
 /** A sweep as an entry of a circuit file's `meta.sweeps` (cells without a component are NaN). */

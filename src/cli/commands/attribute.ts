@@ -89,6 +89,13 @@ async function runAttribute(args: Record<string, unknown>): Promise<number> {
     checkSelection(selection, graph.nEdges);
     const loadSeconds = (performance.now() - t0) / 1000;
     console.log(`model: ${loaded.name} (${cfg.nLayers} layers, ${cfg.nHeads} heads, d_model ${cfg.dModel}; ${graph.nEdges} edges); dataset: ${datasetPath} (${ds.clean.length} pairs of ${ds.seqLen} tokens)`);
+    if (ablation === 'patch') {
+      // the other run's values are patched in: clean and corrupted must differ under the metric
+      // before any gradient is spent on them
+      const { checkMetricGap, unpatchedMetrics } = await import('../../metrics/index.js');
+      const gap = unpatchedMetrics(model, ds, metric, batchSize);
+      checkMetricGap(metric, gap.clean, gap.corrupted, datasetPath);
+    }
     const options = { metric, direction, ablation, gradient, ...(steps !== undefined ? { steps } : {}), ...(batchSize !== undefined ? { batchSize } : {}) };
     const result = attribution.attributeEdges({ model, graph, data: ds }, method, options);
     for (const w of result.warnings) console.error(`warning: ${w}`);

@@ -88,6 +88,8 @@ async function runPatch(args: Record<string, unknown>): Promise<number> {
     patcher = new Patcher(model, graph, ds, { metric, direction, ablation, batchSize: batchSize as number | undefined });
     const p = patcher;
     console.log(`${metric}: clean ${fmt(p.cleanMetric)}, corrupted ${fmt(p.corruptedMetric)}; sweep ${sweepName(spec)}, ${direction}${ablation === 'patch' ? '' : `, ${ablation} ablation`}`);
+    // patching the other run's values in: they must differ from the run's under the metric
+    if (ablation === 'patch') (await import('../../metrics/index.js')).checkMetricGap(metric, p.cleanMetric, p.corruptedMetric, datasetPath);
     const progress = createProgress(`patch ${sweepName(spec)}`);
     const t1 = performance.now();
     let result: ReturnType<typeof runSweep> & { significance?: SignificanceSummary };
