@@ -2,7 +2,7 @@
  * circuitry's library API: every capability of the CLI as a typed function.
  */
 export { initBackend, backendName, BACKEND_ORDER, type BackendName } from './backend/index.js';
-export { CircuitryError } from './errors.js';
+export { CircuitryError, InterruptedError } from './errors.js';
 export { VERSION } from './version.js';
 
 // model
@@ -32,12 +32,13 @@ export * from './patching/index.js';
 export * from './attribution/index.js';
 
 // discovery
-export { runAcdc, type AcdcOptions, type AcdcResult, type AcdcFaith } from './discovery/acdc.js';
+export { runAcdc, type AcdcOptions, type AcdcResult, type AcdcFaith, type AcdcCheckpoint } from './discovery/acdc.js';
+export { checkCheckpoint, fileCheckpoint, type CheckpointStore } from './discovery/checkpoint.js';
 export { visitingOrder, parseAcdcOrder, ACDC_ORDERS, type AcdcOrder } from './discovery/order.js';
 export { runPipeline, checkpointPath, type PipelineResult, type PipelineHooks } from './discovery/pipeline.js';
 export { readPipelineConfig, resolvePipelineConfig, type PipelineConfig } from './discovery/config.js';
-export { resolveDataset } from './discovery/data.js';
-export { circuitMetrics, faithfulnessCurve, rocAuc, precisionRecall, maskOf, FAITHFULNESS_PERCENTS, type CircuitMetrics } from './discovery/evaluate.js';
+export { resolveDataset, datasetSpec, dataSourceOf, datasetMeta, type DataSource } from './discovery/data.js';
+export { circuitMetrics, evaluateCircuit, evidenceRank, faithfulnessCurve, rocAuc, precisionRecall, maskOf, FAITHFULNESS_PERCENTS, type CircuitMetrics } from './discovery/evaluate.js';
 
 // interventions beyond patching
 export * from './interventions/index.js';

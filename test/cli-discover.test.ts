@@ -62,7 +62,8 @@ beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'circuitry-discover-'));
 });
 
-describe('circuitry discover and evaluate', () => {
+// each spawn loads a model; on a shared 2-core machine a test takes minutes
+describe('circuitry discover and evaluate', { timeout: 600_000 }, () => {
   let full: ReturnType<typeof circuitOf>;
 
   it('evaluate with no --task/--dataset re-creates the circuit\'s own dataset and prints the numbers discover printed', () => {
@@ -159,13 +160,18 @@ describe('circuitry discover and evaluate', () => {
   });
 });
 
-describe('degenerate data and slow backends', () => {
-  it('clean == corrupted stops discover, acdc, patch and attribute before any stage, naming both values and the floor', () => {
-    const data = join(dir, 'same.jsonl');
+describe('degenerate data and slow backends', { timeout: 600_000 }, () => {
+  let data: string;
+  let out: string;
+  beforeAll(() => {
+    data = join(dir, 'same.jsonl');
+    out = join(dir, 'same.json');
     const pair = JSON.stringify({ clean: [3, 4, 5, 6], corrupted: [3, 4, 5, 6], answer: 7, wrong: 8 });
     writeFileSync(data, `${pair}\n${pair}\n`);
+  });
+
+  it('clean == corrupted stops discover and acdc before any stage, naming both values and the floor', () => {
     const yaml = join(dir, 'same.yaml');
-    const out = join(dir, 'same.json');
     writeFileSync(yaml, `model: mini-gpt2\ndataset: ${data}\noutput: ${out}\n`);
     const d = run(['discover', yaml, '--no-report']);
     expect(d.status).toBe(1);
@@ -177,7 +183,9 @@ describe('degenerate data and slow backends', () => {
     expect(a.status).toBe(1);
     expect(a.stderr).toMatch(/the clean and corrupted runs give the same kl \(clean 0\.00000, corrupted 0\.00000; .* below the floor 1\.00e-6\)/);
     expect(existsSync(out)).toBe(false);
+  });
 
+  it('… and patch and attribute, unless the corrupted run is not used (zero ablation)', () => {
     const pa = run(['patch', '--model', 'mini-gpt2', '--dataset', data, '--sweep', 'heads', '--out', out]);
     expect(pa.status).toBe(1);
     expect(pa.stderr).toMatch(/same\.jsonl: the clean and corrupted runs give the same logit-diff .* below the floor/);
