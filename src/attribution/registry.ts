@@ -65,6 +65,7 @@ export function attributeEdges(input: AttributionInput, method: string, options:
 export async function attributeEdgesAsync(input: AttributionInput, method: string, options: AttributionOptions & { signal?: AbortSignal } = {}): Promise<EdgeAttribution> {
   const run = checkedMethod(method, options).steps(input, options);
   try {
+    await checkpointPause(options.signal); // a Ctrl-C that came before the first chunk
     for (;;) {
       const r = run.next();
       if (r.done) return r.value;
