@@ -4,6 +4,7 @@
 export { initBackend, backendName, BACKEND_ORDER, type BackendName } from './backend/index.js';
 export { CircuitryError } from './errors.js';
 export { VERSION } from './version.js';
+export { checkOutputPath, writeFileAtomic } from './io/files.js';
 
 // model
 export { loadModel, type LoadedModel, type LoadOptions } from './model/load.js';

@@ -1,7 +1,8 @@
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { CircuitryError } from '../errors.js';
 import type { CircuitFile } from '../graph/circuit-types.js';
-import { readCircuitFile, writeFileAtomic } from '../graph/circuit-json.js';
+import { readCircuitFile } from '../graph/circuit-json.js';
+import { writeFileAtomic } from '../io/files.js';
 import { renderComparison, renderReport, type ReportOptions } from './render.js';
 
 /**
