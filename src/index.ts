@@ -19,9 +19,11 @@ export { blockHook, parseHookName, BLOCK_HOOKS, type HookName, type HookFn, type
 // zoo and tasks
 export { zooModel, zooModels, registerZooModel, type ZooModel } from './zoo/index.js';
 export * from './tasks/index.js';
+export { taskCatalog, taskNames, checkTaskName, taskDataset, datasetToJsonl, type TaskEntry, type TaskTarget } from './tasks/catalog.js';
 
 // graph and circuit files
 export * from './graph/index.js';
+export { provenance, datasetProvenance, type Provenance } from './graph/provenance.js';
 
 // metrics
 export * from './metrics/index.js';
@@ -37,7 +39,7 @@ export { runAcdc, type AcdcOptions, type AcdcResult, type AcdcFaith } from './di
 export { visitingOrder, parseAcdcOrder, ACDC_ORDERS, type AcdcOrder } from './discovery/order.js';
 export { runPipeline, checkpointPath, type PipelineResult, type PipelineHooks } from './discovery/pipeline.js';
 export { readPipelineConfig, resolvePipelineConfig, type PipelineConfig } from './discovery/config.js';
-export { resolveDataset } from './discovery/data.js';
+export { resolveDataset, type DataSpec } from './discovery/data.js';
 export { circuitMetrics, faithfulnessCurve, rocAuc, precisionRecall, maskOf, FAITHFULNESS_PERCENTS, type CircuitMetrics } from './discovery/evaluate.js';
 
 // interventions beyond patching

@@ -1,18 +1,16 @@
 import { join, dirname, basename } from 'node:path';
 import type { LoadedModel } from '../model/load.js';
 import type { TaskDataset } from '../tasks/index.js';
-import { datasetHash } from '../tasks/index.js';
 import { CircuitGraph } from '../graph/graph.js';
 import type { CircuitFile, CircuitMeta, EdgeEvidence } from '../graph/circuit-types.js';
 import { circuitToJson, createCircuit } from '../graph/index.js';
 import { Patcher } from '../patching/patcher.js';
 import { verifyEdges } from '../patching/path-patching.js';
-import { backendName } from '../backend/index.js';
 import { runAcdc } from './acdc.js';
 import { circuitMetrics, faithfulnessCurve, maskOf, precisionRecall, rocAuc } from './evaluate.js';
 import { type PipelineConfig, verifyTop } from './config.js';
 import { screenEdges } from './screen.js';
-import { VERSION } from '../version.js';
+import { provenance } from '../graph/provenance.js';
 
 export interface PipelineHooks {
   readonly log?: (message: string) => void;
@@ -168,11 +166,7 @@ export async function runPipeline(cfg: PipelineConfig, loaded: LoadedModel, data
     }
     const circuit = createCircuit(graph, { scores, inGraph: mask, dModel: model.cfg.dModel });
     const meta: CircuitMeta = {
-      tool: { name: 'circuitry', version: VERSION },
-      created: new Date().toISOString(),
-      backend: backendName(),
-      model: { name: loaded.name, hash: loaded.source.hash },
-      dataset: { name: data.name, hash: datasetHash(data).slice(0, 16), n_examples: data.clean.length, seq_len: data.seqLen },
+      ...provenance({ model: loaded, dataset: data }),
       task: data.name,
       metric: cfg.metric,
       method: 'pipeline',

@@ -14,8 +14,8 @@ export interface CircuitMeta {
   tool?: { name: 'circuitry'; version: string };
   created?: string; // ISO time
   backend?: string;
-  model?: { name: string; hash?: string; n_params?: number };
-  dataset?: { name: string; hash?: string; n_examples: number; seq_len?: number };
+  model?: { name: string; hash?: string; source?: string; n_params?: number };
+  dataset?: { name: string; source?: string; hash?: string; n_examples: number; seq_len?: number };
   task?: string;
   metric?: string; // logit-diff, kl, …
   method?: string; // eap, eap-ig, acdc, pipeline, …

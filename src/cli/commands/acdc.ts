@@ -1,41 +1,78 @@
 import type { Command } from './types.js';
-import { dataOptions, metricOption, modelOption } from '../options.js';
+import { dataOptions, metricOption, modelOption, numberFlag, readData } from '../options.js';
+import { oneOf, outFile, readNumber, str } from '../flags.js';
+import { CircuitryError } from '../../errors.js';
 
+/** `circuitry acdc`: plain ACDC over every edge; the work is discovery/acdc-circuit.ts acdcCircuit. */
 export const acdcCommand: Command = {
   command: 'acdc',
   describe: 'plain ACDC over every edge (Conmy et al. 2023): remove edges whose removal changes the output by less than τ',
   builder: (y) =>
     metricOption(dataOptions(modelOption(y)), 'kl')
-      .option('threshold', { type: 'number', demandOption: true, describe: 'τ: an edge is removed if the faith measure grows by less than this' })
+      .option('threshold', { ...numberFlag('τ ≥ 0: an edge is removed if the faith measure grows by less than this'), demandOption: true })
       .option('order', { type: 'string', default: 'acdc', describe: 'visiting order: acdc (the paper) | auto-circuit' })
       .option('faith', { type: 'string', describe: 'kl | diff | abs-diff (default: kl for --metric kl, else diff: M(clean) − M(current))' })
-      .option('batch-size', { type: 'number', default: 32 })
+      .option('batch-size', numberFlag('prompts per forward pass', 32))
       .option('checkpoint', { type: 'string', describe: 'checkpoint file (default: beside --out)' })
       .option('resume', { type: 'boolean', default: false, describe: 'continue an interrupted run from its checkpoint' })
-      .option('out', { type: 'string', demandOption: true, describe: 'circuit JSON to write (in_graph marks the kept edges)' }),
-  run: async (args) => (await import('../discover-impl.js')).acdcCli(args as never),
+      .option('stop-after', numberFlag('stop after deciding this many more edges (at the end of that node), leaving the checkpoint as Ctrl-C does (exit 0); continue with --resume'))
+      .option('out', { type: 'string', demandOption: true, describe: 'circuit JSON to write (in_graph marks the kept edges)' })
+      .example('circuitry acdc --model mini-gpt2 --task ioi -n 16 --threshold 0.01 --metric kl --out acdc.json', 'ACDC on 16 IOI pairs'),
+  run: (args) => runAcdcCommand(args),
 };
 
-export const discoverCommand: Command = {
-  command: 'discover <pipeline>',
-  describe: 'run a discovery pipeline (screen → verify → prune → evaluate) from a YAML file',
-  builder: (y) =>
-    y
-      .positional('pipeline', { type: 'string', describe: 'pipeline YAML (see pipelines/)' })
-      .option('resume', { type: 'boolean', default: false, describe: 'continue an interrupted run from its checkpoint' })
-      .option('report', { type: 'boolean', default: true, describe: 'also write the HTML report (--no-report: the circuit JSON only)' }),
-  run: async (args) => (await import('../discover-impl.js')).discoverCli(args as never),
-};
+async function runAcdcCommand(args: Record<string, unknown>): Promise<number> {
+  const [{ parseMetricName }, { parseAcdcOrder }] = await Promise.all([import('../../metrics/index.js'), import('../../discovery/order.js')]);
+  const metric = parseMetricName(str(args, 'metric') ?? 'kl', '--metric');
+  const order = parseAcdcOrder(str(args, 'order') ?? 'acdc');
+  const faith = str(args, 'faith') === undefined ? undefined : oneOf(args, 'faith', ['kl', 'diff', 'abs-diff'] as const, 'kl');
+  const tau = readNumber(args, 'threshold', 'non-negative');
+  if (tau === undefined) throw new CircuitryError('--threshold: give τ');
+  const batchSize = readNumber(args, 'batch-size', 'count');
+  const stopAfter = readNumber(args, 'stop-after', 'count');
+  const data = (await readData(args))!;
+  const out = outFile(args, true, 'out', 'the circuit JSON file to write')!;
+  const checkpoint = outFile(args, false, 'checkpoint', 'the checkpoint file') ?? `${out}.checkpoint.json`;
+  if (str(args, 'checkpoint') === undefined) (await import('../../io/files.js')).checkOutputPath(checkpoint, '--out (its checkpoint)');
 
-export const evaluateCommand: Command = {
-  command: 'evaluate <circuit>',
-  describe: "measure a circuit's faithfulness (metric vs the full and empty model, CPR/CMD curve) and, with a ground truth, ROC AUC, precision and recall",
-  builder: (y) =>
-    dataOptions(y.positional('circuit', { type: 'string', describe: 'circuit JSON' }), false)
-      .option('model', { type: 'string', describe: 'model (default: the one named in the circuit file)' })
-      .option('metric', { type: 'string', default: 'logit-diff' })
-      .option('ground-truth', { type: 'string', describe: 'circuit JSON or a text file of edge names (one per line) to compare with' })
-      .option('batch-size', { type: 'number', default: 32 })
-      .option('json', { type: 'boolean', default: false }),
-  run: async (args) => (await import('../discover-impl.js')).evaluateCli(args as never),
-};
+  const [{ backendAndModel, datasetFor, describeData }, { acdcCircuit }, { writeCircuitFile }, { interruptFlag, stageProgress }] = await Promise.all([
+    import('../load.js'),
+    import('../../discovery/acdc-circuit.js'),
+    import('../../graph/circuit-json.js'),
+    import('../discover-impl.js'),
+  ]);
+  const { loaded } = await backendAndModel(args, str(args, 'model')!);
+  const interrupt = interruptFlag();
+  const progress = stageProgress();
+  let decided = 0;
+  const stopRequested = () => stopAfter !== undefined && decided >= stopAfter;
+  try {
+    const ds = await datasetFor(loaded, data);
+    console.log(`acdc: model ${loaded.name}; dataset ${describeData(ds)}; τ ${tau}, ${metric}, order ${order}`);
+    const r = await acdcCircuit(loaded, ds, {
+      metric, tau, order, ...(faith ? { faith } : {}), ...(batchSize !== undefined ? { batchSize } : {}),
+      checkpoint, resume: args.resume === true, shouldStop: () => interrupt.stop() || stopRequested(),
+      onProgress: (done, total) => {
+        decided++; // edges decided by this run (a resumed run counts from its checkpoint)
+        progress.onProgress('acdc', done, total);
+      },
+      data,
+    });
+    progress.stop();
+    if ((!r.complete || !r.file) && stopRequested() && !interrupt.stop()) {
+      console.log(`stopped after ${decided} edges (--stop-after ${stopAfter}); the checkpoint is ${checkpoint}\ncontinue with the same command and --resume`);
+      return 0;
+    }
+    if (!r.complete || !r.file) {
+      console.error(`stopped; the checkpoint is ${checkpoint}\nresume with the same command and --resume`);
+      return 130;
+    }
+    writeCircuitFile(out, r.file);
+    console.log(`kept ${r.kept} of ${r.nEdges} edges in ${r.forwardPasses} forward passes (${r.seconds.toFixed(1)} s); wrote ${out}`);
+    return 0;
+  } finally {
+    progress.stop();
+    interrupt.dispose();
+    loaded.model.dispose();
+  }
+}

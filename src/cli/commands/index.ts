@@ -1,6 +1,8 @@
 import type { Command } from './types.js';
 import { runCommand } from './run.js';
-import { acdcCommand, discoverCommand, evaluateCommand } from './acdc.js';
+import { acdcCommand } from './acdc.js';
+import { discoverCommand } from './discover.js';
+import { evaluateCommand } from './evaluate.js';
 import { startCommand, modelsCommand } from './start.js';
 import { tasksCommand } from './tasks.js';
 import { reportCommand } from './report.js';
