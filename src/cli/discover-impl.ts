@@ -10,6 +10,7 @@ import { runPipeline } from '../discovery/pipeline.js';
 import { resolveDataset } from '../discovery/data.js';
 import { circuitMetrics, faithfulnessCurve, maskOf, precisionRecall, rocAuc } from '../discovery/evaluate.js';
 import { CircuitryError } from '../errors.js';
+import { checkPipelineOutputs } from './flags.js';
 
 /** Ctrl-C sets a flag the long loops poll; a second Ctrl-C exits at once. */
 export function interruptFlag(): { stop: () => boolean; dispose: () => void } {
@@ -80,6 +81,7 @@ export async function runPipelineFile(cfg: PipelineConfig, opts: { resume: boole
 
 export async function discoverCli(args: { pipeline: string; resume: boolean; report: boolean; backend?: string }): Promise<number> {
   const cfg = readPipelineConfig(args.pipeline);
+  checkPipelineOutputs(cfg, args.report);
   await initBackend(args.backend);
   const out = await runPipelineFile(cfg, { resume: args.resume, report: args.report });
   return out ? 0 : 130;

@@ -197,3 +197,10 @@ export function fmt(x: number): string {
   const a = Math.abs(x);
   return a !== 0 && (a < 1e-3 || a >= 1e5) ? x.toExponential(3) : x.toFixed(4);
 }
+
+/** A pipeline's output paths (graph, and report when written), checked before any model loads. */
+export function checkPipelineOutputs(cfg: { file?: string; output: { graph: string; report: string } }, withReport: boolean): void {
+  const where = cfg.file ?? 'pipeline';
+  checkOutputPath(cfg.output.graph, `${where}: output.graph`);
+  if (withReport) checkOutputPath(cfg.output.report, `${where}: output.report`);
+}

@@ -22,18 +22,19 @@ export const acdcCommand: Command = {
 };
 
 async function runAcdcCommand(args: Record<string, unknown>): Promise<number> {
-  const [{ parseMetricName }, { parseAcdcOrder }] = await Promise.all([import('../../metrics/index.js'), import('../../discovery/order.js')]);
-  const metric = parseMetricName(str(args, 'metric') ?? 'kl', '--metric');
-  const order = parseAcdcOrder(str(args, 'order') ?? 'acdc');
+  // outputs and numbers first: they need no library, so a mistake is reported at once
+  const out = outFile(args, true, 'out', 'the circuit JSON file to write')!;
+  const checkpoint = outFile(args, false, 'checkpoint', 'the checkpoint file') ?? `${out}.checkpoint.json`;
   const faith = str(args, 'faith') === undefined ? undefined : oneOf(args, 'faith', ['kl', 'diff', 'abs-diff'] as const, 'kl');
   const tau = readNumber(args, 'threshold', 'non-negative');
   if (tau === undefined) throw new CircuitryError('--threshold: give τ');
   const batchSize = readNumber(args, 'batch-size', 'count');
   const stopAfter = readNumber(args, 'stop-after', 'count');
   const data = (await readData(args))!;
-  const out = outFile(args, true, 'out', 'the circuit JSON file to write')!;
-  const checkpoint = outFile(args, false, 'checkpoint', 'the checkpoint file') ?? `${out}.checkpoint.json`;
   if (str(args, 'checkpoint') === undefined) (await import('../../io/files.js')).checkOutputPath(checkpoint, '--out (its checkpoint)');
+  const [{ parseMetricName }, { parseAcdcOrder }] = await Promise.all([import('../../metrics/index.js'), import('../../discovery/order.js')]);
+  const metric = parseMetricName(str(args, 'metric') ?? 'kl', '--metric');
+  const order = parseAcdcOrder(str(args, 'order') ?? 'acdc');
 
   const [{ backendAndModel, datasetFor, describeData }, { acdcCircuit }, { writeCircuitFile }, { interruptFlag, stageProgress }] = await Promise.all([
     import('../load.js'),
