@@ -32,7 +32,8 @@ export function taskCatalog(): TaskEntry[] {
     name: t.name,
     describe: t.describe,
     kind: 'generated',
-    models: zoo.filter((m) => canGenerate(t.name, m)).map((m) => m.name),
+    // models whose words it is generated in first (the default of `tasks NAME --out`), then planted models with their own data for it
+    models: [...zoo.filter((m) => canGenerate(t.name, m)), ...zoo.filter((m) => m.dataset && m.tasks.includes(t.name) && !canGenerate(t.name, m))].map((m) => m.name),
   }));
   const planted = new Map<string, { describe: string; models: string[] }>();
   for (const m of zoo) {
@@ -71,8 +72,8 @@ export interface TaskTarget {
 export function taskDataset(target: TaskTarget, task: { name: string; n: number; seed: number; options?: Readonly<Record<string, unknown>> }): TaskDataset {
   const { name, n, seed, options = {} } = task;
   const zoo = target.zoo;
-  if (zoo?.dataset && zoo.tasks.includes(name) && !Object.hasOwn(TASKS, name)) {
-    if (Object.keys(options).length > 0) throw new CircuitryError(`task ${name}: the planted task takes no options (only n and seed); got ${Object.keys(options).join(', ')}`);
+  if (zoo?.dataset && zoo.tasks.includes(name)) {
+    if (Object.keys(options).length > 0) throw new CircuitryError(`task ${name}: ${zoo.name}'s own data takes no options (only n and seed); got ${Object.keys(options).join(', ')}`);
     const d = zoo.dataset(name, { n, seed });
     const show = (ids: readonly number[]) => target.tokenizer.decode(ids);
     return {
