@@ -7,6 +7,7 @@ import { parseJsonlDataset } from '../src/tasks/index.js';
 import { WordTokenizer } from '../src/model/tokenizer.js';
 import { zooModel } from '../src/zoo/index.js';
 import '../src/zoo/builtin.js';
+import { commands } from '../src/cli/commands/index.js';
 
 const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
 
@@ -68,4 +69,44 @@ describe('the README', () => {
     expect(lines.length).toBe(2);
     for (const l of lines) expect(parseJsonlDataset(l, 'README.md', tokenizer).clean.length).toBe(1);
   });
+});
+
+/** Every `.example()` a command's builder declares (what `circuitry CMD --help` shows), in command order. */
+function helpExamples(): string[] {
+  const found: string[] = [];
+  const recorder: unknown = new Proxy(function () {}, {
+    get: (_t, key) => (key === 'example' ? (cmd: string) => (found.push(cmd), recorder) : () => recorder),
+    apply: () => recorder,
+  });
+  for (const c of commands) c.builder(recorder as never);
+  return found;
+}
+
+describe('the --help examples', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'circuitry-examples-'));
+    cpSync(join(ROOT, 'pipelines'), join(dir, 'pipelines'), { recursive: true });
+    cpSync(join(ROOT, 'docs', 'examples'), join(dir, 'docs', 'examples'), { recursive: true });
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('every command documents an example, and each one on a built-in model runs as shown', () => {
+    const examples = helpExamples();
+    const documented = new Set(examples.map((e) => e.split(' ')[1]));
+    for (const c of commands.filter((c) => !['start', 'models'].includes(c.command.split(' ')[0]))) expect(documented, c.command).toContain(c.command.split(' ')[0]);
+    quickStart(dir);
+    expect(circuitry(['tasks', 'ioi', '-n', '8', '--out', 'pairs.jsonl'], dir).status).toBe(0);
+    let ran = 0;
+    for (const e of examples) {
+      const words = shellWords(e).slice(1);
+      const model = words[words.indexOf('--model') + 1];
+      // examples on GPT-2 need it in the HuggingFace cache; every other example runs offline
+      if (words.includes('--model') && !zooModel(model)) continue;
+      const r = circuitry(words, dir);
+      expect(r.status, `${e}\n${r.stdout}\n${r.stderr}`).toBe(0);
+      ran++;
+    }
+    expect(ran).toBeGreaterThanOrEqual(14);
+  }, 1_800_000);
 });

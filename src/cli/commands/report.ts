@@ -13,7 +13,7 @@ export const reportCommand: Command = {
       .option('out', { type: 'string', describe: 'output HTML file (default: reports/<basename>.html)' })
       .option('title', { type: 'string', describe: 'page heading (default: task · model)' })
       .option('top-edges', numberFlag('rows of the top-edges table', 100))
-      .example('circuitry report graphs/ioi.json --out reports/ioi.html', 'the report of a circuit'),
+      .example('circuitry report graphs/mini-gpt2-ioi.json --out reports/ioi.html', 'the report of a circuit'),
   run: async (args) => {
     const circuit = String(args.circuit);
     const topEdges = readNumber(args, 'top-edges', 'count') ?? 100;
