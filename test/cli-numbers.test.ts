@@ -20,7 +20,7 @@ describe('numbers on the command line', () => {
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  const task = ['--model', 'mini-gpt2', '--task', 'ioi', '-n', '4'];
+  const task = ['--model', 'mini-gpt2', '--out', 'o.json', '--task', 'ioi', '-n', '4'];
   const cases: [string[], string][] = [
     [['acdc', ...task, '--threshold', '0.01', '--batch-size', '0'], "--batch-size: expected a positive integer, got '0'"],
     [['acdc', ...task, '--threshold', '0.01', '--batch-size', '-1'], "--batch-size: expected a positive integer, got '-1'"],
@@ -35,9 +35,9 @@ describe('numbers on the command line', () => {
     [['search', ...task, '--max-keep', '0'], "--max-keep: expected a positive integer, got '0'"],
     [['search', ...task, '--floor', 'NaN'], "--floor: expected a non-negative number, got 'NaN'"],
     [['direction', ...task, '--site', 'a1.h2', '--steps', '1e400'], "--steps: expected a positive integer, got '1e400'"],
-    [['search', '--model', 'mini-gpt2', '--task', 'ioi', '-n', '0'], "-n: expected a positive integer, got '0'"],
-    [['search', '--model', 'mini-gpt2', '--task', 'ioi', '--seed', '1.5'], "--seed: expected an integer, got '1.5'"],
-    [['trace', '--model', 'mini-gpt2', '--prompt', 'When Mary', '--answer', 'Mary', '--samples', 'ten'], "--samples: expected a positive integer ≤ 4096, got 'ten'"],
+    [['search', '--model', 'mini-gpt2', '--out', 'o.json', '--task', 'ioi', '-n', '0'], "-n: expected a positive integer, got '0'"],
+    [['search', '--model', 'mini-gpt2', '--out', 'o.json', '--task', 'ioi', '--seed', '1.5'], "--seed: expected an integer, got '1.5'"],
+    [['trace', '--model', 'mini-gpt2', '--out', 'o.json', '--prompt', 'When Mary', '--answer', 'Mary', '--samples', 'ten'], "--samples: expected a positive integer ≤ 4096, got 'ten'"],
     [['steer', '--model', 'mini-gpt2', '--layer', '1', '--positive-prompt', 'Mary', '--negative-prompt', 'John', '--strength', 'strong', '--prompt', 'When'], "--strength: expected a finite number, got 'strong'"],
     [['evaluate', 'c.json', '--batch-size', '0'], "--batch-size: expected a positive integer, got '0'"],
     [['report', 'c.json', '--top-edges', '0'], "--top-edges: expected a positive integer, got '0'"],
@@ -68,13 +68,13 @@ describe('numbers on the command line', () => {
   });
 
   it('readNumber: one phrase per kind; numbers that yargs already parsed pass through', () => {
-    expect(readNumber({ k: '3' }, 'k', 'count')).toBe(3);
-    expect(readNumber({ k: 3 }, 'k', 'count')).toBe(3);
-    expect(readNumber({ k: ' 0.5 ' }, 'k', 'fraction')).toBe(0.5);
-    expect(readNumber({}, 'k', 'count')).toBeUndefined();
-    expect(() => readNumber({ k: '' }, 'k', 'finite')).toThrow("--k: expected a finite number, got ''");
-    expect(() => readNumber({ k: 'Infinity' }, 'k', 'finite')).toThrow("--k: expected a finite number, got 'Infinity'");
-    expect(() => readNumber({ k: true }, 'k', 'count')).toThrow("--k: expected a positive integer, got 'true'");
+    expect(readNumber({ kk: '3' }, 'kk', 'count')).toBe(3);
+    expect(readNumber({ kk: 3 }, 'kk', 'count')).toBe(3);
+    expect(readNumber({ kk: ' 0.5 ' }, 'kk', 'fraction')).toBe(0.5);
+    expect(readNumber({}, 'kk', 'count')).toBeUndefined();
+    expect(() => readNumber({ kk: '' }, 'kk', 'finite')).toThrow("--kk: expected a finite number, got ''");
+    expect(() => readNumber({ kk: 'Infinity' }, 'kk', 'finite')).toThrow("--kk: expected a finite number, got 'Infinity'");
+    expect(() => readNumber({ kk: true }, 'kk', 'count')).toThrow("--kk: expected a positive integer, got 'true'");
     expect(() => readNumber({ n: 0 }, 'n', 'count')).toThrow("-n: expected a positive integer, got '0'");
   });
 });
