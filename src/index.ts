@@ -4,6 +4,7 @@
 export { initBackend, backendName, BACKEND_ORDER, type BackendName } from './backend/index.js';
 export { CircuitryError, InterruptedError } from './errors.js';
 export { VERSION } from './version.js';
+export { checkOutputPath, writeFileAtomic } from './io/files.js';
 
 // model
 export { loadModel, type LoadedModel, type LoadOptions } from './model/load.js';
@@ -18,9 +19,11 @@ export { blockHook, parseHookName, BLOCK_HOOKS, type HookName, type HookFn, type
 // zoo and tasks
 export { zooModel, zooModels, registerZooModel, type ZooModel } from './zoo/index.js';
 export * from './tasks/index.js';
+export { taskCatalog, taskNames, checkTaskName, taskDataset, datasetToJsonl, type TaskEntry, type TaskTarget } from './tasks/catalog.js';
 
 // graph and circuit files
 export * from './graph/index.js';
+export { provenance, datasetProvenance, type Provenance } from './graph/provenance.js';
 
 // metrics
 export * from './metrics/index.js';
@@ -37,7 +40,7 @@ export { checkCheckpoint, fileCheckpoint, type CheckpointStore } from './discove
 export { visitingOrder, parseAcdcOrder, ACDC_ORDERS, type AcdcOrder } from './discovery/order.js';
 export { runPipeline, checkpointPath, type PipelineResult, type PipelineHooks } from './discovery/pipeline.js';
 export { readPipelineConfig, resolvePipelineConfig, type PipelineConfig } from './discovery/config.js';
-export { resolveDataset, datasetSpec, dataSourceOf, datasetMeta, type DataSource } from './discovery/data.js';
+export { resolveDataset, datasetSpec, dataSourceOf, datasetMeta, type DataSource, type DataSpec } from './discovery/data.js';
 export { circuitMetrics, evaluateCircuit, evidenceRank, faithfulnessCurve, rocAuc, precisionRecall, maskOf, FAITHFULNESS_PERCENTS, type CircuitMetrics } from './discovery/evaluate.js';
 
 // interventions beyond patching

@@ -12,12 +12,13 @@ async function output(args: Record<string, unknown>): Promise<{ code: number | v
 }
 
 describe('circuitry tasks', () => {
-  it('lists each built-in task on one line', async () => {
+  it('lists each task on one line, its models on the next', async () => {
     const { code, lines } = await output({});
     expect(code).toBe(0);
-    expect(lines).toHaveLength(4);
-    expect(lines.map((l) => l.split(/\s+/u)[0])).toEqual(['ioi', 'greater-than', 'induction', 'docstring']);
+    expect(lines).toHaveLength(14);
+    expect(lines.filter((l) => !l.startsWith(' ')).map((l) => l.split(/\s+/u)[0])).toEqual(['ioi', 'greater-than', 'induction', 'docstring', 'both-colors', 'first-color', 'recall-first']);
     expect(lines[0]).toContain('Wang et al. 2022');
+    expect(lines[1].trim()).toMatch(/^models: mini-gpt2/u);
   });
 
   it('with a task name shows its options and example pairs', async () => {
@@ -32,6 +33,6 @@ describe('circuitry tasks', () => {
 
   it('an unknown task is an error listing the tasks', async () => {
     await expect(tasksCommand.run({ name: 'ioii' })).rejects.toThrow(CircuitryError);
-    await expect(tasksCommand.run({ name: 'ioii' })).rejects.toThrow(/ioi, greater-than, induction, docstring/u);
+    await expect(tasksCommand.run({ name: 'ioii' })).rejects.toThrow(/ioi, greater-than, induction, docstring, both-colors, first-color, recall-first/u);
   });
 });

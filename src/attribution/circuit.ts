@@ -44,6 +44,8 @@ export interface AttributionProvenance {
   readonly dataset?: CircuitMeta['dataset'];
   readonly task?: string;
   readonly tool?: CircuitMeta['tool'];
+  readonly versions?: Record<string, string>;
+  readonly created?: string;
   /** Seconds per stage besides the attribution itself (load, …). */
   readonly timings?: Record<string, number>;
   readonly selection?: SelectionOptions;
@@ -58,7 +60,7 @@ export function attributionMeta(result: EdgeAttribution, prov: AttributionProven
   const sel = prov.selection ?? {};
   return {
     ...(prov.tool ? { tool: prov.tool } : {}),
-    created: new Date().toISOString(),
+    created: prov.created ?? new Date().toISOString(),
     ...(prov.backend ? { backend: prov.backend } : {}),
     ...(prov.model ? { model: prov.model } : {}),
     ...(prov.dataset ? { dataset: prov.dataset } : {}),
@@ -81,7 +83,7 @@ export function attributionMeta(result: EdgeAttribution, prov: AttributionProven
       },
       score: 'sum over batch mean, positions and d_model of (a_u(patch) - a_u(run)) * dM/dx_d; estimates M(edge patched) - M(run)',
     },
-    versions: { tfjs: tf.version.tfjs },
+    versions: prov.versions ?? { tfjs: tf.version.tfjs },
     timings: { ...(prov.timings ?? {}), attribute: result.seconds },
     metrics: {
       ...(clean !== undefined && result.ablation === 'patch' ? { clean } : noise ? { clean } : {}),

@@ -1,7 +1,7 @@
 // Attribution patching: node-level, EAP, EAP-IG (inputs and activations).
-export { ATTRIBUTION_METHOD_KEYS, GRADIENT_CHOICES } from './types.js';
+export { GRADIENT_CHOICES } from './types.js';
 export type { AttributionInput, AttributionMethodKey, AttributionOptions, EdgeAttribution, GradientChoice } from './types.js';
-export { ATTRIBUTION_METHODS, attributeEdges, attributeEdgesAsync, attributionMethod } from './registry.js';
+export { ATTRIBUTION_METHODS, ATTRIBUTION_METHOD_KEYS, attributeEdges, attributeEdgesAsync, attributionMethod } from './registry.js';
 export type { AttributionMethod } from './registry.js';
 export { DEFAULT_STEPS, eap, eapIg, eapIgActivations } from './eap.js';
 export { attributeNodes, nodeScoresForGraph } from './node.js';

@@ -1,13 +1,13 @@
 import { CircuitryError, checkpointPause } from '../errors.js';
 import { type AttributionRun, eap, eapIg, eapIgActivations, eapIgActivationsRun, eapIgRun, eapRun } from './eap.js';
-import { ATTRIBUTION_METHOD_KEYS, type AttributionInput, type AttributionMethodKey, type AttributionOptions, type EdgeAttribution } from './types.js';
+import type { AttributionInput, AttributionOptions, EdgeAttribution } from './types.js';
 
 /**
  * Edge attribution algorithms as records {key, name, run} with one signature (input, options) →
  * scores; variants (direction, ablation, steps, gradient path) are options, not copies.
  */
 export interface AttributionMethod {
-  readonly key: AttributionMethodKey;
+  readonly key: string;
   readonly name: string;
   /** One line for help output. */
   readonly describe: string;
@@ -18,7 +18,7 @@ export interface AttributionMethod {
   steps(input: AttributionInput, options?: AttributionOptions): AttributionRun;
 }
 
-export const ATTRIBUTION_METHODS: Readonly<Record<AttributionMethodKey, AttributionMethod>> = Object.freeze({
+export const ATTRIBUTION_METHODS = Object.freeze({
   eap: {
     key: 'eap',
     name: 'Edge Attribution Patching',
@@ -43,14 +43,20 @@ export const ATTRIBUTION_METHODS: Readonly<Record<AttributionMethodKey, Attribut
     run: eapIgActivations,
     steps: eapIgActivationsRun,
   },
-});
+} as const satisfies Record<string, AttributionMethod>);
+
+/** A method's name: a key of the registry. */
+export type AttributionMethodKey = keyof typeof ATTRIBUTION_METHODS;
+
+/** The methods' names, from the registry (for flags, config schemas and messages). */
+export const ATTRIBUTION_METHOD_KEYS = Object.keys(ATTRIBUTION_METHODS) as [AttributionMethodKey, ...AttributionMethodKey[]];
 
 /** The method called `key`; an error listing the methods otherwise. */
 export function attributionMethod(key: string, where = 'attribution method'): AttributionMethod {
   if (!(ATTRIBUTION_METHOD_KEYS as readonly string[]).includes(key)) {
     throw new CircuitryError(`${where}: unknown method '${key}' (expected one of ${ATTRIBUTION_METHOD_KEYS.join(', ')})`);
   }
-  return ATTRIBUTION_METHODS[key as AttributionMethodKey];
+  return ATTRIBUTION_METHODS[key as AttributionMethodKey] as AttributionMethod;
 }
 
 /** Scores every edge of the graph with the named method. */

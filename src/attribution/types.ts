@@ -3,8 +3,9 @@ import type { CircuitGraph } from '../graph/graph.js';
 import type { MetricName } from '../metrics/index.js';
 import type { Ablation, Direction, PairData, Patcher } from '../patching/patcher.js';
 
-export const ATTRIBUTION_METHOD_KEYS = ['eap', 'eap-ig', 'eap-ig-activations'] as const;
-export type AttributionMethodKey = (typeof ATTRIBUTION_METHOD_KEYS)[number];
+// the method names are the registry's keys (registry.ts), listed nowhere else
+export type { AttributionMethodKey } from './registry.js';
+import type { AttributionMethodKey } from './registry.js';
 
 /**
  * How ∂M/∂x_d is obtained: `fused` (the model's fused forward, per-head input gradients rebuilt;

@@ -1,28 +1,25 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { initBackend, backendName } from '../backend/index.js';
 import { loadModel, type LoadedModel } from '../model/load.js';
-import { CircuitGraph } from '../graph/graph.js';
-import { circuitToJson, createCircuit, readCircuitFile, writeCircuitFile } from '../graph/index.js';
+import { readCircuitFile, writeCircuitFile } from '../graph/index.js';
 import type { CircuitMeta } from '../graph/circuit-types.js';
 import { Patcher } from '../patching/patcher.js';
 import { createProgress, type Progress } from './progress.js';
 import { checkMetricGap, parseMetricName } from '../metrics/index.js';
-import { runAcdc, type AcdcFaith } from '../discovery/acdc.js';
-import { parseAcdcOrder } from '../discovery/order.js';
 import { readPipelineConfig, type PipelineConfig } from '../discovery/config.js';
 import { checkpointPath, runPipeline } from '../discovery/pipeline.js';
-import { type DataSource, dataSourceOf, datasetMeta, datasetSpec, describeSpec, resolveDataset } from '../discovery/data.js';
+import { type DataSource, dataSourceOf, datasetSpec, describeSpec, resolveDataset } from '../discovery/data.js';
 import { checkCheckpoint } from '../discovery/checkpoint.js';
-import { circuitMetrics, evaluateCircuit, evidenceRank, maskOf, precisionRecall, rocAuc } from '../discovery/evaluate.js';
+import { evaluateCircuit, evidenceRank, maskOf, precisionRecall, rocAuc } from '../discovery/evaluate.js';
 import { datasetHash } from '../tasks/index.js';
-import { VERSION } from '../version.js';
 import { CircuitryError } from '../errors.js';
+import { checkPipelineOutputs } from './flags.js';
 
 /**
  * Ctrl-C (SIGINT) fires an AbortSignal that the library checks after every forward pass; the run
  * then writes its checkpoint and returns. A second Ctrl-C exits at once.
  */
-function interruptSignal(): { signal: AbortSignal; dispose: () => void } {
+export function interruptSignal(): { signal: AbortSignal; dispose: () => void } {
   const controller = new AbortController();
   const handler = () => {
     if (controller.signal.aborted) process.exit(130);
@@ -34,7 +31,7 @@ function interruptSignal(): { signal: AbortSignal; dispose: () => void } {
 }
 
 /** Progress bars per stage, drawn on stderr. */
-function stageProgress(): { onProgress: (stage: string, done: number, total: number) => void; stop: () => void } {
+export function stageProgress(): { onProgress: (stage: string, done: number, total: number) => void; stop: () => void } {
   const bars = new Map<string, Progress>();
   return {
     onProgress(stage, done, total) {
@@ -104,6 +101,7 @@ export async function runPipelineFile(cfg: PipelineConfig, opts: { resume: boole
 
 export async function discoverCli(args: { pipeline: string; resume: boolean; fresh: boolean; report: boolean; backend?: string }): Promise<number> {
   const cfg = readPipelineConfig(args.pipeline);
+  checkPipelineOutputs(cfg, args.report);
   await initBackend(args.backend);
   const out = await runPipelineFile(cfg, { resume: args.resume, fresh: args.fresh, report: args.report });
   return out ? 0 : 130;
@@ -113,76 +111,7 @@ function dataSpec(args: { dataset?: string; task?: string; n: number; seed: numb
   return args.dataset ? { dataset: args.dataset } : { task: { name: args.task!, n: args.n, seed: args.seed } };
 }
 
-export async function acdcCli(args: {
-  model: string; dataset?: string; task?: string; n: number; seed: number; metric: string; threshold: number; order: string; faith?: string;
-  batchSize: number; checkpoint?: string; resume: boolean; fresh: boolean; out: string; backend?: string;
-}): Promise<number> {
-  const metric = parseMetricName(args.metric);
-  const order = parseAcdcOrder(args.order);
-  if (args.faith !== undefined && !['kl', 'diff', 'abs-diff'].includes(args.faith)) throw new CircuitryError(`--faith: expected kl, diff or abs-diff, got '${args.faith}'`);
-  if (!(args.threshold >= 0)) throw new CircuitryError(`--threshold: expected a number ≥ 0, got ${args.threshold}`);
-  const checkpoint = args.checkpoint ?? `${args.out}.checkpoint.json`;
-  checkCheckpoint(checkpoint, { resume: args.resume, fresh: args.fresh, command: 'the same command with' });
-  await initBackend(args.backend);
-  const loaded = await loadModel(args.model, { log: (m) => console.error(m) });
-  const { model } = loaded;
-  const source = dataSpec(args);
-  const data = resolveDataset(loaded, source);
-  const graph = new CircuitGraph({ nLayers: model.cfg.nLayers, nHeads: model.cfg.nHeads, hasMlp: !model.cfg.attnOnly, qkv: true });
-  console.log(`acdc: model ${args.model}, ${data.clean.length} pairs, ${graph.nEdges} edges, τ ${args.threshold}, ${metric}, order ${order}, backend ${backendName()}`);
-  const patcher = new Patcher(model, graph, data, { metric, batchSize: args.batchSize });
-  const interrupt = interruptSignal();
-  const progress = stageProgress();
-  const t0 = performance.now();
-  try {
-    // (with kl: the clean run's value is 0 and the corrupted run's KL(clean ‖ corrupted))
-    checkMetricGap(metric, patcher.cleanMetric, patcher.corruptedMetric, data.name);
-    const result = await runAcdc(patcher, {
-      tau: args.threshold,
-      order,
-      faith: args.faith as AcdcFaith | undefined,
-      checkpoint,
-      resume: args.resume,
-      signal: interrupt.signal,
-      onProgress: (done, total) => progress.onProgress('acdc', done, total),
-    });
-    progress.stop();
-    if (!result.complete) {
-      console.error(`stopped; resume with the same command and --resume`);
-      return 130;
-    }
-    const evidence: NonNullable<CircuitMeta['edge_evidence']> = {};
-    const scores = new Float32Array(graph.denseSize).fill(NaN);
-    for (const s of result.steps) {
-      evidence[s.edge] = { acdc_delta: s.delta, acdc_tau: Math.max(0, s.delta) };
-      scores[graph.edge(s.edge).index] = s.delta;
-    }
-    const metrics = circuitMetrics(patcher, result.mask);
-    const meta: CircuitMeta = {
-      tool: { name: 'circuitry', version: VERSION },
-      created: new Date().toISOString(),
-      backend: backendName(),
-      model: { name: loaded.name, hash: loaded.source.hash },
-      dataset: datasetMeta(data, source),
-      task: data.name,
-      metric,
-      method: 'acdc',
-      direction: 'noise',
-      timings: { prune: (performance.now() - t0) / 1000 },
-      metrics: { clean: patcher.cleanMetric, corrupted: patcher.corruptedMetric, ...metrics },
-      edge_evidence: evidence,
-      acdc: { tau: args.threshold, order, metric: args.faith ?? (metric === 'kl' ? 'kl' : 'diff'), steps: result.steps },
-    };
-    writeCircuitFile(args.out, circuitToJson(createCircuit(graph, { scores, inGraph: result.mask, dModel: model.cfg.dModel }), meta));
-    console.log(`kept ${result.kept.length} of ${graph.nEdges} edges in ${result.forwardPasses} forward passes (${((performance.now() - t0) / 1000).toFixed(1)} s); wrote ${args.out}`);
-    return 0;
-  } finally {
-    progress.stop();
-    interrupt.dispose();
-    patcher.dispose();
-    model.dispose();
-  }
-}
+// `circuitry acdc` lives in commands/acdc.ts (library: discovery/acdc-circuit.ts).
 
 /** Edge names of a ground-truth file: a circuit JSON (its in-graph edges) or one name per line. */
 function readGroundTruth(path: string): string[] {

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { CircuitryError } from '../errors.js';
+import { checkOutputPath } from '../io/files.js';
 import type { Tokenizer } from '../model/tokenizer.js';
 
 /**
@@ -14,13 +15,42 @@ export function str(args: Record<string, unknown>, key: string): string | undefi
   return v === undefined || v === null ? undefined : String(v);
 }
 
-/** A numeric flag, checked; undefined when absent. */
-export function num(args: Record<string, unknown>, key: string, what: string, ok: (n: number) => boolean): number | undefined {
+/** How a flag is written on the command line: `-n`, `--batch-size`. */
+export function flagName(key: string): string {
+  return key.length === 1 ? `-${key}` : `--${key}`;
+}
+
+/**
+ * The kinds of number a flag takes, each with the one phrase every message uses:
+ * counts and batch sizes are positive integers, thresholds finite numbers, and so on.
+ */
+const NUMBER_KINDS = {
+  count: { words: 'a positive integer', ok: (n: number) => Number.isSafeInteger(n) && n >= 1 },
+  index: { words: 'a non-negative integer', ok: (n: number) => Number.isSafeInteger(n) && n >= 0 },
+  integer: { words: 'an integer', ok: (n: number) => Number.isSafeInteger(n) },
+  finite: { words: 'a finite number', ok: (n: number) => Number.isFinite(n) },
+  positive: { words: 'a positive number', ok: (n: number) => Number.isFinite(n) && n > 0 },
+  'non-negative': { words: 'a non-negative number', ok: (n: number) => Number.isFinite(n) && n >= 0 },
+  fraction: { words: 'a number from 0 to 1', ok: (n: number) => Number.isFinite(n) && n >= 0 && n <= 1 },
+} as const;
+export type NumberKind = keyof typeof NUMBER_KINDS;
+
+/**
+ * A numeric flag, checked; undefined when absent. The one number check of the CLI: the
+ * message names the flag, says what it takes and quotes what was given
+ * (`--batch-size: expected a positive integer, got '0'`). Numeric flags are declared without a
+ * yargs type (options.ts numberFlag), so the text as typed reaches this check.
+ */
+export function readNumber(args: Record<string, unknown>, key: string, kind: NumberKind, range: { max?: number } = {}): number | undefined {
   const v = args[key];
   if (v === undefined || v === null) return undefined;
-  if (Array.isArray(v)) throw new CircuitryError(`--${key}: given ${v.length} times; give it once`);
-  const n = typeof v === 'number' ? v : Number(v);
-  if (typeof v === 'boolean' || !Number.isFinite(n) || !ok(n)) throw new CircuitryError(`--${key}: expected ${what}, got ${JSON.stringify(v)}`);
+  const flag = flagName(key);
+  if (Array.isArray(v)) throw new CircuitryError(`${flag}: given ${v.length} times; give it once`);
+  const { words, ok } = NUMBER_KINDS[kind];
+  const what = range.max !== undefined ? `${words} ≤ ${range.max}` : words;
+  const text = typeof v === 'string' ? v.trim() : String(v);
+  const n = typeof v === 'number' ? v : typeof v === 'string' && text !== '' ? Number(text) : NaN;
+  if (!ok(n) || (range.max !== undefined && n > range.max)) throw new CircuitryError(`${flag}: expected ${what}, got '${typeof v === 'string' ? v : text}'`);
   return n;
 }
 
@@ -45,14 +75,17 @@ export function oneOf<T extends string>(args: Record<string, unknown>, key: stri
   return v as T;
 }
 
-/** The --out file: given, and not a folder. */
-export function outFile(args: Record<string, unknown>, required = true): string | undefined {
-  const out = str(args, 'out');
-  if (!out) {
-    if (required) throw new CircuitryError('--out: give the JSON file to write');
+/**
+ * An output file flag (--out by default): given when required, and writable — checked now,
+ * before any model loads (not a folder, its folder creatable, not under /proc or /sys).
+ */
+export function outFile(args: Record<string, unknown>, required = true, key = 'out', what = 'the JSON file to write'): string | undefined {
+  const out = str(args, key);
+  if (out === undefined || out === '') {
+    if (required) throw new CircuitryError(`--${key}: give ${what}`);
     return undefined;
   }
-  if (existsSync(out) && statSync(out).isDirectory()) throw new CircuitryError(`--out: '${out}' is a folder; give a file name`);
+  checkOutputPath(out, `--${key}`);
   return out;
 }
 
@@ -163,4 +196,11 @@ export function fmt(x: number): string {
   if (!Number.isFinite(x)) return String(x);
   const a = Math.abs(x);
   return a !== 0 && (a < 1e-3 || a >= 1e5) ? x.toExponential(3) : x.toFixed(4);
+}
+
+/** A pipeline's output paths (graph, and report when written), checked before any model loads. */
+export function checkPipelineOutputs(cfg: { file?: string; output: { graph: string; report: string } }, withReport: boolean): void {
+  const where = cfg.file ?? 'pipeline';
+  checkOutputPath(cfg.output.graph, `${where}: output.graph`);
+  if (withReport) checkOutputPath(cfg.output.report, `${where}: output.report`);
 }

@@ -2,12 +2,17 @@ import { initBackend } from '../backend/index.js';
 import { loadModel, type LoadedModel } from '../model/load.js';
 import { readPipelineConfig } from '../discovery/config.js';
 import { runPipelineFile } from './discover-impl.js';
+import { checkPipelineOutputs } from './flags.js';
+import { checkOutputPath } from '../io/files.js';
 
 export async function startCli(args: { pipelines: string[]; compareOut: string; backend?: string }): Promise<number> {
   const t0 = performance.now();
+  // every file is read and every output checked before the first model loads
+  const configs = args.pipelines.map((p) => readPipelineConfig(p));
+  for (const cfg of configs) checkPipelineOutputs(cfg, true);
+  if (configs.length > 1) checkOutputPath(args.compareOut, '--compare-out');
   const backend = await initBackend(args.backend);
   console.log(`circuitry quickstart · backend ${backend}`);
-  const configs = args.pipelines.map((p) => readPipelineConfig(p));
   const models = new Map<string, LoadedModel>();
   const written: string[] = [];
   try {

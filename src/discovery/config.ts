@@ -4,6 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { METRIC_NAMES, type MetricName } from '../metrics/index.js';
 import { ACDC_ORDERS, type AcdcOrder } from './order.js';
+import { ATTRIBUTION_METHOD_KEYS, type AttributionMethodKey } from '../attribution/registry.js';
 import { CircuitryError } from '../errors.js';
 
 /**
@@ -17,8 +18,9 @@ import { CircuitryError } from '../errors.js';
  * runs. Paths are relative to the working directory. Validated once into the readonly
  * `PipelineConfig`.
  */
-const SCREEN_METHODS = ['eap', 'eap-ig', 'eap-ig-activations'] as const;
-export type ScreenMethod = (typeof SCREEN_METHODS)[number];
+/** Screening methods are the attribution registry's. */
+const SCREEN_METHODS = ATTRIBUTION_METHOD_KEYS;
+export type ScreenMethod = AttributionMethodKey;
 
 const taskSchema = z.union([
   z.string().min(1),

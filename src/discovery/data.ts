@@ -1,5 +1,6 @@
 import type { LoadedModel } from '../model/load.js';
-import { type TaskDataset, generateTask, loadJsonlDataset, checkDataset, datasetHash } from '../tasks/index.js';
+import { type TaskDataset, loadJsonlDataset, checkDataset, datasetHash } from '../tasks/index.js';
+import { taskDataset } from '../tasks/catalog.js';
 import type { CircuitMeta, DatasetSpec } from '../graph/circuit-types.js';
 import { CircuitryError } from '../errors.js';
 
@@ -12,6 +13,9 @@ export interface DataSource {
   readonly task?: { readonly name: string; readonly n: number; readonly seed: number; readonly options?: Readonly<Record<string, unknown>> };
 }
 
+/** Where a run's pairs come from: a JSONL file, or a built-in task with its size, seed and options. */
+export type DataSpec = DataSource;
+
 export function resolveDataset(loaded: LoadedModel, spec: DataSource): TaskDataset {
   if (spec.dataset) {
     const ds = loadJsonlDataset(spec.dataset, loaded.tokenizer);
@@ -19,22 +23,8 @@ export function resolveDataset(loaded: LoadedModel, spec: DataSource): TaskDatas
     return ds;
   }
   if (!spec.task) throw new CircuitryError('give a task or a dataset');
-  const { name, n, seed, options = {} } = spec.task;
-  const zoo = loaded.zoo;
-  if (zoo?.dataset && zoo.tasks.includes(name)) {
-    const d = zoo.dataset(name, { n, seed });
-    const seqLen = d.clean[0]?.length ?? 0;
-    const show = (ids: readonly number[]) => loaded.tokenizer.decode(ids);
-    return {
-      name,
-      source: `zoo:${zoo.name}:${name}(n=${n}, seed=${seed})`,
-      ...d,
-      seqLen,
-      text: d.clean.slice(0, 8).map((c, i) => ({ clean: show(c), corrupted: show(d.corrupted[i]), answer: show(d.answers[i]), wrong: show(d.wrongs[i]) })),
-    };
-  }
-  const ds = generateTask(name, loaded.tokenizer, { n, seed, ...options });
-  checkDataset(ds, loaded.model.cfg.dVocab, `task ${name}`);
+  const ds = taskDataset({ tokenizer: loaded.tokenizer, ...(loaded.zoo ? { zoo: loaded.zoo } : {}) }, spec.task);
+  checkDataset(ds, loaded.model.cfg.dVocab, `task ${spec.task.name}`);
   return ds;
 }
 
@@ -53,7 +43,7 @@ export function dataSourceOf(spec: DatasetSpec): DataSource {
 
 /** A circuit's meta.dataset: name, content hash, size and the recipe. */
 export function datasetMeta(data: TaskDataset, source: DataSource): NonNullable<CircuitMeta['dataset']> {
-  return { name: data.name, hash: datasetHash(data).slice(0, 16), n_examples: data.clean.length, seq_len: data.seqLen, spec: datasetSpec(source) };
+  return { name: data.name, source: data.source, hash: datasetHash(data).slice(0, 16), n_examples: data.clean.length, seq_len: data.seqLen, spec: datasetSpec(source) };
 }
 
 /** A spec in words, for the line that says which dataset a command used. */

@@ -1,15 +1,13 @@
 import { join, dirname, basename } from 'node:path';
 import { createHash } from 'node:crypto';
 import type { LoadedModel } from '../model/load.js';
-import type { TaskDataset } from '../tasks/index.js';
-import { datasetHash } from '../tasks/index.js';
+import { type TaskDataset, datasetHash } from '../tasks/index.js';
 import { CircuitGraph } from '../graph/graph.js';
 import type { AcdcStep, CircuitFile, CircuitMeta, EdgeEvidence } from '../graph/circuit-types.js';
 import { circuitToJson, createCircuit } from '../graph/index.js';
 import { checkMetricGap } from '../metrics/index.js';
 import { Patcher } from '../patching/patcher.js';
 import { maskPatching } from '../patching/path-patching.js';
-import { backendName } from '../backend/index.js';
 import { CircuitryError, InterruptedError } from '../errors.js';
 import { type AcdcCheckpoint, runAcdc } from './acdc.js';
 import { evaluateCircuit, evidenceRank, maskOf, precisionRecall, rocAuc } from './evaluate.js';
@@ -17,7 +15,7 @@ import { type PipelineConfig, verifyTop } from './config.js';
 import { checkCheckpoint, fileCheckpoint } from './checkpoint.js';
 import { datasetMeta } from './data.js';
 import { screenEdges } from './screen.js';
-import { VERSION } from '../version.js';
+import { provenance } from '../graph/provenance.js';
 
 export interface PipelineHooks {
   readonly log?: (message: string) => void;
@@ -294,10 +292,7 @@ export async function runPipeline(cfg: PipelineConfig, loaded: LoadedModel, data
     }
     const circuit = createCircuit(graph, { scores, inGraph: mask, dModel: model.cfg.dModel });
     const meta: CircuitMeta = {
-      tool: { name: 'circuitry', version: VERSION },
-      created: new Date().toISOString(),
-      backend: backendName(),
-      model: { name: loaded.name, hash: loaded.source.hash },
+      ...provenance({ model: loaded, dataset: data }),
       dataset: datasetMeta(data, { dataset: cfg.dataset, task: cfg.task }),
       task: data.name,
       metric: cfg.metric,

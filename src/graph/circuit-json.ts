@@ -1,5 +1,5 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../io/files.js';
 import { z } from 'zod';
 import { CircuitryError } from '../errors.js';
 import { describeShape, nodeInGraph, nodeTable } from './circuit.js';
@@ -64,29 +64,8 @@ export function writeCircuitFile(path: string, file: CircuitFile, options: { ind
   writeFileAtomic(path, text);
 }
 
-/** Writes `text` to `path` through a temporary file in the same folder and a rename. */
-export function writeFileAtomic(path: string, text: string): void {
-  const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}.tmp`);
-  try {
-    mkdirSync(dir, { recursive: true });
-    const fd = openSync(tmp, 'w');
-    try {
-      writeSync(fd, text);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, path);
-  } catch (err) {
-    try {
-      rmSync(tmp, { force: true });
-    } catch {
-      // the temporary file was never created (e.g. the folder could not be)
-    }
-    throw new CircuitryError(`${path}: could not write the file (${(err as Error).message})`);
-  }
-}
+/** Kept here for importers of the graph API; the implementation lives in src/io/files.ts. */
+export { writeFileAtomic };
 
 /** Reads and validates a circuit file; messages name the file and the key. */
 export function readCircuitFile(path: string): { file: CircuitFile; circuit: Circuit } {

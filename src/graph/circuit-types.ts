@@ -19,9 +19,10 @@ export interface CircuitMeta {
   tool?: { name: 'circuitry'; version: string };
   created?: string; // ISO time
   backend?: string;
-  model?: { name: string; hash?: string; n_params?: number };
+  model?: { name: string; hash?: string; source?: string; n_params?: number };
   dataset?: {
     name: string;
+    source?: string;
     hash?: string;
     n_examples: number;
     seq_len?: number;

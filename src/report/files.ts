@@ -1,7 +1,8 @@
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { CircuitryError } from '../errors.js';
 import type { CircuitFile } from '../graph/circuit-types.js';
-import { readCircuitFile, writeFileAtomic } from '../graph/circuit-json.js';
+import { readCircuitFile } from '../graph/circuit-json.js';
+import { writeFileAtomic } from '../io/files.js';
 import { renderComparison, renderReport, type ReportOptions } from './render.js';
 
 /**
@@ -24,11 +25,21 @@ export interface Written {
   bytes: number;
 }
 
+/** Where `circuitry report` writes by default: reports/<basename>.html. */
+export function reportPath(input: string): string {
+  return join('reports', `${stem(input)}.html`);
+}
+
+/** Where `circuitry compare` writes by default: reports/compare-<names>.html. */
+export function comparisonPath(inputs: readonly string[]): string {
+  return join('reports', `compare-${inputs.map(stem).join('-').slice(0, 80)}.html`);
+}
+
 /** `circuitry report`: circuit JSON → HTML (default reports/<basename>.html). */
 export function writeReport(input: string, out?: string, opts: Omit<ReportOptions, 'source'> = {}): Written {
   const file = readCircuitJson(input);
   const html = renderReport(file, { ...opts, source: input });
-  const target = out ?? join('reports', `${stem(input)}.html`);
+  const target = out ?? reportPath(input);
   writeFileAtomic(target, html);
   return { out: target, bytes: Buffer.byteLength(html) };
 }
@@ -50,7 +61,7 @@ export function writeComparison(inputs: readonly string[], out?: string): Writte
   if (inputs.length < 2) throw new CircuitryError(`compare: expected at least two circuit files, got ${inputs.length}`);
   const names = circuitNames(inputs);
   const html = renderComparison(inputs.map((p, i) => ({ name: names[i], file: readCircuitJson(p), source: p })));
-  const target = out ?? join('reports', `compare-${inputs.map(stem).join('-').slice(0, 80)}.html`);
+  const target = out ?? comparisonPath(inputs);
   writeFileAtomic(target, html);
   return { out: target, bytes: Buffer.byteLength(html) };
 }

@@ -1,8 +1,8 @@
-import { inFile, num, oneOf, outFile, str } from '../flags.js';
+import { oneOf, outFile, readNumber, str } from '../flags.js';
+import { dataOptions, modelOption, numberFlag, readData } from '../options.js';
 import type { Command } from './types.js';
 import { CircuitryError } from '../../errors.js';
-
-const METHODS = ['eap', 'eap-ig', 'eap-ig-activations'] as const;
+import type { AttributionMethodKey } from '../../attribution/registry.js';
 
 /**
  * `circuitry attribute`: scores every edge of the model's graph with EAP or EAP-IG and writes the
@@ -12,89 +12,85 @@ export const attributeCommand: Command = {
   command: 'attribute',
   describe: 'score every edge with attribution patching (EAP, EAP-IG) and write the circuit JSON',
   builder: (y) =>
-    y
-      .option('model', { type: 'string', demandOption: true, describe: 'a zoo name, a local HuggingFace folder or a hub id' })
-      .option('dataset', { type: 'string', demandOption: true, describe: 'JSONL file of {"clean", "corrupted", "answer", "wrong"} pairs' })
-      .option('method', { type: 'string', default: 'eap', describe: 'eap | eap-ig (inputs interpolated) | eap-ig-activations (masks interpolated)' })
-      .option('steps', { type: 'number', describe: 'integration steps m of eap-ig / eap-ig-activations (default 5)' })
+    dataOptions(modelOption(y))
+      .option('method', { type: 'string', default: 'eap', describe: 'a method of the attribution registry: eap | eap-ig (inputs interpolated) | eap-ig-activations (masks interpolated)' })
+      .option('steps', numberFlag('integration steps m of eap-ig / eap-ig-activations (default 5)'))
       .option('metric', { type: 'string', default: 'logit-diff', describe: 'logit-diff | prob | logprob | kl' })
       .option('direction', { type: 'string', default: 'noise', describe: 'noise: run clean, patch in corrupted (EAP); denoise: run corrupted, patch in clean' })
       .option('ablation', { type: 'string', default: 'patch', describe: "what a patched edge carries: patch (the other run's value) | zero | mean" })
-      .option('top', { type: 'number', describe: 'put the N edges with the largest |score| in the circuit' })
-      .option('threshold', { type: 'number', describe: 'put every edge with |score| ≥ T in the circuit' })
+      .option('top', numberFlag('put the N edges with the largest |score| in the circuit'))
+      .option('threshold', numberFlag('put every edge with |score| ≥ T in the circuit'))
       .option('greedy', { type: 'boolean', default: false, describe: 'with --top: grow the circuit greedily from the logits (EAP-IG)' })
       .option('prune', { type: 'boolean', default: false, describe: 'drop selected edges that do not connect input to logits' })
       .option('nodes', { type: 'boolean', default: false, describe: 'also score nodes (node attribution patching) into the file' })
       .option('gradient', { type: 'string', default: 'auto', describe: 'how gradients are taken: auto | fused | split | mask' })
-      .option('batch-size', { type: 'number', describe: 'prompts per pass (default: all, at most 32)' })
+      .option('batch-size', numberFlag('prompts per pass (default: all, at most 32)'))
       .option('significance', { type: 'boolean', default: false, describe: 'per-edge bootstrap CIs, p-values and FDR q-values over the prompts (eap and eap-ig-activations), in meta.edge_significance' })
-      .option('resamples', { type: 'number', default: 10000, describe: 'resamples for --significance' })
-      .option('alpha', { type: 'number', default: 0.05, describe: 'FDR level for --significance' })
+      .option('resamples', numberFlag('resamples for --significance', 10000))
+      .option('alpha', numberFlag('FDR level for --significance', 0.05))
       .option('correction', { type: 'string', default: 'bh', describe: 'multiple comparisons for --significance: bh | bonferroni | none' })
-      .option('seed', { type: 'number', default: 0, describe: 'seed for --significance resampling' })
+      .option('resample-seed', numberFlag('seed of the --significance resampling', 0))
       .option('out', { type: 'string', demandOption: true, describe: 'the circuit JSON file to write' })
-      .example('circuitry attribute --model tiny --dataset ioi.jsonl --method eap-ig --steps 5 --top 200 --out ioi.json', 'EAP-IG scores, top 200 edges in the circuit'),
+      .example('circuitry attribute --model mini-gpt2 --task ioi -n 16 --method eap-ig --steps 5 --top 100 --out eap.json', 'EAP-IG scores, top 100 edges in the circuit'),
   run: (args) => runAttribute(args),
 };
 
-
-
-
 async function runAttribute(args: Record<string, unknown>): Promise<number> {
-  const { parseMetricName } = await import('../../metrics/index.js');
 
-  // Flags first: every mistake that needs no model is reported before anything loads.
-  const method = oneOf(args, 'method', METHODS, 'eap');
-  const integrated = method !== 'eap';
-  const steps = num(args, 'steps', 'an integer from 1 to 1000', (n) => Number.isInteger(n) && n >= 1 && n <= 1000);
-  if (steps !== undefined && !integrated) throw new CircuitryError(`--steps: method eap takes no integration steps (use --method eap-ig or eap-ig-activations)`);
-  const metric = parseMetricName(str(args, 'metric') ?? 'logit-diff', '--metric');
-  if (metric === 'accuracy') throw new CircuitryError("--metric: accuracy has zero gradient everywhere, so attribution cannot use it; use logit-diff, prob, logprob or kl");
+  // Flags first: every mistake that needs no model is reported before anything loads;
+  // outputs and numbers before the library is even imported.
+  const out = outFile(args, true, 'out', 'the circuit JSON file to write')!;
+  const steps = readNumber(args, 'steps', 'count', { max: 1000 });
   const direction = oneOf(args, 'direction', ['noise', 'denoise'] as const, 'noise');
   const ablation = oneOf(args, 'ablation', ['patch', 'zero', 'mean'] as const, 'patch');
   const gradient = oneOf(args, 'gradient', ['auto', 'fused', 'split', 'mask'] as const, 'auto');
-  if (gradient === 'mask' && method === 'eap-ig') throw new CircuitryError("--gradient mask: eap-ig interpolates input embeddings, which the mask gradient cannot; use auto, fused or split (or --method eap-ig-activations)");
-  const top = num(args, 'top', 'a non-negative integer', (n) => Number.isInteger(n) && n >= 0);
-  const threshold = num(args, 'threshold', 'a number', () => true);
+  const top = readNumber(args, 'top', 'index');
+  const threshold = readNumber(args, 'threshold', 'finite');
   const greedy = args.greedy === true;
   const prune = args.prune === true;
-  const batchSize = num(args, 'batch-size', 'a positive integer', (n) => Number.isInteger(n) && n >= 1);
+  const batchSize = readNumber(args, 'batch-size', 'count');
+  const significance = args.significance === true;
+  const resamples = readNumber(args, 'resamples', 'count') ?? 10000;
+  const alpha = readNumber(args, 'alpha', 'fraction') ?? 0.05;
+  const correction = oneOf(args, 'correction', ['bh', 'bonferroni', 'none'] as const, 'bh');
+  const resampleSeed = readNumber(args, 'resample-seed', 'integer') ?? 0;
+  const data = (await readData(args))!;
+  const { parseMetricName } = await import('../../metrics/index.js');
+  const { attributionMethod } = await import('../../attribution/registry.js');
+  const method = attributionMethod(str(args, 'method') ?? 'eap', '--method').key as AttributionMethodKey;
+  const integrated = attributionMethod(method).integrated;
+  if (steps !== undefined && !integrated) throw new CircuitryError(`--steps: method ${method} takes no integration steps (use --method eap-ig or eap-ig-activations)`);
+  const metric = parseMetricName(str(args, 'metric') ?? 'logit-diff', '--metric');
+  if (metric === 'accuracy') throw new CircuitryError("--metric: accuracy has zero gradient everywhere, so attribution cannot use it; use logit-diff, prob, logprob or kl");
+  if (gradient === 'mask' && method === 'eap-ig') throw new CircuitryError("--gradient mask: eap-ig interpolates input embeddings, which the mask gradient cannot; use auto, fused or split (or --method eap-ig-activations)");
+  if (significance && method !== 'eap' && method !== 'eap-ig-activations') throw new CircuitryError(`--significance: supported for --method eap and eap-ig-activations, not ${method}`);
   const { checkSelection } = await import('../../attribution/circuit.js');
   const selection = { ...(top !== undefined ? { top } : {}), ...(threshold !== undefined ? { threshold } : {}), greedy, prune };
   checkSelection(selection);
-  const out = outFile(args)!;
-  const datasetPath = inFile(args, 'dataset', 'a JSONL file');
-  if (!datasetPath) throw new CircuitryError('--dataset: give a JSONL file of clean/corrupted pairs');
-  const modelName = str(args, 'model');
-  if (!modelName) throw new CircuitryError('--model: give a zoo name, a model folder or a hub id');
 
-  const [{ initBackend }, { loadModel }, { loadJsonlDataset, datasetHash }, { CircuitGraph }, attribution, { circuitToJson, writeCircuitFile }, { VERSION }] = await Promise.all([
-    import('../../backend/index.js'),
-    import('../../model/load.js'),
-    import('../../tasks/index.js'),
+  const [{ backendAndModel, datasetFor, describeData }, { CircuitGraph }, attribution, { circuitToJson, writeCircuitFile }, { provenance }] = await Promise.all([
+    import('../load.js'),
     import('../../graph/graph.js'),
     import('../../attribution/index.js'),
     import('../../graph/circuit-json.js'),
-    import('../../version.js'),
+    import('../../graph/provenance.js'),
   ]);
-  const backend = await initBackend(str(args, 'backend'));
-  console.log(`backend: ${backend}`);
   const t0 = performance.now();
-  const loaded = await loadModel(modelName, { log: (m) => console.error(m) });
-  const { model, tokenizer } = loaded;
+  const { loaded } = await backendAndModel(args, str(args, 'model')!);
+  const { model } = loaded;
   try {
-    const ds = loadJsonlDataset(datasetPath, tokenizer);
+    const ds = await datasetFor(loaded, data);
     const cfg = model.cfg;
     const graph = new CircuitGraph({ nLayers: cfg.nLayers, nHeads: cfg.nHeads, hasMlp: !cfg.attnOnly, qkv: true });
     checkSelection(selection, graph.nEdges);
     const loadSeconds = (performance.now() - t0) / 1000;
-    console.log(`model: ${loaded.name} (${cfg.nLayers} layers, ${cfg.nHeads} heads, d_model ${cfg.dModel}; ${graph.nEdges} edges); dataset: ${datasetPath} (${ds.clean.length} pairs of ${ds.seqLen} tokens)`);
+    console.log(`model: ${loaded.name} (${cfg.nLayers} layers, ${cfg.nHeads} heads, d_model ${cfg.dModel}; ${graph.nEdges} edges); dataset: ${describeData(ds)}`);
     if (ablation === 'patch') {
       // the other run's values are patched in: clean and corrupted must differ under the metric
       // before any gradient is spent on them
       const { checkMetricGap, unpatchedMetrics } = await import('../../metrics/index.js');
       const gap = unpatchedMetrics(model, ds, metric, batchSize);
-      checkMetricGap(metric, gap.clean, gap.corrupted, datasetPath);
+      checkMetricGap(metric, gap.clean, gap.corrupted, ds.source);
     }
     const options = { metric, direction, ablation, gradient, ...(steps !== undefined ? { steps } : {}), ...(batchSize !== undefined ? { batchSize } : {}) };
     const result = attribution.attributeEdges({ model, graph, data: ds }, method, options);
@@ -119,20 +115,16 @@ async function runAttribute(args: Record<string, unknown>): Promise<number> {
     for (const e of graph.edges) inGraph += circuit.inGraph[e.index];
     console.log(`\n${graph.nEdges} edges scored in ${result.forwardPasses} forward + ${result.backwardPasses} backward passes, ${result.seconds.toFixed(2)} s; ${inGraph} in the circuit`);
     const meta = attribution.attributionMeta(result, {
-      tool: { name: 'circuitry', version: VERSION },
-      backend,
-      model: { name: loaded.name, hash: loaded.source.hash },
-      dataset: { name: ds.name, hash: datasetHash(ds), n_examples: ds.clean.length, seq_len: ds.seqLen },
-      timings: { load: loadSeconds, ...(nodeSeconds !== undefined ? { nodes: nodeSeconds } : {}) },
+      ...provenance({ model: loaded, dataset: ds, timings: { load: loadSeconds, ...(nodeSeconds !== undefined ? { nodes: nodeSeconds } : {}) } }),
+      task: ds.name,
       selection,
       ...(batchSize !== undefined ? { batchSize } : {}),
     });
-    if (args.significance === true) {
-      if (method !== 'eap' && method !== 'eap-ig-activations') throw new CircuitryError(`--significance: supported for --method eap and eap-ig-activations, not ${method}`);
+    if (significance && (method === 'eap' || method === 'eap-ig-activations')) {
       const { edgeAttributionSignificance } = await import('../../interventions/sweep-significance.js');
       const sig = edgeAttributionSignificance({ model, graph, data: ds }, {
         metric, direction, ablation, method, ...(steps !== undefined ? { steps } : {}),
-        resamples: args.resamples as number, alpha: args.alpha as number, seed: args.seed as number, correction: String(args.correction) as 'bh' | 'bonferroni' | 'none',
+        resamples, alpha, seed: resampleSeed, correction,
       });
       meta.edge_significance = { summary: sig.significance, edges: Object.fromEntries(sig.edges.map((e, i) => [e, sig.components[i]])) };
       console.log(`significance: ${sig.significance.n_significant} of ${graph.nEdges} edges at ${sig.significance.correction} level ${sig.significance.alpha} (${sig.significance.test}, ${sig.significance.n_examples} prompts)`);

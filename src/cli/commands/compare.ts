@@ -1,4 +1,6 @@
 import { CircuitryError } from '../../errors.js';
+import { outFile } from '../flags.js';
+import { checkOutputPath } from '../../io/files.js';
 import type { Command } from './types.js';
 
 /** `circuitry compare A.json B.json [...] --out FILE.html`: shared and unique parts, IoU, drawings. */
@@ -7,13 +9,18 @@ export const compareCommand: Command = {
   describe: 'compare two or more circuits in one HTML page (shared/unique nodes and edges, IoU, drawings)',
   builder: (y) =>
     y
+      // main.ts makes a repeated flag take its last value; a variadic positional needs every value
+      .parserConfiguration({ 'duplicate-arguments-array': true })
       .positional('circuits', { type: 'string', array: true, describe: 'circuit JSON files (two or more)', demandOption: true })
-      .option('out', { type: 'string', describe: 'output HTML file (default: reports/compare-<names>.html)' }),
+      .option('out', { type: 'string', requiresArg: true, describe: 'output HTML file (default: reports/compare-<names>.html)' })
+      .example('circuitry compare graphs/mini-gpt2-ioi.json graphs/mini-gpt2-induction.json --out reports/ab.html', 'two circuits side by side'),
   run: async (args) => {
     const circuits = (args.circuits as unknown[]).map(String);
     if (circuits.length < 2) throw new CircuitryError(`compare: expected at least two circuit files, got ${circuits.length}`);
-    const { writeComparison } = await import('../../report/files.js');
-    const { out, bytes } = writeComparison(circuits, args.out as string | undefined);
+    const { writeComparison, comparisonPath } = await import('../../report/files.js');
+    const target = outFile(args, false, 'out', 'the HTML file to write') ?? comparisonPath(circuits);
+    checkOutputPath(target, '--out');
+    const { out, bytes } = writeComparison(circuits, target);
     console.log(`wrote ${out} (${(bytes / 1e6).toFixed(2)} MB, ${circuits.length} circuits)`);
     return 0;
   },

@@ -1,7 +1,7 @@
-import { inFile, outFile, str } from '../flags.js';
+import { fmt, jsonText, oneOf, outFile, positionNames, readNumber, str } from '../flags.js';
+import { dataOptions, modelOption, numberFlag, readData } from '../options.js';
 import type { SignificanceSummary } from '../../interventions/sweep-significance.js';
 import type { Command } from './types.js';
-import { CircuitryError } from '../../errors.js';
 
 const SWEEP_HELP = 'resid | attn-out | mlp-out | heads | heads-by-pos | qkv | pattern | neurons:L | edges';
 
@@ -14,90 +14,79 @@ export const patchCommand: Command = {
   command: 'patch',
   describe: 'activation-patching sweeps (layer, position, head, q/k/v, pattern, neuron) or every single edge; writes metric, delta and recovery per component',
   builder: (y) =>
-    y
-      .option('model', { type: 'string', demandOption: true, describe: 'a zoo name, a local HuggingFace folder or a hub id' })
-      .option('dataset', { type: 'string', demandOption: true, describe: 'JSONL file of {"clean", "corrupted", "answer", "wrong"} pairs' })
+    dataOptions(modelOption(y))
       .option('sweep', { type: 'string', demandOption: true, describe: SWEEP_HELP })
       .option('direction', { type: 'string', default: 'denoise', describe: 'denoise: run corrupted, patch in clean (TransformerLens); noise: run clean, patch in corrupted' })
       .option('metric', { type: 'string', default: 'logit-diff', describe: 'logit-diff | prob | logprob | accuracy | kl' })
       .option('ablation', { type: 'string', default: 'patch', describe: "what a patched component carries: patch (the other run's value) | zero | mean (the other run's dataset mean)" })
-      .option('batch-size', { type: 'number', describe: 'prompts per forward pass (default: all, at most 64)' })
-      .option('top', { type: 'number', default: 10, describe: 'components shown in the table' })
+      .option('batch-size', numberFlag('prompts per forward pass (default: all, at most 64)'))
+      .option('top', numberFlag('components shown in the table', 10))
       .option('significance', { type: 'boolean', default: false, describe: 'per-component bootstrap CIs, p-values (sign-flip permutation test) and FDR q-values over the prompts' })
-      .option('resamples', { type: 'number', default: 10000, describe: 'resamples for --significance' })
-      .option('alpha', { type: 'number', default: 0.05, describe: 'FDR level for --significance' })
+      .option('resamples', numberFlag('resamples for --significance', 10000))
+      .option('alpha', numberFlag('FDR level for --significance', 0.05))
       .option('correction', { type: 'string', default: 'bh', describe: 'multiple comparisons for --significance: bh | bonferroni | none' })
-      .option('seed', { type: 'number', default: 0, describe: 'seed for --significance resampling' })
+      .option('resample-seed', numberFlag('seed of the --significance resampling', 0))
       .option('out', { type: 'string', demandOption: true, describe: 'the JSON file to write' })
-      .example('circuitry patch --model gpt2 --dataset ioi.jsonl --sweep heads --out heads.json', 'head-output sweep, denoising')
-      .example('circuitry patch --model gpt2 --dataset ioi.jsonl --sweep neurons:9 --direction noise --out n9.json', 'every neuron of MLP 9, noising'),
+      .example('circuitry patch --model mini-gpt2 --task ioi -n 16 --sweep heads --out heads.json', 'head-output sweep, denoising')
+      .example('circuitry patch --model mini-gpt2 --dataset pairs.jsonl --sweep neurons:1 --direction noise --out n1.json', 'every neuron of MLP 1, noising'),
   // the implementation imports tfjs and the library lazily, so --help stays instant
   run: (args) => runPatch(args),
 };
 
 
 async function runPatch(args: Record<string, unknown>): Promise<number> {
+  // Flags first: every mistake that needs no model is reported before anything loads;
+  // outputs and numbers before the library is even imported.
+  const out = outFile(args)!;
+  const direction = oneOf(args, 'direction', ['denoise', 'noise'] as const, 'denoise');
+  const ablation = oneOf(args, 'ablation', ['patch', 'zero', 'mean'] as const, 'patch');
+  const batchSize = readNumber(args, 'batch-size', 'count');
+  const top = readNumber(args, 'top', 'index') ?? 10;
+  const significance = args.significance === true;
+  const resamples = readNumber(args, 'resamples', 'count') ?? 10000;
+  const alpha = readNumber(args, 'alpha', 'fraction') ?? 0.05;
+  const correction = oneOf(args, 'correction', ['bh', 'bonferroni', 'none'] as const, 'bh');
+  const resampleSeed = readNumber(args, 'resample-seed', 'integer') ?? 0;
+  const data = (await readData(args))!;
   const [{ parseSweep, sweepName, planSweep, runSweep, topComponents, sweepToMeta }, { parseMetricName }] = await Promise.all([
     import('../../patching/sweeps.js'),
     import('../../metrics/index.js'),
   ]);
-
-  // Flags first: every mistake that needs no model is reported before anything loads.
   const spec = parseSweep(str(args, 'sweep') ?? '', '--sweep');
-  const direction = str(args, 'direction') ?? 'denoise';
-  if (direction !== 'noise' && direction !== 'denoise') throw new CircuitryError(`--direction: expected noise or denoise, got '${direction}'`);
   const metric = parseMetricName(str(args, 'metric') ?? 'logit-diff', '--metric');
-  const ablation = str(args, 'ablation') ?? 'patch';
-  if (ablation !== 'patch' && ablation !== 'zero' && ablation !== 'mean') throw new CircuitryError(`--ablation: expected patch, zero or mean, got '${ablation}'`);
-  const batchSize = args['batch-size'];
-  if (batchSize !== undefined && !(typeof batchSize === 'number' && Number.isInteger(batchSize) && batchSize >= 1)) {
-    throw new CircuitryError(`--batch-size: expected a positive integer, got ${JSON.stringify(batchSize)}`);
-  }
-  const top = Number(args.top ?? 10);
-  if (!Number.isInteger(top) || top < 0) throw new CircuitryError(`--top: expected a non-negative integer, got ${JSON.stringify(args.top)}`);
-  const out = outFile(args)!;
-  const datasetPath = inFile(args, 'dataset', 'a JSONL file');
-  if (!datasetPath) throw new CircuitryError('--dataset: give a JSONL file of clean/corrupted pairs');
-  const modelName = str(args, 'model');
-  if (!modelName) throw new CircuitryError('--model: give a zoo name, a model folder or a hub id');
 
-  const [{ initBackend }, { loadModel }, { loadJsonlDataset, datasetHash }, { CircuitGraph }, { Patcher }, { createProgress }, { writeFileAtomic }, { VERSION }] = await Promise.all([
-    import('../../backend/index.js'),
-    import('../../model/load.js'),
-    import('../../tasks/index.js'),
+  const [{ backendAndModel, datasetFor, describeData }, { CircuitGraph }, { Patcher }, { createProgress }, { writeFileAtomic }, { provenance }] = await Promise.all([
+    import('../load.js'),
     import('../../graph/graph.js'),
     import('../../patching/patcher.js'),
     import('../progress.js'),
-    import('../../graph/circuit-json.js'),
-    import('../../version.js'),
+    import('../../io/files.js'),
+    import('../../graph/provenance.js'),
   ]);
-  const backend = await initBackend(str(args, 'backend'));
-  console.log(`backend: ${backend}`);
   const t0 = performance.now();
-  const loaded = await loadModel(modelName, { log: (m) => console.error(m) });
+  const { loaded } = await backendAndModel(args, str(args, 'model')!);
   const { model, tokenizer } = loaded;
   let patcher: InstanceType<typeof Patcher> | undefined;
   try {
-    const ds = loadJsonlDataset(datasetPath, tokenizer);
+    const ds = await datasetFor(loaded, data);
     const cfg = model.cfg;
-    const positionLabels = positionNames(ds.clean[0], (id) => tokenizer.tokenString(id));
+    const positionLabels = positionNames(ds.clean[0], tokenizer);
     // checks the sweep against the model (neuron layer in range, MLPs present) before any work
     if (spec.kind !== 'edges') planSweep(spec, cfg, ds.seqLen, positionLabels);
     const graph = new CircuitGraph({ nLayers: cfg.nLayers, nHeads: cfg.nHeads, hasMlp: !cfg.attnOnly, qkv: true });
-    console.log(`model: ${loaded.name} (${cfg.nLayers} layers, ${cfg.nHeads} heads, d_model ${cfg.dModel}); dataset: ${datasetPath} (${ds.clean.length} pairs of ${ds.seqLen} tokens)`);
-    patcher = new Patcher(model, graph, ds, { metric, direction, ablation, batchSize: batchSize as number | undefined });
+    console.log(`model: ${loaded.name} (${cfg.nLayers} layers, ${cfg.nHeads} heads, d_model ${cfg.dModel}); dataset: ${describeData(ds)}`);
+    patcher = new Patcher(model, graph, ds, { metric, direction, ablation, ...(batchSize !== undefined ? { batchSize } : {}) });
     const p = patcher;
     console.log(`${metric}: clean ${fmt(p.cleanMetric)}, corrupted ${fmt(p.corruptedMetric)}; sweep ${sweepName(spec)}, ${direction}${ablation === 'patch' ? '' : `, ${ablation} ablation`}`);
     // patching the other run's values in: they must differ from the run's under the metric
-    if (ablation === 'patch') (await import('../../metrics/index.js')).checkMetricGap(metric, p.cleanMetric, p.corruptedMetric, datasetPath);
+    if (ablation === 'patch') (await import('../../metrics/index.js')).checkMetricGap(metric, p.cleanMetric, p.corruptedMetric, ds.source);
     const progress = createProgress(`patch ${sweepName(spec)}`);
     const t1 = performance.now();
     let result: ReturnType<typeof runSweep> & { significance?: SignificanceSummary };
     try {
-      if (args.significance) {
+      if (significance) {
         const { sweepWithSignificance } = await import('../../interventions/sweep-significance.js');
-        const correction = str(args, 'correction') as 'bh' | 'bonferroni' | 'none';
-        result = sweepWithSignificance(p, spec, { onProgress: progress.update, positionLabels, resamples: args.resamples as number, alpha: args.alpha as number, correction, seed: args.seed as number });
+        result = sweepWithSignificance(p, spec, { onProgress: progress.update, positionLabels, resamples, alpha, correction, seed: resampleSeed });
       } else {
         result = runSweep(p, spec, { onProgress: progress.update, positionLabels });
       }
@@ -122,11 +111,7 @@ async function runPatch(args: Record<string, unknown>): Promise<number> {
     console.log(`${result.components.length} components in ${passes(result.forwardPasses)} (+${result.cachePasses} unpatched) in ${seconds.toFixed(1)} s`);
 
     const file = {
-      tool: { name: 'circuitry', version: VERSION },
-      created: new Date().toISOString(),
-      backend,
-      model: { name: loaded.name, hash: loaded.source.hash, source: loaded.source.kind },
-      dataset: { name: ds.name, path: datasetPath, hash: datasetHash(ds), n_examples: ds.clean.length, seq_len: ds.seqLen },
+      ...provenance({ model: loaded, dataset: ds, timings: { load: (t1 - t0) / 1000, sweep: seconds } }),
       sweep: result.kind,
       direction,
       metric,
@@ -136,7 +121,6 @@ async function runPatch(args: Record<string, unknown>): Promise<number> {
       corrupted: result.corrupted,
       forward_passes: result.forwardPasses,
       cache_passes: result.cachePasses,
-      timings: { load: (t1 - t0) / 1000, sweep: seconds },
       rows: result.rows,
       cols: result.cols,
       components: Object.fromEntries(result.components.map((c) => [c.name, { ...c, name: undefined }])),
@@ -144,30 +128,11 @@ async function runPatch(args: Record<string, unknown>): Promise<number> {
       // ready for a circuit file's meta.sweeps
       meta_sweep: sweepToMeta(result),
     };
-    writeFileAtomic(out, JSON.stringify(file, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 1) + '\n');
+    writeFileAtomic(out, jsonText(file));
     console.log(`wrote ${out}`);
     return 0;
   } finally {
     patcher?.dispose();
     model.dispose();
   }
-}
-
-/** Column labels for positions: "i:token" (unique even when tokens repeat). */
-function positionNames(ids: readonly number[], str: (id: number) => string): string[] {
-  return ids.map((id, i) => {
-    let t: string;
-    try {
-      t = str(id);
-    } catch {
-      t = String(id);
-    }
-    return `${i}:${t}`;
-  });
-}
-
-function fmt(x: number): string {
-  if (!Number.isFinite(x)) return String(x);
-  const a = Math.abs(x);
-  return a !== 0 && (a < 1e-3 || a >= 1e5) ? x.toExponential(3) : x.toFixed(4);
 }

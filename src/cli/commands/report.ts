@@ -1,4 +1,6 @@
-import { CircuitryError } from '../../errors.js';
+import { outFile, readNumber, str } from '../flags.js';
+import { numberFlag } from '../options.js';
+import { checkOutputPath } from '../../io/files.js';
 import type { Command } from './types.js';
 
 /** `circuitry report CIRCUIT.json [--out FILE.html]`: the interactive HTML report of a circuit. */
@@ -10,14 +12,16 @@ export const reportCommand: Command = {
       .positional('circuit', { type: 'string', describe: 'circuit JSON file (circuitry / EAP-IG / MIB format)', demandOption: true })
       .option('out', { type: 'string', describe: 'output HTML file (default: reports/<basename>.html)' })
       .option('title', { type: 'string', describe: 'page heading (default: task · model)' })
-      .option('top-edges', { type: 'number', default: 100, describe: 'rows of the top-edges table' }),
+      .option('top-edges', numberFlag('rows of the top-edges table', 100))
+      .example('circuitry report graphs/mini-gpt2-ioi.json --out reports/ioi.html', 'the report of a circuit'),
   run: async (args) => {
     const circuit = String(args.circuit);
-    const topEdges = args['top-edges'] as number;
-    if (!(Number.isInteger(topEdges) && topEdges > 0)) throw new CircuitryError(`--top-edges: expected a positive integer, got ${String(args['top-edges'])}`);
-    const { writeReport } = await import('../../report/files.js');
+    const topEdges = readNumber(args, 'top-edges', 'count') ?? 100;
+    const { writeReport, reportPath } = await import('../../report/files.js');
+    const target = outFile(args, false, 'out', 'the HTML file to write') ?? reportPath(circuit);
+    checkOutputPath(target, '--out');
     const t0 = performance.now();
-    const { out, bytes } = writeReport(circuit, args.out as string | undefined, { title: args.title as string | undefined, topEdges });
+    const { out, bytes } = writeReport(circuit, target, { title: str(args, 'title'), topEdges });
     console.log(`wrote ${out} (${(bytes / 1e6).toFixed(2)} MB, ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
     return 0;
   },

@@ -1,7 +1,7 @@
 import type { Command } from './types.js';
 import { CircuitryError } from '../../errors.js';
-import { dataOptions } from '../options.js';
-import { fmt, jsonText, num, oneOf, outFile, str } from '../flags.js';
+import { dataOptions, modelOption, numberFlag, readData } from '../options.js';
+import { fmt, jsonText, oneOf, outFile, readNumber, str } from '../flags.js';
 
 /**
  * `circuitry search`: hierarchical activation patching — layers, then positions within the
@@ -13,63 +13,52 @@ export const searchCommand: Command = {
   describe: 'hierarchical patching: layers, then positions in the kept layers, then heads and neurons there; a fraction of the full sweep',
   builder: (y) =>
     dataOptions(
-      y
-        .option('model', { type: 'string', demandOption: true, describe: 'a zoo name, a local HuggingFace folder or a hub id' })
+      modelOption(y)
         .option('direction', { type: 'string', default: 'denoise', describe: 'denoise: run corrupted, patch in clean | noise: run clean, patch in corrupted' })
         .option('metric', { type: 'string', default: 'logit-diff', describe: 'logit-diff | prob | logprob | accuracy | kl' })
         .option('ablation', { type: 'string', default: 'patch', describe: 'patch | zero | mean' })
-        .option('floor', { type: 'number', default: 0.1, describe: "keep components whose |effect| is at least this share of the whole patch's effect" })
+        .option('floor', numberFlag("keep components whose |effect| is at least this share of the whole patch's effect", 0.1))
         .option('unit', { type: 'string', default: 'sublayer', describe: "first level: sublayer (each layer's attention and MLP output) | block (both at once)" })
         .option('finest', { type: 'string', default: 'both', describe: 'last level: heads | neurons | both' })
-        .option('max-keep', { type: 'number', describe: 'keep at most this many components per level' })
-        .option('batch-size', { type: 'number', describe: 'prompts per pass (default: all, at most 64)' })
+        .option('max-keep', numberFlag('keep at most this many components per level'))
+        .option('batch-size', numberFlag('prompts per pass (default: all, at most 64)'))
         .option('out', { type: 'string', demandOption: true, describe: 'the JSON file to write' }),
-    ).example('circuitry search --model planted-and --task both-colors --direction noise --out search.json', 'down to heads and neurons'),
+    ).example('circuitry search --model planted-and --task both-colors -n 16 --direction noise --out search.json', 'down to heads and neurons'),
   run: (args) => runSearch(args),
 };
 
 async function runSearch(args: Record<string, unknown>): Promise<number> {
-  const { parseMetricName } = await import('../../metrics/index.js');
-  const metric = parseMetricName(str(args, 'metric') ?? 'logit-diff', '--metric');
+  const out = outFile(args)!;
   const direction = oneOf(args, 'direction', ['noise', 'denoise'] as const, 'denoise');
   const ablation = oneOf(args, 'ablation', ['patch', 'zero', 'mean'] as const, 'patch');
   const unit = oneOf(args, 'unit', ['sublayer', 'block'] as const, 'sublayer');
   const finest = oneOf(args, 'finest', ['heads', 'neurons', 'both'] as const, 'both');
-  const floor = num(args, 'floor', 'a non-negative number', (n) => n >= 0) ?? 0.1;
-  const maxKeep = num(args, 'max-keep', 'a positive integer', (n) => Number.isInteger(n) && n >= 1);
-  const batchSize = num(args, 'batch-size', 'a positive integer', (n) => Number.isInteger(n) && n >= 1);
-  const n = num(args, 'n', 'a positive integer', (x) => Number.isInteger(x) && x >= 1) ?? 64;
-  const taskSeed = num(args, 'seed', 'an integer', (x) => Number.isSafeInteger(x)) ?? 0;
-  const out = outFile(args)!;
-  const modelName = str(args, 'model');
-  if (!modelName) throw new CircuitryError('--model: give a zoo name, a model folder or a hub id');
+  const floor = readNumber(args, 'floor', 'non-negative') ?? 0.1;
+  const maxKeep = readNumber(args, 'max-keep', 'count');
+  const batchSize = readNumber(args, 'batch-size', 'count');
+  const data = (await readData(args))!;
+  const { parseMetricName } = await import('../../metrics/index.js');
+  const metric = parseMetricName(str(args, 'metric') ?? 'logit-diff', '--metric');
 
-  const [{ initBackend }, { loadModel }, { resolveDataset }, { datasetHash }, { CircuitGraph }, { Patcher }, { hierarchicalSearch }, { createProgress }, { writeFileAtomic }, { VERSION }] = await Promise.all([
-    import('../../backend/index.js'),
-    import('../../model/load.js'),
-    import('../../discovery/data.js'),
-    import('../../tasks/index.js'),
+  const [{ backendAndModel, datasetFor, describeData }, { CircuitGraph }, { Patcher }, { hierarchicalSearch }, { createProgress }, { writeFileAtomic }, { provenance }] = await Promise.all([
+    import('../load.js'),
     import('../../graph/graph.js'),
     import('../../patching/patcher.js'),
     import('../../interventions/hierarchical.js'),
     import('../progress.js'),
-    import('../../graph/circuit-json.js'),
-    import('../../version.js'),
+    import('../../io/files.js'),
+    import('../../graph/provenance.js'),
   ]);
-  const backend = await initBackend(str(args, 'backend'));
-  console.log(`backend: ${backend}`);
-  const loaded = await loadModel(modelName, { log: (m) => console.error(m) });
+  const { loaded } = await backendAndModel(args, str(args, 'model')!);
   const { model } = loaded;
   let patcher: InstanceType<typeof Patcher> | undefined;
   try {
-    const datasetPath = str(args, 'dataset');
-    const task = str(args, 'task');
-    const ds = resolveDataset(loaded, datasetPath ? { dataset: datasetPath } : { task: { name: task!, n, seed: taskSeed } });
+    const ds = await datasetFor(loaded, data);
     const cfg = model.cfg;
     if (finest === 'neurons' && cfg.attnOnly) throw new CircuitryError('--finest neurons: the model is attention-only (it has no MLPs)');
     const graph = new CircuitGraph({ nLayers: cfg.nLayers, nHeads: cfg.nHeads, hasMlp: !cfg.attnOnly, qkv: true });
     patcher = new Patcher(model, graph, ds, { metric, direction, ablation, batchSize });
-    console.log(`model: ${loaded.name}; dataset: ${ds.source} (${ds.clean.length} pairs of ${ds.seqLen} tokens); ${metric}: clean ${fmt(patcher.cleanMetric)}, corrupted ${fmt(patcher.corruptedMetric)}; ${direction}`);
+    console.log(`model: ${loaded.name}; dataset: ${describeData(ds)}; ${metric}: clean ${fmt(patcher.cleanMetric)}, corrupted ${fmt(patcher.corruptedMetric)}; ${direction}`);
     const progress = createProgress('search');
     const t0 = performance.now();
     let r;
@@ -85,11 +74,7 @@ async function runSearch(args: Record<string, unknown>): Promise<number> {
     }
     console.log(`${r.evaluated} of the full sweep's ${r.fullSweep.components} components (${(100 * r.patchedFraction).toFixed(1)}%), ${r.forwardPasses + r.cachePasses} of ${r.fullSweep.forwardPasses + r.fullSweep.cachePasses} forward passes (${(100 * r.passFraction).toFixed(1)}%), ${seconds.toFixed(1)} s`);
     const file = {
-      tool: { name: 'circuitry', version: VERSION },
-      created: new Date().toISOString(),
-      backend,
-      model: { name: loaded.name, hash: loaded.source.hash, source: loaded.source.kind },
-      dataset: { name: ds.name, source: ds.source, hash: datasetHash(ds), n_examples: ds.clean.length, seq_len: ds.seqLen },
+      ...provenance({ model: loaded, dataset: ds, timings: { search: seconds } }),
       direction,
       metric,
       ablation,
@@ -107,7 +92,6 @@ async function runSearch(args: Record<string, unknown>): Promise<number> {
       full_sweep: { components: r.fullSweep.components, forward_passes: r.fullSweep.forwardPasses, cache_passes: r.fullSweep.cachePasses },
       pass_fraction: r.passFraction,
       patched_fraction: r.patchedFraction,
-      timings: { search: seconds },
     };
     writeFileAtomic(out, jsonText(file));
     console.log(`wrote ${out}`);

@@ -1,6 +1,7 @@
 import type { Command } from './types.js';
 import { CircuitryError } from '../../errors.js';
-import { fmt, inFile, intList, jsonText, num, oneOf, outFile, promptFromFlags, readPromptSet, str, tokenText } from '../flags.js';
+import { fmt, inFile, intList, jsonText, oneOf, outFile, promptFromFlags, readNumber, readPromptSet, str, tokenText } from '../flags.js';
+import { modelOption, numberFlag } from '../options.js';
 
 const HOOKS = ['resid_pre', 'resid_mid', 'resid_post', 'attn_out', 'mlp_out', 'mlp_pre', 'mlp_post'] as const;
 
@@ -14,9 +15,8 @@ export const steerCommand: Command = {
   command: 'steer',
   describe: 'activation steering (ActAdd): add strength × (mean positive − mean negative activation) at a layer; prints next-token distributions and continuations with and without',
   builder: (y) =>
-    y
-      .option('model', { type: 'string', demandOption: true, describe: 'a zoo name, a local HuggingFace folder or a hub id' })
-      .option('layer', { type: 'number', describe: 'the layer whose hook is read and steered (not with --vector)' })
+    modelOption(y)
+      .option('layer', numberFlag('the layer whose hook is read and steered (not with --vector)'))
       .option('hook', { type: 'string', default: 'resid_pre', describe: HOOKS.join(' | ') })
       .option('positive', { type: 'string', describe: 'prompt set file: one prompt a line (.jsonl: a JSON string or token id array a line)' })
       .option('negative', { type: 'string', describe: 'the contrasting prompt set file' })
@@ -24,27 +24,27 @@ export const steerCommand: Command = {
       .option('negative-prompt', { type: 'string', describe: 'one negative prompt' })
       .option('vector', { type: 'string', describe: 'a steering vector saved with --save-vector, instead of prompt sets' })
       .option('reduce', { type: 'string', default: 'last', describe: "each prompt's activation: last (its last position) | mean (over its positions)" })
-      .option('strength', { type: 'number', demandOption: true, describe: 'multiplier of the vector (0: no change)' })
+      .option('strength', { ...numberFlag('multiplier of the vector (0: no change)'), demandOption: true })
       .option('prompt', { type: 'string', describe: 'the prompt to steer' })
       .option('tokens', { type: 'string', describe: 'the prompt as token ids instead of --prompt' })
       .option('positions', { type: 'string', describe: 'prompt positions to add at, e.g. 0,1 (default: every position, generated ones included)' })
-      .option('generate', { type: 'number', default: 0, describe: 'greedy continuation length' })
-      .option('top', { type: 'number', default: 10, describe: 'tokens shown per distribution' })
+      .option('generate', numberFlag('greedy continuation length', 0))
+      .option('top', numberFlag('tokens shown per distribution', 10))
       .option('save-vector', { type: 'string', describe: 'write the steering vector (JSON) here' })
       .option('out', { type: 'string', describe: 'also write the comparison as JSON here' })
       .example('circuitry steer --model gpt2 --layer 6 --positive-prompt " Love" --negative-prompt " Hate" --strength 5 --prompt "I think dogs are" --generate 10', 'a contrast pair')
-      .example('circuitry steer --model mini-gpt2 --layer 1 --positive pos.txt --negative neg.txt --strength 4 --prompt "..." --positions 2', 'prompt sets, one position'),
+      .example('circuitry steer --model mini-gpt2 --layer 1 --positive docs/examples/steer-positive.txt --negative docs/examples/steer-negative.txt --strength 4 --prompt "When Mary and John went to the store , John gave a drink to"', 'prompt sets (one prompt a line)'),
   run: (args) => runSteer(args),
 };
 
 async function runSteer(args: Record<string, unknown>): Promise<number> {
-  const strength = num(args, 'strength', 'a finite number', () => true);
+  const strength = readNumber(args, 'strength', 'finite');
   if (strength === undefined) throw new CircuitryError('--strength: give the multiplier of the vector');
-  const generate = num(args, 'generate', 'a non-negative integer', (n) => Number.isInteger(n) && n >= 0) ?? 0;
-  const top = num(args, 'top', 'a positive integer', (n) => Number.isInteger(n) && n >= 1) ?? 10;
+  const generate = readNumber(args, 'generate', 'index') ?? 0;
+  const top = readNumber(args, 'top', 'count') ?? 10;
   const hookName = oneOf(args, 'hook', HOOKS, 'resid_pre');
   const reduce = oneOf(args, 'reduce', ['last', 'mean'] as const, 'last');
-  const layerFlag = num(args, 'layer', 'a non-negative integer', (n) => Number.isInteger(n) && n >= 0);
+  const layerFlag = readNumber(args, 'layer', 'index');
   const vectorPath = inFile(args, 'vector', 'a steering vector JSON file');
   const posPath = inFile(args, 'positive', 'a prompt set file');
   const negPath = inFile(args, 'negative', 'a prompt set file');
@@ -55,23 +55,18 @@ async function runSteer(args: Record<string, unknown>): Promise<number> {
   if ((posPath === undefined) !== (negPath === undefined)) throw new CircuitryError('--positive and --negative go together: give both prompt set files');
   if ((posText === undefined) !== (negText === undefined)) throw new CircuitryError('--positive-prompt and --negative-prompt go together: give both');
   if (!vectorPath && layerFlag === undefined) throw new CircuitryError('--layer: give the layer to read and steer');
-  const out = outFile(args, false);
-  const savePath = str(args, 'save-vector');
-  const modelName = str(args, 'model');
-  if (!modelName) throw new CircuitryError('--model: give a zoo name, a model folder or a hub id');
+  const out = outFile(args, false, 'out', 'the JSON file to write');
+  const savePath = outFile(args, false, 'save-vector', 'the vector JSON file to write');
 
-  const [{ initBackend }, { loadModel }, { parseTokenIds }, { writeFileAtomic }, { VERSION }, steering, { readFileSync }] = await Promise.all([
-    import('../../backend/index.js'),
-    import('../../model/load.js'),
+  const [{ backendAndModel }, { parseTokenIds }, { writeFileAtomic }, { provenance }, steering, { readFileSync }] = await Promise.all([
+    import('../load.js'),
     import('../../model/tokenizer.js'),
-    import('../../graph/circuit-json.js'),
-    import('../../version.js'),
+    import('../../io/files.js'),
+    import('../../graph/provenance.js'),
     import('../../interventions/steering.js'),
     import('node:fs'),
   ]);
-  const backend = await initBackend(str(args, 'backend'));
-  console.log(`backend: ${backend}`);
-  const loaded = await loadModel(modelName, { log: (m) => console.error(m) });
+  const { loaded } = await backendAndModel(args, str(args, 'model')!);
   const { model, tokenizer } = loaded;
   try {
     const cfg = model.cfg;
@@ -111,17 +106,15 @@ async function runSteer(args: Record<string, unknown>): Promise<number> {
       console.log(`unsteered: ${tokenizer.decode(prompt)} ⟶ ${tokenizer.decode(c.unsteered.continuation)}`);
       console.log(`steered:   ${tokenizer.decode(prompt)} ⟶ ${tokenizer.decode(c.steered.continuation)}`);
     }
-    const vectorJson = { tool: { name: 'circuitry', version: VERSION }, model: { name: loaded.name, hash: loaded.source.hash }, hook: sv.hook, layer: sv.layer, width: sv.vector.length, norm, source: sv.source, vector: Array.from(sv.vector) };
+    const prov = provenance({ model: loaded });
+    const vectorJson = { ...prov, hook: sv.hook, layer: sv.layer, width: sv.vector.length, norm, source: sv.source, vector: Array.from(sv.vector) };
     if (savePath) {
       writeFileAtomic(savePath, jsonText(vectorJson));
       console.log(`wrote ${savePath}`);
     }
     if (out) {
       const file = {
-        tool: { name: 'circuitry', version: VERSION },
-        created: new Date().toISOString(),
-        backend,
-        model: { name: loaded.name, hash: loaded.source.hash, source: loaded.source.kind },
+        ...prov,
         prompt: { tokens: prompt, text: str(args, 'prompt') ?? null },
         steering: { hook: sv.hook, layer: sv.layer, strength, positions: positions ?? 'all', norm, source: sv.source },
         unsteered: { top: c.unsteered.top.map((t) => ({ ...t, token: tokenText(tokenizer, t.id) })), continuation: c.unsteered.continuation },

@@ -1,6 +1,7 @@
 import type { Command } from './types.js';
 import { CircuitryError } from '../../errors.js';
-import { fmt, intList, jsonText, num, oneOf, outFile, positionNames, promptFromFlags, str, tokenText } from '../flags.js';
+import { fmt, intList, jsonText, oneOf, outFile, positionNames, promptFromFlags, readNumber, str, tokenText } from '../flags.js';
+import { modelOption, numberFlag } from '../options.js';
 
 /**
  * `circuitry trace`: causal tracing (Meng et al. 2022). Noise on the embeddings of chosen
@@ -11,30 +12,30 @@ export const traceCommand: Command = {
   command: 'trace',
   describe: 'causal tracing: corrupt chosen positions with Gaussian noise, restore clean states one (layer, position) at a time; writes layer × position maps',
   builder: (y) =>
-    y
-      .option('model', { type: 'string', demandOption: true, describe: 'a zoo name, a local HuggingFace folder or a hub id' })
+    modelOption(y)
       .option('prompt', { type: 'string', describe: 'the prompt text' })
       .option('tokens', { type: 'string', describe: 'the prompt as token ids (e.g. 464,3290) instead of --prompt' })
       .option('answer', { type: 'string', describe: 'the answer token (text that encodes to one token)' })
       .option('answer-id', { type: 'string', describe: 'the answer as token id(s) instead of --answer (several: their probabilities are summed)' })
       .option('noise-positions', { type: 'string', describe: 'positions whose embeddings get noise, e.g. 1,2,3 (default: every position but the last)' })
-      .option('sigma', { type: 'number', default: 3, describe: "noise σ as a multiple of the embedding matrix's standard deviation" })
-      .option('samples', { type: 'number', default: 10, describe: 'noise samples averaged over' })
-      .option('seed', { type: 'number', default: 0, describe: 'seed of the noise' })
+      .option('sigma', numberFlag("noise σ as a multiple of the embedding matrix's standard deviation", 3))
+      .option('samples', numberFlag('noise samples averaged over', 10))
+      .option('seed', numberFlag('seed of the noise', 0))
       .option('kinds', { type: 'string', describe: 'states to restore: resid_pre,resid_post,attn_out,mlp_out (default all)' })
-      .option('window', { type: 'number', default: 1, describe: 'restore this many consecutive layers around each layer together' })
+      .option('window', numberFlag('restore this many consecutive layers around each layer together', 1))
       .option('metric', { type: 'string', default: 'prob', describe: 'prob | logprob of the answer' })
       .option('out', { type: 'string', demandOption: true, describe: 'the JSON file to write' })
-      .example('circuitry trace --model gpt2 --prompt "The Eiffel Tower is in the city of" --answer " Paris" --noise-positions 1,2,3,4 --out eiffel.json', 'ROME-style causal trace'),
+      .example('circuitry trace --model mini-gpt2 --prompt "When Mary and John went to the store , John gave a drink to" --answer Mary --noise-positions 1,3 --out trace.json', 'which states carry the names')
+      .example('circuitry trace --model gpt2 --prompt "The Eiffel Tower is in the city of" --answer " Paris" --noise-positions 1,2,3,4 --out eiffel.json', 'ROME-style causal trace (GPT-2 from the HuggingFace cache)'),
   run: (args) => runTrace(args),
 };
 
 async function runTrace(args: Record<string, unknown>): Promise<number> {
   // flags that need no model first
-  const sigma = num(args, 'sigma', 'a positive number', (n) => n > 0);
-  const samples = num(args, 'samples', 'an integer from 1 to 4096', (n) => Number.isInteger(n) && n >= 1 && n <= 4096);
-  const seed = num(args, 'seed', 'an integer', (n) => Number.isSafeInteger(n));
-  const window = num(args, 'window', 'a positive integer', (n) => Number.isInteger(n) && n >= 1);
+  const sigma = readNumber(args, 'sigma', 'positive');
+  const samples = readNumber(args, 'samples', 'count', { max: 4096 });
+  const seed = readNumber(args, 'seed', 'integer');
+  const window = readNumber(args, 'window', 'count');
   const metric = oneOf(args, 'metric', ['prob', 'logprob'] as const, 'prob');
   const out = outFile(args)!;
   const kindsText = str(args, 'kinds');
@@ -47,20 +48,15 @@ async function runTrace(args: Record<string, unknown>): Promise<number> {
   }
   if (str(args, 'answer') === undefined && str(args, 'answer-id') === undefined) throw new CircuitryError('give the answer as --answer TOKEN or --answer-id ID');
   if (str(args, 'answer') !== undefined && str(args, 'answer-id') !== undefined) throw new CircuitryError('give --answer or --answer-id, not both');
-  const modelName = str(args, 'model');
-  if (!modelName) throw new CircuitryError('--model: give a zoo name, a model folder or a hub id');
 
-  const [{ initBackend }, { loadModel }, { parseTokenIds }, { writeFileAtomic }, { VERSION }, { createProgress }] = await Promise.all([
-    import('../../backend/index.js'),
-    import('../../model/load.js'),
+  const [{ backendAndModel }, { parseTokenIds }, { writeFileAtomic }, { provenance }, { createProgress }] = await Promise.all([
+    import('../load.js'),
     import('../../model/tokenizer.js'),
-    import('../../graph/circuit-json.js'),
-    import('../../version.js'),
+    import('../../io/files.js'),
+    import('../../graph/provenance.js'),
     import('../progress.js'),
   ]);
-  const backend = await initBackend(str(args, 'backend'));
-  console.log(`backend: ${backend}`);
-  const loaded = await loadModel(modelName, { log: (m) => console.error(m) });
+  const { loaded } = await backendAndModel(args, str(args, 'model')!);
   const { model, tokenizer } = loaded;
   try {
     const cfg = model.cfg;
@@ -104,10 +100,7 @@ async function runTrace(args: Record<string, unknown>): Promise<number> {
     }
     console.log(`${r.maps.length * cfg.nLayers * tokens.length} restorations in ${r.forwardPasses} forward passes, ${seconds.toFixed(1)} s`);
     const file = {
-      tool: { name: 'circuitry', version: VERSION },
-      created: new Date().toISOString(),
-      backend,
-      model: { name: loaded.name, hash: loaded.source.hash, source: loaded.source.kind },
+      ...provenance({ model: loaded, timings: { trace: seconds } }),
       prompt: { tokens, labels, text: str(args, 'prompt') ?? null },
       answer: { ids: answer, text: answer.map((a) => tokenText(tokenizer, a)) },
       metric,
@@ -117,7 +110,6 @@ async function runTrace(args: Record<string, unknown>): Promise<number> {
       corrupted: r.corrupted,
       corrupted_per_sample: r.corruptedPerSample,
       forward_passes: r.forwardPasses,
-      timings: { trace: seconds },
       // rows = layers, cols = positions
       maps: Object.fromEntries(r.maps.map((m) => [m.kind, { rows: m.rows, cols: labels, restored: m.restored, indirect: m.indirect, recovery: m.recovery, peak: m.peak }])),
       // ready for a circuit file's meta.sweeps (report heatmaps)

@@ -1,0 +1,90 @@
+import type { LoadedModel } from '../model/load.js';
+import type { TaskDataset } from '../tasks/index.js';
+import { CircuitGraph } from '../graph/graph.js';
+import type { CircuitFile, CircuitMeta } from '../graph/circuit-types.js';
+import { circuitToJson, createCircuit } from '../graph/index.js';
+import { provenance } from '../graph/provenance.js';
+import { type MetricName, checkMetricGap } from '../metrics/index.js';
+import { Patcher } from '../patching/patcher.js';
+import { runAcdc, type AcdcFaith } from './acdc.js';
+import type { AcdcOrder } from './order.js';
+import { circuitMetrics } from './evaluate.js';
+import { type DataSpec, datasetMeta } from './data.js';
+
+export interface AcdcCircuitOptions {
+  readonly metric: MetricName;
+  /** τ: an edge is removed when the faith measure grows by less than this. */
+  readonly tau: number;
+  readonly order: AcdcOrder;
+  readonly faith?: AcdcFaith;
+  readonly batchSize?: number;
+  readonly checkpoint?: string;
+  readonly resume?: boolean;
+  /** Ctrl-C: polled after every pass; the run then leaves its checkpoint. */
+  readonly signal?: AbortSignal;
+  readonly shouldStop?: () => boolean;
+  readonly onProgress?: (done: number, total: number) => void;
+  /** Where the data came from, recorded in meta.config so that `evaluate` can rebuild it. */
+  readonly data?: DataSpec;
+}
+
+export interface AcdcCircuitResult {
+  /** The circuit file (in_graph marks the kept edges; score is each edge's ACDC delta); absent when stopped. */
+  readonly file?: CircuitFile;
+  readonly complete: boolean;
+  readonly nEdges: number;
+  readonly kept: number;
+  readonly forwardPasses: number;
+  readonly seconds: number;
+}
+
+/**
+ * Plain ACDC (Conmy et al. 2023) over every edge of the model's graph, as a circuit file: the
+ * library side of `circuitry acdc`. Interrupted runs (shouldStop) leave the checkpoint and
+ * return complete: false.
+ */
+export async function acdcCircuit(loaded: LoadedModel, data: TaskDataset, opts: AcdcCircuitOptions): Promise<AcdcCircuitResult> {
+  const { model } = loaded;
+  const graph = new CircuitGraph({ nLayers: model.cfg.nLayers, nHeads: model.cfg.nHeads, hasMlp: !model.cfg.attnOnly, qkv: true });
+  const patcher = new Patcher(model, graph, data, { metric: opts.metric, ...(opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {}) });
+  const t0 = performance.now();
+  try {
+    // (with kl: the clean run's value is 0 and the corrupted run's KL(clean ‖ corrupted))
+    checkMetricGap(opts.metric, patcher.cleanMetric, patcher.corruptedMetric, data.source);
+    const result = await runAcdc(patcher, {
+      tau: opts.tau,
+      order: opts.order,
+      ...(opts.faith ? { faith: opts.faith } : {}),
+      ...(opts.checkpoint ? { checkpoint: opts.checkpoint } : {}),
+      resume: opts.resume ?? false,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      ...(opts.shouldStop ? { shouldStop: opts.shouldStop } : {}),
+      ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+    });
+    const seconds = (performance.now() - t0) / 1000;
+    const summary = { complete: result.complete, nEdges: graph.nEdges, kept: result.kept.length, forwardPasses: result.forwardPasses, seconds };
+    if (!result.complete) return summary;
+    const evidence: NonNullable<CircuitMeta['edge_evidence']> = {};
+    const scores = new Float32Array(graph.denseSize).fill(NaN);
+    for (const s of result.steps) {
+      evidence[s.edge] = { acdc_delta: s.delta, acdc_tau: Math.max(0, s.delta) };
+      scores[graph.edge(s.edge).index] = s.delta;
+    }
+    const metrics = circuitMetrics(patcher, result.mask);
+    const meta: CircuitMeta = {
+      ...provenance({ model: loaded, dataset: data, timings: { prune: seconds } }),
+      ...(opts.data ? { dataset: datasetMeta(data, opts.data) } : {}),
+      task: data.name,
+      metric: opts.metric,
+      method: 'acdc',
+      direction: 'noise',
+      config: { model: loaded.name, ...(opts.data ?? {}), metric: opts.metric, tau: opts.tau, order: opts.order, faith: opts.faith ?? null, batch_size: opts.batchSize ?? null },
+      metrics: { clean: patcher.cleanMetric, corrupted: patcher.corruptedMetric, ...metrics },
+      edge_evidence: evidence,
+      acdc: { tau: opts.tau, order: opts.order, metric: opts.faith ?? (opts.metric === 'kl' ? 'kl' : 'diff'), steps: result.steps },
+    };
+    return { ...summary, file: circuitToJson(createCircuit(graph, { scores, inGraph: result.mask, dModel: model.cfg.dModel }), meta) };
+  } finally {
+    patcher.dispose();
+  }
+}
