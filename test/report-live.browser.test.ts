@@ -12,7 +12,7 @@ import { CircuitGraph } from '../src/graph/graph.js';
 import { circuitToJson, createCircuit } from '../src/graph/index.js';
 import { loadModel, type LoadedModel } from '../src/model/load.js';
 import { Patcher } from '../src/patching/patcher.js';
-import { buildLivePayload } from '../src/report/live.js';
+import { buildLivePayload, writeLiveComparison } from '../src/report/live.js';
 import { renderLiveReport } from '../src/report/render.js';
 import { chromiumAvailable, CHROMIUM_PATH, launchChromium, openPage, settle, type Browser, type PageLog } from './helpers/report-browser.js';
 
@@ -226,6 +226,47 @@ describe.skipIf(!RUN)('live report in headless chromium', () => {
     expect(log.dialogs).toEqual([]);
     expect(log.errors).toEqual([]);
     expect(requests).toEqual([]);
+    await page.close();
+  });
+
+  it('the live comparison: each circuit alone, the union and the intersection, on each task\'s data, as evaluate computes them', async () => {
+    // a second circuit of the same model on another task
+    const other = circuitFile(graph);
+    const names = graph.edges.map((e) => e.name);
+    names.forEach((n, i) => (other.edges[n].in_graph = Math.cos(0.9 * i) > 0.5));
+    other.meta = { ...other.meta, task: 'greater-than', config: { task: { name: 'greater-than', n: 8, seed: 2 } } };
+    const otherPath = join(dir, 'gt.json');
+    writeFileSync(otherPath, JSON.stringify(other));
+    const out = join(dir, 'compare.html');
+    await writeLiveComparison([circuitPath, otherPath], out);
+    const { page, log, requests } = await open(out);
+    const deadline = Date.now() + 90_000;
+    while (!((await page.evaluate('Boolean(window.circuitryLive && window.circuitryLive.ready)')) as boolean)) {
+      if (Date.now() > deadline) throw new Error(`the live comparison did not finish: ${String(await page.evaluate('window.circuitryLive && window.circuitryLive.error'))}`);
+      await page.waitForTimeout(100);
+    }
+    const sets = (await page.evaluate('window.circuitryLive.sets()')) as { name: string; edges: string[] }[];
+    const a = new Set(discovered);
+    const b = new Set(names.filter((n) => other.edges[n].in_graph));
+    expect(sets.map((x) => x.name)).toEqual(['ioi', 'gt', 'union (ioi ∪ gt)', 'intersection (ioi ∩ gt)']);
+    expect(new Set(sets[2].edges)).toEqual(new Set([...a, ...b]));
+    expect(new Set(sets[3].edges)).toEqual(new Set([...a].filter((e) => b.has(e))));
+    // the ioi data: the rows against the library; the greater-than data: against its own patcher
+    const gtData = resolveDataset(loaded, { task: { name: 'greater-than', n: 8, seed: 2, options: {} } });
+    const gtPatcher = new Patcher(loaded.model, graph, gtData, { metric: 'logit-diff', batchSize: 32 });
+    try {
+      for (const [r, set] of sets.entries()) {
+        for (const [ds, p] of [patcher, gtPatcher].entries()) {
+          const ref = circuitMetrics(p, maskOf(p, set.edges));
+          expect(Math.abs(Number(await page.getAttribute(`#live-cell-${r}-${ds}`, 'data-value')) - ref.circuit)).toBeLessThan(TOL);
+          expect(Math.abs(Number(await page.getAttribute(`#live-norm-${r}-${ds}`, 'data-value')) - ref.normalized)).toBeLessThan(TOL);
+        }
+      }
+    } finally {
+      gtPatcher.dispose();
+    }
+    expect(requests).toEqual([]);
+    expect(log.errors).toEqual([]);
     await page.close();
   });
 

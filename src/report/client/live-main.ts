@@ -1,7 +1,7 @@
 import { LIVE_IDS } from '../live-types.js';
 import type { PageData } from '../types.js';
 import { startComparison } from './compare-page.js';
-import { liveReport, readLiveData } from './live.js';
+import { liveComparison, liveReport, readLiveData } from './live.js';
 import { startReport } from './report-page.js';
 
 /** Entry point of a live page's client: the report (or comparison) page plus live patching. */
@@ -11,7 +11,10 @@ function main(): void {
   const data = JSON.parse(node.textContent) as PageData;
   const live = readLiveData(LIVE_IDS.data);
   if (data.kind === 'report') startReport(data, liveReport(data, live));
-  else startComparison(data);
+  else {
+    startComparison(data);
+    liveComparison(live);
+  }
 }
 
 if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', main);
