@@ -221,7 +221,7 @@ export function liveReport(d: ReportData, live: LiveData): ReportHooks {
         setValue(out.metric, r.metric);
         setValue(out.normalized, r.normalized, `${fmt(r.normalized)} (${fmtPct(r.normalized)})`);
         setValue(out.edges, r.nEdges, `${fmtCount(r.nEdges)} of ${fmtCount(nEdges)}`);
-        setValue(out.time, r.ms, `${Math.round(r.ms)} ms on ${dataset.text.length} prompts`);
+        setValue(out.time, r.ms, `${Math.round(r.ms)} ms · ${dataset.text.length} prompts`);
         fillTable(engine.full(circuit.dataset).perPrompt, engine.empty(circuit.dataset).perPrompt, r.perPrompt);
         showPrompt();
         break;
