@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +16,8 @@ import { readSafetensors } from '../src/model/safetensors.js';
 import { Patcher } from '../src/patching/patcher.js';
 import { buildLivePayload } from '../src/report/live.js';
 import { LIVE_IDS } from '../src/report/live-types.js';
+import { zooModel } from '../src/zoo/index.js';
+import { writeSharded } from './helpers/io-files.js';
 
 /** The Node side of the live report: bytes in and out, the evaluator against evaluate's function, the payload, the refusals. */
 
@@ -59,6 +61,12 @@ describe('live evaluation in Node', () => {
     circuitPath = join(dir, 'c.json');
     writeFileSync(circuitPath, JSON.stringify(circuitToJson(createCircuit(graph, { inGraph, dModel: 64 }), { model: { name: 'mini-gpt2', hash: 'x' }, config: { task: TASK } })));
   });
+
+  const writeTemp = (name: string, value: unknown): string => {
+    const path = join(dir, name);
+    writeFileSync(path, JSON.stringify(value));
+    return path;
+  };
 
   afterAll(() => {
     loaded?.model.dispose();
@@ -112,6 +120,43 @@ describe('live evaluation in Node', () => {
     for (const id of [LIVE_IDS.wasmPlain, LIVE_IDS.wasmSimd, LIVE_IDS.simdLoops]) expect(WebAssembly.validate(Buffer.from(blobs[id], 'base64'))).toBe(true);
   });
 
+  it('takes weights built in code (planted models) and sharded folders, limit and all', async () => {
+    const built0 = zooModel('planted-induction')!.build!();
+    const cfg0 = built0.config as { n_layer: number; n_head: number; n_embd: number };
+    const planted = new CircuitGraph({ nLayers: cfg0.n_layer, nHeads: cfg0.n_head, hasMlp: true, qkv: true });
+    const pFile = circuitToJson(createCircuit(planted, { inGraph: planted.denseEdgeArray(1), dModel: cfg0.n_embd }), { model: { name: 'planted-induction', hash: 'x' }, config: { task: { name: 'induction', n: 4, seed: 0 } } });
+    const pPath = join(dir, 'planted.json');
+    writeFileSync(pPath, JSON.stringify(pFile));
+    const p = readCircuitFile(pPath);
+    const built = built0;
+    let floats = 0;
+    for (const t of built.tensors.values()) floats += t.data.length;
+    const { data: pd, blobs: pb } = await buildLivePayload([{ name: 'p', ...p, source: pPath }]);
+    expect(pd.weightBytes).toBeGreaterThan(4 * floats); // plus the header
+    const pt = parseSafetensors(Buffer.from(pb[LIVE_IDS.weights], 'base64'), 'payload');
+    for (const [k, t] of built.tensors) expect(pt.get(k)).toEqual(t);
+
+    // a sharded folder: the size is the shards', the embedded file one float32 file of the same tensors
+    const folder = join(dir, 'sharded');
+    mkdirSync(folder);
+    copyFileSync(join(MINI, 'config.json'), join(folder, 'config.json'));
+    const tensors = readSafetensors(join(MINI, 'model.safetensors'));
+    writeSharded(folder, tensors, 3);
+    const rows = resolveDataset(loaded, { task: { ...TASK, options: {} } });
+    const jsonl = join(dir, 'pairs.jsonl');
+    writeFileSync(jsonl, rows.clean.map((c, i) => JSON.stringify({ clean: c, corrupted: rows.corrupted[i], answer: rows.answers[i], wrong: rows.wrongs[i] })).join('\n'));
+    const sFile = circuitToJson(createCircuit(graph, { inGraph: graph.denseEdgeArray(1), dModel: 64 }), { model: { name: folder, hash: 'x' }, config: { dataset: jsonl } });
+    const sPath = join(dir, 'sharded.json');
+    writeFileSync(sPath, JSON.stringify(sFile));
+    const s = readCircuitFile(sPath);
+    const input = { name: 's', ...s, source: sPath };
+    await expect(buildLivePayload([input], { maxMb: 0.5 })).rejects.toThrow(/has 0\.69 MB of weights, above the live report's limit of 0\.5 MB/);
+    const { data: sd, blobs: sb } = await buildLivePayload([input]);
+    const st = parseSafetensors(Buffer.from(sb[LIVE_IDS.weights], 'base64'), 'payload');
+    for (const [k, t] of tensors) expect(st.get(k)).toEqual(t);
+    expect(sd.datasets[0].clean).toEqual(rows.clean);
+  });
+
   it('refuses too big a model, a file without its model or data, and circuits of two models', async () => {
     const { file, circuit } = readCircuitFile(circuitPath);
     const input = { name: 'c', file, circuit, source: circuitPath };
@@ -120,6 +165,9 @@ describe('live evaluation in Node', () => {
     await expect(buildLivePayload([{ ...input, file: { ...file, meta: { model: { name: 'mini-gpt2', hash: 'x' } } } }])).rejects.toThrow(/does not record its data/);
     const other = { ...input, source: 'other.json', file: { ...file, meta: { ...file.meta, model: { name: 'planted-induction', hash: 'y' } } } };
     await expect(buildLivePayload([input, other])).rejects.toThrow(/every circuit must come from one model/);
+    const small = new CircuitGraph({ nLayers: 2, nHeads: 4, hasMlp: true, qkv: true });
+    const misfit = circuitToJson(createCircuit(small, { dModel: 64 }), { model: { name: 'mini-gpt2', hash: 'x' }, config: { task: TASK } });
+    await expect(buildLivePayload([{ ...input, ...readCircuitFile(writeTemp('misfit.json', misfit)), source: 'misfit.json' }])).rejects.toThrow(/misfit\.json: the graph \(2 layers, 4 heads\) does not fit the model \(3 layers, 4 heads\) \('mini-gpt2'\)/);
     await expect(buildLivePayload([input], { metric: 'nope' })).rejects.toThrow(CircuitryError);
   });
 });

@@ -16,6 +16,7 @@ import type { HostTensor } from '../model/safetensors.js';
 import { zooModel } from '../zoo/index.js';
 import '../zoo/builtin.js';
 import { parseMetricName } from '../metrics/index.js';
+import { PatchingEngine } from '../patching/engine.js';
 import type { PipelineConfig } from '../discovery/config.js';
 import { resolveDataset } from '../discovery/data.js';
 import type { TaskDataset } from '../tasks/index.js';
@@ -153,6 +154,12 @@ export async function buildLivePayload(inputs: readonly LiveInput[], opts: LiveO
   await initBackend(opts.backend);
   const loaded = await loadModel(model, { log: opts.log });
   try {
+    // the page builds the engine on this graph: a circuit of another shape fails here, not there
+    try {
+      new PatchingEngine(loaded.model, inputs[0].circuit.graph).dispose();
+    } catch (err) {
+      throw err instanceof CircuitryError ? new CircuitryError(`${inputs[0].source}: ${err.message} ('${model}')`) : err;
+    }
     const datasets: LiveDataset[] = [];
     const seen = new Map<string, number>();
     const circuits = inputs.map((x, i) => {
