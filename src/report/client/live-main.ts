@@ -1,7 +1,8 @@
 import { LIVE_IDS } from '../live-types.js';
 import type { PageData } from '../types.js';
 import { startComparison } from './compare-page.js';
-import { liveComparison, liveReport, readLiveData } from './live.js';
+import { liveComparison } from './live-compare.js';
+import { liveReport, readLiveData } from './live.js';
 import { startReport } from './report-page.js';
 
 /** Entry point of a live page's client: the report (or comparison) page plus live patching. */
