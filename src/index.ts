@@ -7,10 +7,11 @@ export { VERSION } from './version.js';
 export { checkOutputPath, writeFileAtomic } from './io/files.js';
 
 // model
-export { loadModel, type LoadedModel, type LoadOptions } from './model/load.js';
+export { loadModel, modelFromTensors, type LoadedModel, type LoadOptions } from './model/load.js';
 export { Transformer, hookShape, mergeHooks, type ForwardOptions, type TokensInput } from './model/transformer.js';
 export { configFromHf, configToHf, type ModelConfig } from './model/config.js';
 export { readSafetensors, writeSafetensors, type HostTensor } from './model/safetensors.js';
+export { parseSafetensors, parseSafetensorsFrom, safetensorsBytes, type ByteSource } from './model/safetensors-bytes.js';
 export { readCheckpointFolder, hashFiles } from './model/checkpoint.js';
 export { resolveModelPath } from './model/hub.js';
 export { tokenizerForFolder, parseTokenIds, BpeTokenizer, R50kTokenizer, WordTokenizer, IdsTokenizer, type Tokenizer } from './model/tokenizer.js';
@@ -42,6 +43,7 @@ export { runPipeline, checkpointPath, type PipelineResult, type PipelineHooks } 
 export { readPipelineConfig, resolvePipelineConfig, type PipelineConfig } from './discovery/config.js';
 export { resolveDataset, datasetSpec, dataSourceOf, datasetMeta, type DataSource, type DataSpec } from './discovery/data.js';
 export { circuitMetrics, evaluateCircuit, evidenceRank, faithfulnessCurve, rocAuc, precisionRecall, maskOf, FAITHFULNESS_PERCENTS, type CircuitMetrics } from './discovery/evaluate.js';
+export { LiveEvaluator, type LiveEvaluatorOptions, type LiveResult, type PerPrompt } from './discovery/live.js';
 
 // interventions beyond patching
 export * from './interventions/index.js';

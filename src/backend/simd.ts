@@ -108,10 +108,14 @@ export function rowMoments(x: tf.Tensor): [tf.Tensor, tf.Tensor] {
   return [tf.mean(x, -1, true), tf.mean(tf.square(x), -1, true)];
 }
 
-/** Registers the kernels on the active wasm backend (once), when the runtime has WebAssembly SIMD. */
-export function registerSimdKernels(): void {
+/**
+ * Registers the kernels on the active wasm backend (once), when the runtime has WebAssembly SIMD.
+ * `code` is loops.wasm's bytes where there is no file system (the live report's page); read
+ * from next to this module otherwise.
+ */
+export function registerSimdKernels(code?: Uint8Array<ArrayBuffer>): void {
   if (loops) return;
-  const bytes = readFileSync(new URL('./simd/loops.wasm', import.meta.url));
+  const bytes = code ?? readFileSync(new URL('./simd/loops.wasm', import.meta.url));
   if (!WebAssembly.validate(bytes)) return;
   const backend = tf.backend() as unknown as HeapBackend;
   loops = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory: backend.wasm.asm.memory } }).exports as unknown as Loops;

@@ -207,8 +207,8 @@ function sharedIdentity(original: tf.KernelFunc) {
 
 let patched = false;
 
-/** Installs the replacements (once per process); call after the wasm backend is active. */
-export function patchWasmKernels(): void {
+/** Installs the replacements (once per process); call after the wasm backend is active. `simdCode`: see registerSimdKernels. */
+export function patchWasmKernels(simdCode?: Uint8Array<ArrayBuffer>): void {
   if (patched) return;
   patched = true;
   tf.unregisterKernel('Slice', 'wasm');
@@ -229,5 +229,5 @@ export function patchWasmKernels(): void {
   tf.registerKernel({ kernelName: 'Identity', backendName: 'wasm', kernelFunc: sharedIdentity(identity) as unknown as tf.KernelFunc });
   tf.unregisterKernel('Unpack', 'wasm');
   tf.registerKernel({ kernelName: 'Unpack', backendName: 'wasm', kernelFunc: fastUnpack as unknown as tf.KernelFunc });
-  registerSimdKernels();
+  registerSimdKernels(simdCode);
 }

@@ -10,6 +10,9 @@ import '../zoo/builtin.js';
 import { CircuitryError } from '../errors.js';
 import { createHash } from 'node:crypto';
 
+// fs-free (the live report's browser bundle imports it from there)
+export { modelFromTensors } from './from-tensors.js';
+
 /** A runnable model with its tokenizer and where it came from. */
 export interface LoadedModel {
   readonly name: string;

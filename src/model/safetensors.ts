@@ -1,43 +1,13 @@
 import { closeSync, fstatSync, openSync, readSync, writeFileSync, renameSync } from 'node:fs';
 import { CircuitryError } from '../errors.js';
+import { type HostTensor, parseSafetensorsFrom, safetensorsBytes } from './safetensors-bytes.js';
 
-/** A tensor read from a safetensors file, converted to float32. */
-export interface HostTensor {
-  readonly shape: readonly number[];
-  readonly data: Float32Array;
-}
-
-const DTYPE_BYTES: Record<string, number> = { F32: 4, F16: 2, BF16: 2 };
-
-function f16ToF32(bits: number): number {
-  const sign = bits & 0x8000 ? -1 : 1;
-  const exp = (bits >> 10) & 0x1f;
-  const frac = bits & 0x3ff;
-  if (exp === 0) return sign * 2 ** -14 * (frac / 1024);
-  if (exp === 0x1f) return frac ? NaN : sign * Infinity;
-  return sign * 2 ** (exp - 15) * (1 + frac / 1024);
-}
-
-function decode(dtype: string, bytes: Uint8Array): Float32Array {
-  const n = bytes.byteLength / DTYPE_BYTES[dtype];
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const out = new Float32Array(n);
-  if (dtype === 'F32') {
-    for (let i = 0; i < n; i++) out[i] = view.getFloat32(4 * i, true);
-  } else if (dtype === 'F16') {
-    for (let i = 0; i < n; i++) out[i] = f16ToF32(view.getUint16(2 * i, true));
-  } else {
-    const u32 = new Uint32Array(n);
-    for (let i = 0; i < n; i++) u32[i] = view.getUint16(2 * i, true) << 16;
-    out.set(new Float32Array(u32.buffer));
-  }
-  return out;
-}
+export type { HostTensor } from './safetensors-bytes.js';
 
 /**
- * Reads every tensor of a safetensors file. The header is validated against the file size:
- * a truncated file, a corrupt header, overlapping or out-of-range offsets and unknown dtypes
- * each give an error naming the file (and the tensor).
+ * Reads every tensor of a safetensors file, piece by piece (the file is never held whole). The
+ * header is validated against the file size: a truncated file, a corrupt header, overlapping or
+ * out-of-range offsets and unknown dtypes each give an error naming the file (and the tensor).
  */
 export function readSafetensors(path: string): Map<string, HostTensor> {
   let fd: number;
@@ -48,59 +18,12 @@ export function readSafetensors(path: string): Map<string, HostTensor> {
   }
   try {
     const size = fstatSync(fd).size;
-    if (size < 8) throw new CircuitryError(`${path}: not a safetensors file (${size} bytes, shorter than the 8-byte header length)`);
-    const lenBuf = Buffer.alloc(8);
-    readSync(fd, lenBuf, 0, 8, 0);
-    const headerLen = Number(lenBuf.readBigUInt64LE(0));
-    if (headerLen <= 0 || 8 + headerLen > size) {
-      throw new CircuitryError(`${path}: corrupt or truncated safetensors header (header length ${headerLen}, file size ${size})`);
-    }
-    const headerBuf = Buffer.alloc(headerLen);
-    readSync(fd, headerBuf, 0, headerLen, 8);
-    let header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
-    try {
-      header = JSON.parse(headerBuf.toString('utf8'));
-    } catch {
-      throw new CircuitryError(`${path}: corrupt safetensors header (not valid JSON)`);
-    }
-    if (typeof header !== 'object' || header === null || Array.isArray(header)) {
-      throw new CircuitryError(`${path}: corrupt safetensors header (expected a JSON object)`);
-    }
-    const dataStart = 8 + headerLen;
-    const dataLen = size - dataStart;
-    const out = new Map<string, HostTensor>();
-    const ranges: [number, number, string][] = [];
-    for (const [name, info] of Object.entries(header)) {
-      if (name === '__metadata__') continue;
-      if (!info || typeof info !== 'object' || !Array.isArray(info.shape) || !Array.isArray(info.data_offsets)) {
-        throw new CircuitryError(`${path}: tensor '${name}': corrupt header entry (expected dtype, shape, data_offsets)`);
-      }
-      if (!info.shape.every((s) => Number.isInteger(s) && s >= 0)) {
-        throw new CircuitryError(`${path}: tensor '${name}' has shape [${info.shape}]: dimensions must be non-negative integers`);
-      }
-      if (!(info.dtype in DTYPE_BYTES)) {
-        throw new CircuitryError(`${path}: tensor '${name}' has unsupported dtype '${info.dtype}' (expected F32, F16 or BF16)`);
-      }
-      const [begin, end] = info.data_offsets;
-      const count = info.shape.reduce((a, b) => a * b, 1);
-      if (!Number.isInteger(begin) || !Number.isInteger(end) || begin < 0 || end < begin || end > dataLen) {
-        throw new CircuitryError(`${path}: tensor '${name}' has data offsets [${begin}, ${end}] outside the ${dataLen} data bytes (truncated file?)`);
-      }
-      if (end - begin !== count * DTYPE_BYTES[info.dtype]) {
-        throw new CircuitryError(`${path}: tensor '${name}' has ${end - begin} bytes but shape [${info.shape}] of ${info.dtype} needs ${count * DTYPE_BYTES[info.dtype]}`);
-      }
-      ranges.push([begin, end, name]);
-      const bytes = new Uint8Array(end - begin);
-      readSync(fd, bytes, 0, end - begin, dataStart + begin);
-      out.set(name, { shape: info.shape, data: decode(info.dtype, bytes) });
-    }
-    ranges.sort((a, b) => a[0] - b[0]);
-    for (let i = 1; i < ranges.length; i++) {
-      if (ranges[i][0] < ranges[i - 1][1]) {
-        throw new CircuitryError(`${path}: tensors '${ranges[i - 1][2]}' and '${ranges[i][2]}' overlap in the data section (corrupt header)`);
-      }
-    }
-    return out;
+    const read = (offset: number, length: number): Uint8Array => {
+      const bytes = new Uint8Array(length);
+      readSync(fd, bytes, 0, length, offset);
+      return bytes;
+    };
+    return parseSafetensorsFrom({ size, read }, path);
   } finally {
     closeSync(fd);
   }
@@ -108,30 +31,7 @@ export function readSafetensors(path: string): Map<string, HostTensor> {
 
 /** Writes float32 tensors as a safetensors file (atomically: temp file, then rename). */
 export function writeSafetensors(path: string, tensors: ReadonlyMap<string, HostTensor>, metadata?: Record<string, string>): void {
-  const names = [...tensors.keys()].sort();
-  const header: Record<string, unknown> = {};
-  if (metadata) header.__metadata__ = metadata;
-  let offset = 0;
-  for (const name of names) {
-    const t = tensors.get(name)!;
-    const bytes = t.data.length * 4;
-    header[name] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + bytes] };
-    offset += bytes;
-  }
-  let headerStr = JSON.stringify(header);
-  headerStr += ' '.repeat((8 - (headerStr.length % 8)) % 8);
-  const headerBytes = Buffer.from(headerStr, 'utf8');
-  const buf = Buffer.alloc(8 + headerBytes.length + offset);
-  buf.writeBigUInt64LE(BigInt(headerBytes.length), 0);
-  headerBytes.copy(buf, 8);
-  let pos = 8 + headerBytes.length;
-  for (const name of names) {
-    const t = tensors.get(name)!;
-    const view = new DataView(buf.buffer, buf.byteOffset + pos, t.data.length * 4);
-    for (let i = 0; i < t.data.length; i++) view.setFloat32(4 * i, t.data[i], true);
-    pos += t.data.length * 4;
-  }
   const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, buf);
+  writeFileSync(tmp, safetensorsBytes(tensors, metadata));
   renameSync(tmp, path);
 }

@@ -3,15 +3,17 @@ import { fileURLToPath } from 'node:url';
 import { CircuitryError } from '../errors.js';
 
 /**
- * The browser client (client/main.ts with sigma, graphology and ForceAtlas2) bundled by esbuild
- * into one IIFE, once per process. The result is safe to inline in a <script> element: it holds
- * no `</script` and no `<!--`.
+ * The browser clients bundled by esbuild into one IIFE each, once per process: client/main.ts
+ * (sigma, graphology and ForceAtlas2) for every report, and client/live-main.ts for live reports
+ * (the same page plus tfjs and the patching engine, from the CLI's own source). The result is
+ * safe to inline in a <script> element: it holds no `</script` and no `<!--`.
  */
-let cached: string | undefined;
+const cached = new Map<string, string>();
 
-export function clientBundle(): string {
-  if (cached !== undefined) return cached;
-  const entry = fileURLToPath(new URL('./client/main.ts', import.meta.url));
+function bundle(file: string, alias: Record<string, string> = {}): string {
+  const hit = cached.get(file);
+  if (hit !== undefined) return hit;
+  const entry = fileURLToPath(new URL(file, import.meta.url));
   let code: string;
   try {
     const result = buildSync({
@@ -27,6 +29,7 @@ export function clientBundle(): string {
       charset: 'utf8',
       logLevel: 'silent',
       define: { 'process.env.NODE_ENV': '"production"' },
+      alias,
     });
     code = result.outputFiles[0].text;
   } catch (err) {
@@ -34,6 +37,17 @@ export function clientBundle(): string {
   }
   // Inside a script element only these sequences are special; both may appear in JS only within
   // strings, regular expressions or templates, where `<\/` and `<\!` mean the same thing.
-  cached = code.replace(/<\/(script)/gi, '<\\/$1').replace(/<!--/g, '<\\!--');
-  return cached;
+  const safe = code.replace(/<\/(script)/gi, '<\\/$1').replace(/<!--/g, '<\\!--');
+  cached.set(file, safe);
+  return safe;
+}
+
+export function clientBundle(): string {
+  return bundle('./client/main.ts');
+}
+
+/** The live report's client: the page, tfjs (wasm, webgl, cpu) and the masked-forward engine. */
+export function liveClientBundle(): string {
+  // node:fs (imported by src/backend/simd.ts, used only to register the SIMD kernels in Node) → a stub
+  return bundle('./client/live-main.ts', { 'node:fs': fileURLToPath(new URL('./client/no-fs.ts', import.meta.url)) });
 }

@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { CircuitFile } from '../graph/circuit-types.js';
-import { clientBundle } from './bundle.js';
+import { clientBundle, liveClientBundle } from './bundle.js';
 import { buildComparisonData, buildReportData, type CompareInput, type ReportOptions } from './data.js';
 import { PALETTE, PORT_DASH } from './palette.js';
 import { STYLES } from './styles.js';
 import type { ComparisonData, PageData, ReportData } from './types.js';
+import { LIVE_IDS, type LivePayload } from './live-types.js';
 
 export type { CompareInput, ReportOptions } from './data.js';
 
@@ -29,13 +30,21 @@ export function escapeHtml(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
 }
 
-function page(data: PageData, body: string): string {
-  const script = clientBundle();
+/** A live page's extra elements: its data as JSON and the binaries as base64 (neither is executed). */
+function liveElements(live: LivePayload): string {
+  const blobs = Object.entries(live.blobs).map(([id, b64]) => `<script type="application/octet-stream" id="${escapeHtml(id)}">${b64.replace(/[^A-Za-z0-9+/=]/g, '')}</script>`);
+  return [`<script type="application/json" id="${LIVE_IDS.data}">${safeJson(live.data)}</script>`, ...blobs].join('\n');
+}
+
+function page(data: PageData, body: string, live?: LivePayload): string {
+  const script = live ? liveClientBundle() : clientBundle();
   const hash = createHash('sha256').update(script, 'utf8').digest('base64');
   // Only the bundled client may run: no other inline script, no event-handler attributes, no network.
   const csp = [
     "default-src 'none'",
-    `script-src 'sha256-${hash}'`,
+    // live pages compile tfjs' wasm (fetched from a blob: URL made from the inlined bytes)
+    `script-src 'sha256-${hash}'${live ? " 'wasm-unsafe-eval'" : ''}`,
+    ...(live ? ['connect-src blob:'] : []),
     "style-src 'unsafe-inline'",
     'img-src data: blob:',
     "base-uri 'none'",
@@ -54,7 +63,7 @@ function page(data: PageData, body: string): string {
 <body>
 ${body}
 <script type="application/json" id="circuitry-data">${safeJson(data)}</script>
-<script>${script}</script>
+${live ? `${liveElements(live)}\n` : ''}<script>${script}</script>
 </body>
 </html>
 `;
@@ -167,4 +176,16 @@ export function renderReport(file: CircuitFile, opts: ReportOptions = {}): strin
 export function renderComparison(files: readonly CompareInput[]): string {
   const data = buildComparisonData(files);
   return page(data, compareBody(data));
+}
+
+/** The report with live patching (`circuitry report --live`): the same page, plus the model and data to re-run the circuit. */
+export function renderLiveReport(file: CircuitFile, live: LivePayload, opts: ReportOptions = {}): string {
+  const data = buildReportData(file, opts);
+  return page(data, reportBody(data), live);
+}
+
+/** The comparison page with live patching of the union, the intersection and each circuit alone. */
+export function renderLiveComparison(files: readonly CompareInput[], live: LivePayload): string {
+  const data = buildComparisonData(files);
+  return page(data, compareBody(data), live);
 }

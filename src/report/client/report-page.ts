@@ -19,7 +19,18 @@ function portSuffix(p: number): string {
   return PORTS[p] ? ` <${PORTS[p]}>` : '';
 }
 
-export function startReport(d: ReportData): void {
+/**
+ * Optional hooks for the live report (client/live.ts); a plain report passes none. The drawn
+ * edges are then the threshold's edges as `visible` edits them, and `onDrawn` hears each change.
+ */
+export interface ReportHooks {
+  visible?(thresholdMask: Uint8Array): Uint8Array;
+  onDrawn?(drawn: Uint8Array): void;
+  /** Called once the page is built: the drawing, a redraw, and a return to the saved circuit. */
+  attach?(ctx: { view: GraphView; redraw(): void; resetThreshold(): void }): void;
+}
+
+export function startReport(d: ReportData, hooks: ReportHooks = {}): void {
   const t0 = performance.now();
   document.title = `${d.title} — circuitry`;
   byId('title')!.textContent = d.title;
@@ -133,12 +144,15 @@ export function startReport(d: ReportData): void {
   const apply = (): void => {
     state.position = Number(slider.value);
     state.threshold = stops[Math.min(stops.length - 1, Math.max(0, state.position))];
-    state.count = view.setVisible(model.mask(state.mode, state.threshold, state.scopeAll));
+    const base = model.mask(state.mode, state.threshold, state.scopeAll);
+    const drawn = hooks.visible ? hooks.visible(base) : base;
+    state.count = view.setVisible(drawn);
     valueEl.textContent = state.mode === 'score' ? `|score| ≥ ${fmt(state.threshold, 3)}` : `τ = ${fmt(state.threshold, 3)}`;
     countEl.textContent = `${fmtCount(state.count)} of ${fmtCount(state.candidates)} edges`;
     countEl.dataset.edgeCount = String(state.count);
     const sel = view.getSelection();
     if (sel) showDetails(sel);
+    hooks.onDrawn?.(drawn);
   };
 
   /** Re-reads mode and scope; keeps the threshold value where possible, else uses the saved circuit's. */
@@ -236,6 +250,15 @@ export function startReport(d: ReportData): void {
   if (examples) renderExamples(examples, d.examples);
 
   configure(true);
+  hooks.attach?.({
+    view,
+    redraw: apply,
+    resetThreshold: () => {
+      modeSel.selectedIndex = 0;
+      scopeBox.checked = false;
+      configure(true);
+    },
+  });
   let resizeTimer = 0;
   window.addEventListener('resize', () => {
     clearTimeout(resizeTimer);
