@@ -224,9 +224,12 @@ export class Transformer {
       opt(l.bO);
       norm(l.postAttn);
       norm(l.ln2);
-      if (l.wIn) vars.push(l.wIn.w, l.wOut!.w);
-      opt(l.bIn);
-      opt(l.bOut);
+      if (l.wIn) {
+        vars.push(l.wIn.w);
+        opt(l.bIn);
+        vars.push(l.wOut!.w);
+        opt(l.bOut);
+      }
       norm(l.postMlp);
     }
     return vars as tf.Variable[];
