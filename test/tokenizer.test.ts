@@ -10,7 +10,7 @@ import {
   tokenizerForFolder,
 } from '../src/model/tokenizer.js';
 import { CircuitryError } from '../src/errors.js';
-import { byteLevel, gpt2TokenizerJsonFromR50k, handTokenizerJson } from './helpers/io-tokenizers.js';
+import { gpt2TokenizerJsonFromR50k, handTokenizerJson } from './helpers/io-tokenizers.js';
 import { tempDir, writeFileJson } from './helpers/io-files.js';
 
 function errorOf(fn: () => unknown): CircuitryError {
