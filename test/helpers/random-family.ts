@@ -9,12 +9,13 @@ import { TestRng } from './attribution-models.js';
  * A model of any family with random weights, built from a config.json object straight into the
  * family-neutral description (no checkpoint names involved): for benchmarks and engine tests.
  */
-export function randomFamilyModel(config: Record<string, unknown>, seed = 1): Transformer {
+export function randomFamilyModel(config: Record<string, unknown>, seed = 1, opts: { biases?: boolean } = {}): Transformer {
   const cfg = configFromHf(config, 'random model');
-  return new Transformer(cfg, randomDescription(cfg, seed));
+  return new Transformer(cfg, randomDescription(cfg, seed, opts));
 }
 
-export function randomDescription(cfg: ModelConfig, seed = 1): ModelWeights {
+/** Biases everywhere when `biases` (default: LayerNorm models, as GPT-2 and NeoX have them). */
+export function randomDescription(cfg: ModelConfig, seed = 1, opts: { biases?: boolean } = {}): ModelWeights {
   const rng = new TestRng(seed);
   const { dModel: d, dMlp: dm, dVocab: V, nHeads: H, nKvHeads: Hkv, dHead: dh } = cfg;
   const gauss = (shape: number[], std = 1 / Math.sqrt(shape[0])): HostTensor => {
@@ -28,13 +29,14 @@ export function randomDescription(cfg: ModelConfig, seed = 1): ModelWeights {
     for (let i = 0; i < d; i++) w.data[i] += 1;
     return cfg.normalization === 'LN' ? { w, b: gauss([d], 0.02) } : { w };
   };
-  const bias = (n: number) => (cfg.normalization === 'LN' ? gauss([n], 0.02) : undefined);
+  const biases = opts.biases ?? cfg.normalization === 'LN';
+  const bias = (n: number) => (biases ? gauss([n], 0.02) : undefined);
   const layers: LayerWeights[] = Array.from({ length: cfg.nLayers }, () => ({
     ln1: norm(),
     attn: { wQ: gauss([d, H * dh]), wK: gauss([d, Hkv * dh]), wV: gauss([d, Hkv * dh]), bQ: bias(H * dh), bK: bias(Hkv * dh), bV: bias(Hkv * dh), wO: gauss([H * dh, d]), bO: bias(d) },
     postAttnNorm: cfg.postNorms ? norm() : undefined,
     ln2: cfg.attnOnly ? undefined : norm(),
-    mlp: cfg.attnOnly ? undefined : { wIn: gauss([d, dm]), bIn: bias(dm), wGate: cfg.gatedMlp ? gauss([d, dm]) : undefined, wOut: gauss([dm, d]), bOut: bias(d) },
+    mlp: cfg.attnOnly ? undefined : { wIn: gauss([d, dm]), bIn: bias(dm), wGate: cfg.gatedMlp ? gauss([d, dm]) : undefined, bGate: cfg.gatedMlp ? bias(dm) : undefined, wOut: gauss([dm, d]), bOut: bias(d) },
     postMlpNorm: cfg.postNorms ? norm() : undefined,
   }));
   return {
