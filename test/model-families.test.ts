@@ -281,3 +281,30 @@ describe('saving a model in its family checkpoint names', () => {
     });
   }
 });
+
+describe('a trainable grouped-query model', () => {
+  it('computes what the frozen one does, trains its k/v grouped, and saves what it computes', () => {
+    const ckpt = readCheckpointFolder(join(FIXTURES, 'llama-shared', 'model'));
+    const frozen = modelFromTensors(ckpt.configRaw, ckpt.tensors, ckpt.dir);
+    const model = modelFromTensors(ckpt.configRaw, ckpt.tensors, ckpt.dir, { trainable: true });
+    const prompts = readJsonLines(join(FIXTURES, 'llama-shared', 'dataset.jsonl')).slice(0, 4).map((p) => p.clean);
+    const [a, b] = [frozen.forward(prompts), model.forward(prompts)];
+    expect(maxAbsDiff(a.dataSync(), b.dataSync())).toBeLessThan(1e-5);
+    tf.dispose([a, b]);
+    // k_proj is one [64, 32] variable per layer (2 kv heads of 16), not ungrouped copies
+    const shapes = model.variables().map((v) => v.shape.join('x'));
+    expect(shapes.filter((s) => s === '64x32')).toHaveLength(4);
+    const opt = tf.train.sgd(0.5);
+    // every variable but the embedding (first): wasm has no gradient for gather
+    opt.minimize(() => tf.mean(tf.square(model.forward(prompts, { lastPositionOnly: true }))) as tf.Scalar, false, model.variables().slice(1));
+    opt.dispose();
+    const saved = checkpointOf(model);
+    const k0 = saved.tensors.get('model.layers.0.self_attn.k_proj.weight')!;
+    expect(maxAbsDiff(k0.data, ckpt.tensors.get('model.layers.0.self_attn.k_proj.weight')!.data)).toBeGreaterThan(1e-4);
+    const reloaded = modelFromTensors(saved.config, saved.tensors, 'trained');
+    const [c, d] = [model.forward(prompts), reloaded.forward(prompts)];
+    expect(maxAbsDiff(c.dataSync(), d.dataSync())).toBeLessThan(1e-5);
+    tf.dispose([c, d]);
+    [frozen, model, reloaded].forEach((m) => m.dispose());
+  });
+});

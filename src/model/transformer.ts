@@ -88,6 +88,11 @@ interface Layer {
   bOut?: tf.Tensor;
   postMlp?: NormParams;
   /**
+   * A trainable grouped-query model keeps its k/v weights grouped ([d, Hkv·dh] variables, so
+   * the heads of a group stay tied) and ungroups them in each forward; wQKV is then unused.
+   */
+  grouped?: { q: tf.Variable; k: tf.Variable; v: tf.Variable; bQ?: tf.Variable; bK?: tf.Variable; bV?: tf.Variable };
+  /**
    * For the per-head path (split inputs, ForwardOptions.headInputs), made on first use from
    * wQ/wK/wV (folded as they are): per head [W_q,h | W_k,h | W_v,h] [d, 3·dh] (one input per
    * head); W_q,h, W_k,h, W_v,h [d, dh] head-major (each head's own three inputs); biases
@@ -98,6 +103,16 @@ interface Layer {
 }
 
 const host = (t: HostTensor) => tf.tensor(t.data, [...t.shape], 'float32');
+
+/**
+ * Grouped-query k/v columns [rows, Hkv·dh] (or a vector when rows = 1) → [rows, H·dh], kv head
+ * g repeated for its `group` query heads (TransformerLens ungroup_grouped_query_attention).
+ */
+function ungroupColumns(t: tf.Tensor, rows: number, Hkv: number, group: number, dh: number): tf.Tensor {
+  if (group === 1) return t;
+  const D = Hkv * group * dh;
+  return tf.reshape(tf.add(tf.reshape(t, [rows, Hkv, 1, dh]), tf.zeros([1, 1, group, 1])), rows === 1 ? [D] : [rows, D]);
+}
 
 /** x + b, or x when there is no bias. */
 const addBias = (x: tf.Tensor, b: tf.Tensor | undefined) => (b ? tf.add(x, b) : x);
@@ -136,8 +151,7 @@ export class Transformer {
     const norm = (n: NormWeights | undefined): NormParams | undefined => (n ? { w: keep(host(n.w)), ...(n.b ? { b: keep(host(n.b)) } : {}) } : undefined);
     // grouped-query attention ungrouped (TransformerLens ungroup_grouped_query_attention): kv head
     // g's columns repeated for each of its query heads, so every query head has its own k and v
-    const ungroup = (t: tf.Tensor, rows: number) =>
-      group === 1 ? t : tf.reshape(tf.add(tf.reshape(t, [rows, Hkv, 1, dh]), tf.zeros([1, 1, group, 1])), rows === 1 ? [D] : [rows, D]);
+    const ungroup = (t: tf.Tensor, rows: number) => ungroupColumns(t, rows, Hkv, group, dh);
     this.layers = weights.layers.map((lw) => {
       // tf.tidy cannot return a record of Weights, so scope by hand: keep() marks survivors
       tf.engine().startScope();
@@ -157,9 +171,10 @@ export class Transformer {
           return lnB ? tf.add(b, tf.sum(tf.mul(rawHeads(i), lnB), 1, true)) : b;
         };
         const wO = host(a.wO);
+        const trainGrouped = this.trainable && group > 1;
         const layer: Layer = {
           ln1: norm(lw.ln1),
-          wQKV: new Weight(wqkv, this.trainable),
+          wQKV: new Weight(wqkv, this.trainable && !trainGrouped),
           bQKV: bqkv ? keep(bqkv) : undefined,
           wQ: new Weight(heads(0), false),
           wK: new Weight(heads(1), false),
@@ -175,6 +190,14 @@ export class Transformer {
           ln2: norm(lw.ln2),
           postMlp: norm(lw.postMlpNorm),
         };
+        if (trainGrouped) {
+          const v = (t: HostTensor | undefined) => (t ? tf.variable(host(t), true) : undefined);
+          layer.grouped = { q: v(a.wQ)!, k: v(a.wK)!, v: v(a.wV)!, bQ: v(a.bQ), bK: v(a.bK), bV: v(a.bV) };
+          if (layer.bQKV) {
+            layer.bQKV.dispose();
+            layer.bQKV = undefined;
+          }
+        }
         const m = lw.mlp;
         if (m) {
           const dm = cfg.dMlp;
@@ -218,7 +241,8 @@ export class Transformer {
     if (!this.cfg.tiedEmbeddings) vars.push(this.wU.w);
     for (const l of this.layers) {
       norm(l.ln1);
-      vars.push(l.wQKV.w);
+      if (l.grouped) [l.grouped.q, l.grouped.k, l.grouped.v, l.grouped.bQ, l.grouped.bK, l.grouped.bV].forEach(opt);
+      else vars.push(l.wQKV.w);
       opt(l.bQKV);
       vars.push(l.wO.w);
       opt(l.bO);
@@ -245,6 +269,12 @@ export class Transformer {
     const D = H * dh;
     const group = H / Hkv;
     const hostOf = (t: tf.Tensor): HostTensor => ({ shape: [...t.shape], data: Float32Array.from(t.dataSync() as Float32Array) });
+    const hostOfNew = (f: () => tf.Tensor): HostTensor => {
+      const t = tf.tidy(f);
+      const h = hostOf(t);
+      t.dispose();
+      return h;
+    };
     const norm = (n: NormParams | undefined): NormWeights | undefined => (n ? { w: hostOf(n.w), ...(n.b ? { b: hostOf(n.b) } : {}) } : undefined);
     // columns [start, start + n) of a [rows, cols] matrix (or a vector), and the first query head of each kv group
     const cols = (t: HostTensor, start: number, n: number): HostTensor => {
@@ -263,8 +293,13 @@ export class Transformer {
       return { shape: t.shape.length === 1 ? [Hkv * dh] : [rows, Hkv * dh], data: out };
     };
     const layers: LayerWeights[] = this.layers.map((l) => {
-      const wqkv = hostOf(l.wQKV.w);
-      const bqkv = l.bQKV ? hostOf(l.bQKV) : undefined;
+      const g = l.grouped;
+      const wqkv = g ? hostOfNew(() => tf.concat([g.q, ungroupColumns(g.k, g.k.shape[0], Hkv, group, dh), ungroupColumns(g.v, g.v.shape[0], Hkv, group, dh)], 1)) : hostOf(l.wQKV.w);
+      const bqkv = g && (g.bQ || g.bK || g.bV)
+        ? hostOfNew(() => tf.concat([g.bQ ?? tf.zeros([D]), ungroupColumns(g.bK ?? tf.zeros([Hkv * dh]), 1, Hkv, group, dh), ungroupColumns(g.bV ?? tf.zeros([Hkv * dh]), 1, Hkv, group, dh)]))
+        : l.bQKV
+          ? hostOf(l.bQKV)
+          : undefined;
       const wIn = l.wIn ? hostOf(l.wIn.w) : undefined;
       const bIn = l.bIn ? hostOf(l.bIn) : undefined;
       const gated = this.cfg.gatedMlp;
@@ -458,6 +493,7 @@ export class Transformer {
       for (const w of [l.wQKV, l.wQ, l.wK, l.wV, l.wO, l.wOHeads, l.wIn, l.wOut, ...(l.headQkv?.joint ?? []), ...(l.headQkv?.each ?? [])]) w?.dispose();
       if (l.headQkv) tf.dispose([l.headQkv.bias, l.headQkv.colSums.joint, l.headQkv.colSums.each]);
       ts.push(l.bQKV, l.bQ, l.bK, l.bV, l.bO, l.bIn, l.bOut);
+      if (l.grouped) ts.push(l.grouped.q, l.grouped.k, l.grouped.v, l.grouped.bQ, l.grouped.bK, l.grouped.bV);
       for (const n of [l.ln1, l.postAttn, l.ln2, l.postMlp]) ts.push(n?.w, n?.b);
     }
     for (const { cos, sin } of this.rotary.values()) ts.push(cos, sin);
@@ -597,7 +633,7 @@ export class Transformer {
     let q: tf.Tensor, k: tf.Tensor, v: tf.Tensor; // [b, p, H, dh]
     if (inputs === false) {
       const x = tf.reshape(this.norm(resid, L.ln1), [b * pAll, d]);
-      const qkv = addBias(linear(x, L.wQKV), L.bQKV); // [b*p, 3·H·dh]
+      const qkv = L.grouped ? this.groupedQkv(L.grouped, x) : addBias(linear(x, L.wQKV), L.bQKV); // [b*p, 3·H·dh]
       [q, k, v] = tf.split(qkv, 3, 1).map((t) => tf.reshape(t, [b, pAll, H, dh]));
     } else {
       let perHead: HeadInputs;
@@ -637,6 +673,17 @@ export class Transformer {
       return addBias(tf.sum(hook(blockHook(l, 'attn.hook_result'), res), 2), L.bO);
     }
     return addBias(tf.reshape(linear(tf.reshape(z, [b * p, H * dh]), L.wO), [b, p, d]), L.bO);
+  }
+
+  /** x·[W_q | W_k | W_v] + b of a trainable grouped model, its k/v ungrouped on the fly (differentiable). */
+  private groupedQkv(g: NonNullable<Layer['grouped']>, x: tf.Tensor): tf.Tensor {
+    const { nHeads: H, nKvHeads: Hkv, dHead: dh, dModel: d } = this.cfg;
+    const group = H / Hkv;
+    const w = tf.concat([g.q, ungroupColumns(g.k, d, Hkv, group, dh), ungroupColumns(g.v, d, Hkv, group, dh)], 1);
+    const y = matmul(x, w);
+    if (!g.bQ && !g.bK && !g.bV) return y;
+    const orZeros = (b: tf.Tensor | undefined, n: number) => b ?? tf.zeros([n]);
+    return tf.add(y, tf.concat([orZeros(g.bQ, H * dh), ungroupColumns(orZeros(g.bK, Hkv * dh), 1, Hkv, group, dh), ungroupColumns(orZeros(g.bV, Hkv * dh), 1, Hkv, group, dh)]));
   }
 
   /** q, k and v of every head from its own residual input: [H, 3, n, dh]. */
