@@ -7,7 +7,8 @@ export { VERSION } from './version.js';
 export { checkOutputPath, writeFileAtomic } from './io/files.js';
 
 // model
-export { loadModel, modelFromTensors, type LoadedModel, type LoadOptions } from './model/load.js';
+export { loadModel, loadTokenizer, type LoadedModel, type LoadOptions } from './model/load.js';
+export { modelFromTensors, weightsFromTensors, adapterFor, ADAPTERS, type ArchAdapter, type ModelWeights } from './model/arch/index.js';
 export { Transformer, hookShape, mergeHooks, type ForwardOptions, type TokensInput } from './model/transformer.js';
 export { configFromHf, configToHf, type ModelConfig } from './model/config.js';
 export { readSafetensors, writeSafetensors, type HostTensor } from './model/safetensors.js';

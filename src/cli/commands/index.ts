@@ -13,6 +13,7 @@ import { traceCommand } from './trace.js';
 import { steerCommand } from './steer.js';
 import { directionCommand } from './direction.js';
 import { searchCommand } from './search.js';
+import { tokenizeCommand } from './tokenize.js';
 
 /** Every subcommand, in the order --help lists them. */
 export const commands: readonly Command[] = [
@@ -29,6 +30,7 @@ export const commands: readonly Command[] = [
   reportCommand,
   compareCommand,
   runCommand,
+  tokenizeCommand,
   modelsCommand,
   tasksCommand,
 ];

@@ -4,7 +4,7 @@ import { simdActive } from '../../backend/simd.js';
 import { patchWasmKernels } from '../../backend/wasm-kernels.js';
 import { LiveEvaluator, type LiveResult, type PerPrompt } from '../../discovery/live.js';
 import { CircuitGraph } from '../../graph/graph.js';
-import { modelFromTensors } from '../../model/from-tensors.js';
+import { modelFromTensors } from '../../model/arch/index.js';
 import { parseSafetensors } from '../../model/safetensors-bytes.js';
 import type { Transformer } from '../../model/transformer.js';
 import type { LiveData } from '../live-types.js';
