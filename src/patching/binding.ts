@@ -56,46 +56,20 @@ export function bindingFacts(cfg: ModelConfig): BindingFacts {
   };
 }
 
-export class GraphBinding {
-  readonly graph: CircuitGraph;
+/** The hooks of a model's node kinds, from its config alone (GraphBinding adds a graph's rows). */
+export class HookBinding {
   readonly facts: BindingFacts;
   readonly nLayers: number;
   readonly nHeads: number;
-  readonly layers: readonly LayerSlots[];
-  /** The logits' destination row. */
-  readonly logitsRow: number;
   /** Hooks whose activations add up to the `input` node's output. */
   readonly inputHooks: readonly HookName[];
   /** The hook whose activation IS the input's output (the residual entering block 0); replace it to replace the input. */
   readonly inputResidual: HookName = blockHook(0, 'hook_resid_pre');
 
-  constructor(cfg: ModelConfig, graph: CircuitGraph) {
-    const s = graph.shape;
-    if (s.nLayers !== cfg.nLayers || s.nHeads !== cfg.nHeads || s.hasMlp === cfg.attnOnly || (s.parallelAttnMlp === true) !== (cfg.parallelAttnMlp === true)) {
-      const describe = (parallel: boolean) => (parallel ? ', parallel attention + MLP' : '');
-      throw new CircuitryError(
-        `the graph (${s.nLayers} layers, ${s.nHeads} heads${s.hasMlp ? '' : ', no MLPs'}${describe(s.parallelAttnMlp === true)}) does not fit the model (${cfg.nLayers} layers, ${cfg.nHeads} heads${cfg.attnOnly ? ', attention-only' : ''}${describe(cfg.parallelAttnMlp === true)})`,
-      );
-    }
-    this.graph = graph;
+  constructor(cfg: ModelConfig) {
     this.facts = bindingFacts(cfg);
     this.nLayers = cfg.nLayers;
     this.nHeads = cfg.nHeads;
-    const H = cfg.nHeads;
-    const layers: LayerSlots[] = [];
-    for (let l = 0; l < cfg.nLayers; l++) {
-      const srcBefore = graph.sourceIndex(`a${l}.h0`);
-      const mlp = s.hasMlp ? graph.destinationIndex(`m${l}`) : -1;
-      layers.push({
-        heads: graph.destinationIndex(s.qkv ? `a${l}.h0<q>` : `a${l}.h0`),
-        mlp,
-        srcBefore,
-        mlpSources: mlp < 0 ? -1 : graph.destinations[mlp].srcCount,
-      });
-      if (mlp >= 0 && graph.destinations[mlp].srcCount !== (this.facts.parallel ? srcBefore : srcBefore + H)) throw new Error('binding: MLP sources do not match the block layout');
-    }
-    this.layers = layers;
-    this.logitsRow = graph.destinationIndex('logits');
     this.inputHooks = this.facts.learnedPositions ? ['hook_embed', 'hook_pos_embed'] : ['hook_embed'];
   }
 
@@ -104,9 +78,19 @@ export class GraphBinding {
     return blockHook(l, 'attn.hook_result');
   }
 
+  /** blocks.l.attn.hook_z: [b, p, H, d_head]; head h's output is z[:, :, h] · W_O[h]. */
+  headValues(l: number): HookName {
+    return blockHook(l, 'attn.hook_z');
+  }
+
   /** blocks.l.hook_mlp_out: [b, p, d]. */
   mlpOutput(l: number): HookName {
     return blockHook(l, 'hook_mlp_out');
+  }
+
+  /** blocks.l.mlp.hook_post: [b, p, d_mlp], one value per neuron. */
+  mlpNeurons(l: number): HookName {
+    return blockHook(l, 'mlp.hook_post');
   }
 
   /** blocks.l.hook_{q,k,v}_input: [b, p, H, d], head h's own input at [:, :, h]. */
@@ -132,34 +116,6 @@ export class GraphBinding {
   /** blocks.l.hook_resid_pre. */
   residPre(l: number): HookName {
     return blockHook(l, 'hook_resid_pre');
-  }
-
-  /** Whether layer l's MLP reads layer l's heads (false in a parallel block). */
-  mlpReadsHeads(l: number): boolean {
-    const r = this.layers[l];
-    return r.mlp >= 0 && r.mlpSources > r.srcBefore;
-  }
-
-  /** The hook a source's output is read at, and its head index (-1 unless a head). */
-  sourceHook(src: number): { hook: HookName; head: number } {
-    const s = this.graph.sources[src];
-    if (s.kind === 'input') return { hook: this.inputHooks[this.inputHooks.length - 1], head: -1 };
-    return s.kind === 'head' ? { hook: this.headOutput(s.layer), head: s.head } : { hook: this.mlpOutput(s.layer), head: -1 };
-  }
-
-  /** Whether source `src` is a head whose output is patched inside its layer's post-attention norm. */
-  insideNorm(src: number): boolean {
-    return this.facts.headsInsideNorm && this.graph.sources[src].kind === 'head';
-  }
-
-  /** Every hook the sources are made of (input's parts, then per layer hook_result and hook_mlp_out). */
-  sourceHooks(): HookName[] {
-    const names: HookName[] = [...this.inputHooks];
-    for (let l = 0; l < this.nLayers; l++) {
-      names.push(this.headOutput(l));
-      if (this.graph.shape.hasMlp) names.push(this.mlpOutput(l));
-    }
-    return names;
   }
 
   /**
@@ -190,6 +146,69 @@ export class GraphBinding {
       return t;
     });
     return parts.length === 1 ? parts[0] : tf.add(parts[0], parts[1]);
+  }
+}
+
+/** A graph bound to a model's hooks: every source's and destination's hook and dense row. */
+export class GraphBinding extends HookBinding {
+  readonly graph: CircuitGraph;
+  readonly layers: readonly LayerSlots[];
+  /** The logits' destination row. */
+  readonly logitsRow: number;
+
+  constructor(cfg: ModelConfig, graph: CircuitGraph) {
+    super(cfg);
+    const s = graph.shape;
+    if (s.nLayers !== cfg.nLayers || s.nHeads !== cfg.nHeads || s.hasMlp === cfg.attnOnly || (s.parallelAttnMlp === true) !== this.facts.parallel) {
+      const describe = (parallel: boolean) => (parallel ? ', parallel attention + MLP' : '');
+      throw new CircuitryError(
+        `the graph (${s.nLayers} layers, ${s.nHeads} heads${s.hasMlp ? '' : ', no MLPs'}${describe(s.parallelAttnMlp === true)}) does not fit the model (${cfg.nLayers} layers, ${cfg.nHeads} heads${cfg.attnOnly ? ', attention-only' : ''}${describe(this.facts.parallel)})`,
+      );
+    }
+    this.graph = graph;
+    const H = cfg.nHeads;
+    const layers: LayerSlots[] = [];
+    for (let l = 0; l < cfg.nLayers; l++) {
+      const srcBefore = graph.sourceIndex(`a${l}.h0`);
+      const mlp = s.hasMlp ? graph.destinationIndex(`m${l}`) : -1;
+      layers.push({
+        heads: graph.destinationIndex(s.qkv ? `a${l}.h0<q>` : `a${l}.h0`),
+        mlp,
+        srcBefore,
+        mlpSources: mlp < 0 ? -1 : graph.destinations[mlp].srcCount,
+      });
+      if (mlp >= 0 && graph.destinations[mlp].srcCount !== (this.facts.parallel ? srcBefore : srcBefore + H)) throw new Error('binding: MLP sources do not match the block layout');
+    }
+    this.layers = layers;
+    this.logitsRow = graph.destinationIndex('logits');
+  }
+
+  /** Whether layer l's MLP reads layer l's heads (false in a parallel block). */
+  mlpReadsHeads(l: number): boolean {
+    const r = this.layers[l];
+    return r.mlp >= 0 && r.mlpSources > r.srcBefore;
+  }
+
+  /** The hook a source's output is read at, and its head index (-1 unless a head). */
+  sourceHook(src: number): { hook: HookName; head: number } {
+    const s = this.graph.sources[src];
+    if (s.kind === 'input') return { hook: this.inputHooks[this.inputHooks.length - 1], head: -1 };
+    return s.kind === 'head' ? { hook: this.headOutput(s.layer), head: s.head } : { hook: this.mlpOutput(s.layer), head: -1 };
+  }
+
+  /** Whether source `src` is a head whose output is patched inside its layer's post-attention norm. */
+  insideNorm(src: number): boolean {
+    return this.facts.headsInsideNorm && this.graph.sources[src].kind === 'head';
+  }
+
+  /** Every hook the sources are made of (input's parts, then per layer hook_result and hook_mlp_out). */
+  sourceHooks(): HookName[] {
+    const names: HookName[] = [...this.inputHooks];
+    for (let l = 0; l < this.nLayers; l++) {
+      names.push(this.headOutput(l));
+      if (this.graph.shape.hasMlp) names.push(this.mlpOutput(l));
+    }
+    return names;
   }
 
   /**
