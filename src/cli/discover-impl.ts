@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { initBackend, backendName } from '../backend/index.js';
 import { loadModel, type LoadedModel } from '../model/load.js';
-import { CircuitGraph } from '../graph/graph.js';
+import { graphForModel } from '../graph/graph.js';
 import { circuitToJson, createCircuit, readCircuitFile, writeCircuitFile } from '../graph/index.js';
 import type { CircuitMeta } from '../graph/circuit-types.js';
 import { Patcher } from '../patching/patcher.js';
@@ -107,7 +107,7 @@ export async function acdcCli(args: {
   const loaded = await loadModel(args.model, { log: (m) => console.error(m) });
   const { model } = loaded;
   const data = resolveDataset(loaded, dataSpec(args));
-  const graph = new CircuitGraph({ nLayers: model.cfg.nLayers, nHeads: model.cfg.nHeads, hasMlp: !model.cfg.attnOnly, qkv: true });
+  const graph = graphForModel(model.cfg);
   console.log(`acdc: model ${args.model}, ${data.clean.length} pairs, ${graph.nEdges} edges, τ ${args.threshold}, ${metric}, order ${order}, backend ${backendName()}`);
   const patcher = new Patcher(model, graph, data, { metric, batchSize: args.batchSize });
   const interrupt = interruptFlag();

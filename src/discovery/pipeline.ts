@@ -2,7 +2,7 @@ import { join, dirname, basename } from 'node:path';
 import type { LoadedModel } from '../model/load.js';
 import type { TaskDataset } from '../tasks/index.js';
 import { datasetHash } from '../tasks/index.js';
-import { CircuitGraph } from '../graph/graph.js';
+import { graphForModel } from '../graph/graph.js';
 import type { CircuitFile, CircuitMeta, EdgeEvidence } from '../graph/circuit-types.js';
 import { circuitToJson, createCircuit } from '../graph/index.js';
 import { Patcher } from '../patching/patcher.js';
@@ -42,7 +42,7 @@ export function checkpointPath(cfg: PipelineConfig): string {
 export async function runPipeline(cfg: PipelineConfig, loaded: LoadedModel, data: TaskDataset, hooks: PipelineHooks = {}): Promise<PipelineResult> {
   const log = hooks.log ?? (() => {});
   const { model } = loaded;
-  const graph = new CircuitGraph({ nLayers: model.cfg.nLayers, nHeads: model.cfg.nHeads, hasMlp: !model.cfg.attnOnly, qkv: true });
+  const graph = graphForModel(model.cfg);
   const timings: Record<string, number> = {};
   const time = async <T>(stage: string, fn: () => T | Promise<T>): Promise<T> => {
     const t0 = performance.now();

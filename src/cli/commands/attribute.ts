@@ -68,7 +68,7 @@ async function runAttribute(args: Record<string, unknown>): Promise<number> {
   const modelName = str(args, 'model');
   if (!modelName) throw new CircuitryError('--model: give a zoo name, a model folder or a hub id');
 
-  const [{ initBackend }, { loadModel }, { loadJsonlDataset, datasetHash }, { CircuitGraph }, attribution, { circuitToJson, writeCircuitFile }, { VERSION }] = await Promise.all([
+  const [{ initBackend }, { loadModel }, { loadJsonlDataset, datasetHash }, { graphForModel }, attribution, { circuitToJson, writeCircuitFile }, { VERSION }] = await Promise.all([
     import('../../backend/index.js'),
     import('../../model/load.js'),
     import('../../tasks/index.js'),
@@ -85,7 +85,7 @@ async function runAttribute(args: Record<string, unknown>): Promise<number> {
   try {
     const ds = loadJsonlDataset(datasetPath, tokenizer);
     const cfg = model.cfg;
-    const graph = new CircuitGraph({ nLayers: cfg.nLayers, nHeads: cfg.nHeads, hasMlp: !cfg.attnOnly, qkv: true });
+    const graph = graphForModel(cfg);
     checkSelection(selection, graph.nEdges);
     const loadSeconds = (performance.now() - t0) / 1000;
     console.log(`model: ${loaded.name} (${cfg.nLayers} layers, ${cfg.nHeads} heads, d_model ${cfg.dModel}; ${graph.nEdges} edges); dataset: ${datasetPath} (${ds.clean.length} pairs of ${ds.seqLen} tokens)`);

@@ -50,7 +50,7 @@ async function runDirection(args: Record<string, unknown>): Promise<number> {
   const modelName = str(args, 'model');
   if (!modelName) throw new CircuitryError('--model: give a zoo name, a model folder or a hub id');
 
-  const [{ initBackend }, { loadModel }, { resolveDataset }, { datasetHash }, { CircuitGraph }, { Patcher }, { optimalDirection, parseDirectionSite }, { createProgress }, { writeFileAtomic }, { VERSION }] = await Promise.all([
+  const [{ initBackend }, { loadModel }, { resolveDataset }, { datasetHash }, { graphForModel }, { Patcher }, { optimalDirection, parseDirectionSite }, { createProgress }, { writeFileAtomic }, { VERSION }] = await Promise.all([
     import('../../backend/index.js'),
     import('../../model/load.js'),
     import('../../discovery/data.js'),
@@ -73,7 +73,7 @@ async function runDirection(args: Record<string, unknown>): Promise<number> {
     const ds = resolveDataset(loaded, datasetPath ? { dataset: datasetPath } : { task: { name: task!, n, seed: taskSeed } });
     const cfg = model.cfg;
     const site = parseDirectionSite(siteText, cfg, ds.seqLen, '--site');
-    const graph = new CircuitGraph({ nLayers: cfg.nLayers, nHeads: cfg.nHeads, hasMlp: !cfg.attnOnly, qkv: true });
+    const graph = graphForModel(cfg);
     patcher = new Patcher(model, graph, ds, { metric, direction: 'denoise', batchSize });
     console.log(`model: ${loaded.name}; dataset: ${ds.source} (${ds.clean.length} pairs of ${ds.seqLen} tokens); ${metric}: clean ${fmt(patcher.cleanMetric)}, corrupted ${fmt(patcher.corruptedMetric)}`);
     const progress = createProgress(`direction ${site.name}`);

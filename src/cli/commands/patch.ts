@@ -61,7 +61,7 @@ async function runPatch(args: Record<string, unknown>): Promise<number> {
   const modelName = str(args, 'model');
   if (!modelName) throw new CircuitryError('--model: give a zoo name, a model folder or a hub id');
 
-  const [{ initBackend }, { loadModel }, { loadJsonlDataset, datasetHash }, { CircuitGraph }, { Patcher }, { createProgress }, { writeFileAtomic }, { VERSION }] = await Promise.all([
+  const [{ initBackend }, { loadModel }, { loadJsonlDataset, datasetHash }, { graphForModel }, { Patcher }, { createProgress }, { writeFileAtomic }, { VERSION }] = await Promise.all([
     import('../../backend/index.js'),
     import('../../model/load.js'),
     import('../../tasks/index.js'),
@@ -83,7 +83,7 @@ async function runPatch(args: Record<string, unknown>): Promise<number> {
     const positionLabels = positionNames(ds.clean[0], (id) => tokenizer.tokenString(id));
     // checks the sweep against the model (neuron layer in range, MLPs present) before any work
     if (spec.kind !== 'edges') planSweep(spec, cfg, ds.seqLen, positionLabels);
-    const graph = new CircuitGraph({ nLayers: cfg.nLayers, nHeads: cfg.nHeads, hasMlp: !cfg.attnOnly, qkv: true });
+    const graph = graphForModel(cfg);
     console.log(`model: ${loaded.name} (${cfg.nLayers} layers, ${cfg.nHeads} heads, d_model ${cfg.dModel}); dataset: ${datasetPath} (${ds.clean.length} pairs of ${ds.seqLen} tokens)`);
     patcher = new Patcher(model, graph, ds, { metric, direction, ablation, batchSize: batchSize as number | undefined });
     const p = patcher;

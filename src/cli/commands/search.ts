@@ -44,7 +44,7 @@ async function runSearch(args: Record<string, unknown>): Promise<number> {
   const modelName = str(args, 'model');
   if (!modelName) throw new CircuitryError('--model: give a zoo name, a model folder or a hub id');
 
-  const [{ initBackend }, { loadModel }, { resolveDataset }, { datasetHash }, { CircuitGraph }, { Patcher }, { hierarchicalSearch }, { createProgress }, { writeFileAtomic }, { VERSION }] = await Promise.all([
+  const [{ initBackend }, { loadModel }, { resolveDataset }, { datasetHash }, { graphForModel }, { Patcher }, { hierarchicalSearch }, { createProgress }, { writeFileAtomic }, { VERSION }] = await Promise.all([
     import('../../backend/index.js'),
     import('../../model/load.js'),
     import('../../discovery/data.js'),
@@ -67,7 +67,7 @@ async function runSearch(args: Record<string, unknown>): Promise<number> {
     const ds = resolveDataset(loaded, datasetPath ? { dataset: datasetPath } : { task: { name: task!, n, seed: taskSeed } });
     const cfg = model.cfg;
     if (finest === 'neurons' && cfg.attnOnly) throw new CircuitryError('--finest neurons: the model is attention-only (it has no MLPs)');
-    const graph = new CircuitGraph({ nLayers: cfg.nLayers, nHeads: cfg.nHeads, hasMlp: !cfg.attnOnly, qkv: true });
+    const graph = graphForModel(cfg);
     patcher = new Patcher(model, graph, ds, { metric, direction, ablation, batchSize });
     console.log(`model: ${loaded.name}; dataset: ${ds.source} (${ds.clean.length} pairs of ${ds.seqLen} tokens); ${metric}: clean ${fmt(patcher.cleanMetric)}, corrupted ${fmt(patcher.corruptedMetric)}; ${direction}`);
     const progress = createProgress('search');
