@@ -123,8 +123,8 @@ describe('readCheckpointFolder', () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'config.json'), '{"n_layer": 2,');
     expect(errorOf(() => readCheckpointFolder(dir)).message).toMatch(new RegExp(`^${join(dir, 'config.json')}: invalid JSON \\(.+\\)$`));
-    writeFileJson(join(dir, 'config.json'), { model_type: 'llama' });
-    expect(errorOf(() => readCheckpointFolder(dir)).message).toMatch(new RegExp(`^${join(dir, 'config.json')}: unsupported architecture`));
+    writeFileJson(join(dir, 'config.json'), { model_type: 'bert' });
+    expect(errorOf(() => readCheckpointFolder(dir)).message).toMatch(new RegExp(`^${join(dir, 'config.json')}: unsupported architecture \\(model_type "bert"\\); supported families: gpt2 .*llama`));
   });
 
   it('refuses pickle checkpoints and says how to convert', () => {

@@ -1,102 +1,69 @@
 import { CircuitryError } from '../errors.js';
+import { adapterFor, adapterOfFamily } from './arch/index.js';
 
 /**
- * The resolved configuration of a GPT-2-family model. Variants are flags of this one record
- * (attention-only, LayerNorm-free), so new families become new fields, not new code paths.
+ * The resolved configuration of a model, family-neutral: every architectural choice is a field
+ * that the forward pass reads, and only the family's adapter (src/model/arch/) sets it.
  */
 export interface ModelConfig {
+  /** The adapter that read it ('gpt2', 'neox', 'llama', 'qwen2', 'gemma2'); the forward never reads it. */
+  readonly family: string;
   readonly nLayers: number;
   readonly nHeads: number;
+  /** Key/value heads of the checkpoint (grouped-query attention when < nHeads); the forward ungroups them. */
+  readonly nKvHeads: number;
   readonly dModel: number;
   readonly dHead: number;
   readonly dMlp: number; // 0 for attention-only models
   readonly dVocab: number;
   readonly nCtx: number;
-  readonly act: 'gelu_new' | 'gelu' | 'relu';
-  readonly normalization: 'LN' | 'none';
+  /** The MLP's activation (of the gate for a gated MLP): gelu_new = tanh approximation. */
+  readonly act: 'gelu_new' | 'gelu' | 'relu' | 'silu';
+  /** act(x·W_gate) ⊙ (x·W_in) (SwiGLU, GeGLU) instead of act(x·W_in). */
+  readonly gatedMlp: boolean;
+  readonly normalization: 'LN' | 'RMS' | 'none';
   readonly attnOnly: boolean;
   readonly tiedEmbeddings: boolean;
+  /** eps of every norm. */
   readonly lnEps: number;
-  readonly positional: 'learned';
-  readonly parallelAttnMlp: false;
-}
-
-const ACTS = { gelu_new: 'gelu_new', gelu_pytorch_tanh: 'gelu_new', gelu: 'gelu', relu: 'relu' } as const;
-
-function intField(cfg: Record<string, unknown>, key: string, file: string, fallback?: number): number {
-  const v = cfg[key] ?? fallback;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
-    throw new CircuitryError(`${file}: field '${key}' must be a positive integer, got ${JSON.stringify(cfg[key])}`);
-  }
-  return v;
+  readonly positional: 'learned' | 'rotary';
+  /** Rotary: dimensions rotated at the start of each head (rotate-half pairing), 0 for learned positions. */
+  readonly rotaryDim: number;
+  /** Rotary: the base theta (informative; rotaryInvFreq is what the forward uses). */
+  readonly rotaryBase: number;
+  /** Rotary: inverse frequencies, rotaryDim / 2 of them (any rope scaling applied). */
+  readonly rotaryInvFreq: readonly number[];
+  /** Attention and MLP both read the block input (GPT-NeoX use_parallel_residual). */
+  readonly parallelAttnMlp: boolean;
+  /** A norm after the attention block and after the MLP, before their residual adds (Gemma-2). */
+  readonly postNorms: boolean;
+  /** The embedding is multiplied by this (Gemma: √d_model) before it enters the residual stream. */
+  readonly embedScale: number;
+  /** Attention scores are q·k times this (1/√d_head unless the family says otherwise). */
+  readonly attnScale: number;
+  /** cap·tanh(s/cap) on the scaled attention scores, before the mask; null for none. */
+  readonly attnSoftCap: number | null;
+  /** cap·tanh(logits/cap) on the final logits; null for none. */
+  readonly finalSoftCap: number | null;
+  /** Per layer: query i sees keys i − w < j ≤ i, or null for full causal attention. */
+  readonly slidingWindows: readonly (number | null)[];
 }
 
 /**
- * Reads a HuggingFace GPT-2 `config.json` object. circuitry's own extensions (used by zoo
- * models) are `attn_only: true` and `normalization: "none"`.
+ * Reads a HuggingFace `config.json` object through the adapter of its `model_type`. circuitry's
+ * own GPT-2 extensions (zoo models) are `attn_only: true` and `normalization: "none"`.
  */
 export function configFromHf(raw: unknown, file = 'config.json'): ModelConfig {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new CircuitryError(`${file}: expected a JSON object`);
   }
   const cfg = raw as Record<string, unknown>;
-  const modelType = cfg.model_type;
-  const archs = Array.isArray(cfg.architectures) ? cfg.architectures.join(', ') : undefined;
-  if (modelType !== 'gpt2') {
-    throw new CircuitryError(
-      `${file}: unsupported architecture (model_type ${JSON.stringify(modelType)}${archs ? `, architectures ${archs}` : ''}): circuitry loads the GPT-2 family (model_type "gpt2")`,
-    );
-  }
-  if (cfg.scale_attn_by_inverse_layer_idx === true || cfg.reorder_and_upcast_attn === true) {
-    throw new CircuitryError(`${file}: scale_attn_by_inverse_layer_idx / reorder_and_upcast_attn are not supported`);
-  }
-  if (cfg.scale_attn_weights === false) {
-    throw new CircuitryError(`${file}: scale_attn_weights false is not supported`);
-  }
-  const nLayers = intField(cfg, 'n_layer', file);
-  const nHeads = intField(cfg, 'n_head', file);
-  const dModel = intField(cfg, 'n_embd', file);
-  if (dModel % nHeads !== 0) throw new CircuitryError(`${file}: n_embd (${dModel}) must be divisible by n_head (${nHeads})`);
-  const attnOnly = cfg.attn_only === true;
-  const actName = String(cfg.activation_function ?? 'gelu_new');
-  if (!(actName in ACTS)) {
-    throw new CircuitryError(`${file}: activation_function '${actName}' is not supported (expected one of ${Object.keys(ACTS).join(', ')})`);
-  }
-  const normalization = cfg.normalization === 'none' ? 'none' : 'LN';
-  return {
-    nLayers,
-    nHeads,
-    dModel,
-    dHead: dModel / nHeads,
-    dMlp: attnOnly ? 0 : cfg.n_inner == null ? 4 * dModel : intField(cfg, 'n_inner', file),
-    dVocab: intField(cfg, 'vocab_size', file),
-    nCtx: intField(cfg, 'n_positions', file, 1024),
-    act: ACTS[actName as keyof typeof ACTS],
-    normalization,
-    attnOnly,
-    tiedEmbeddings: cfg.tie_word_embeddings !== false,
-    lnEps: typeof cfg.layer_norm_epsilon === 'number' ? cfg.layer_norm_epsilon : 1e-5,
-    positional: 'learned',
-    parallelAttnMlp: false,
-  };
+  return adapterFor(cfg.model_type, file).config(cfg, file);
 }
 
 /** The HF config.json object for a resolved config (used when saving zoo and trained models). */
 export function configToHf(cfg: ModelConfig): Record<string, unknown> {
-  return {
-    model_type: 'gpt2',
-    architectures: ['GPT2LMHeadModel'],
-    n_layer: cfg.nLayers,
-    n_head: cfg.nHeads,
-    n_embd: cfg.dModel,
-    n_inner: cfg.attnOnly ? null : cfg.dMlp,
-    vocab_size: cfg.dVocab,
-    n_positions: cfg.nCtx,
-    activation_function: cfg.act,
-    layer_norm_epsilon: cfg.lnEps,
-    tie_word_embeddings: cfg.tiedEmbeddings,
-    scale_attn_weights: true,
-    ...(cfg.attnOnly ? { attn_only: true } : {}),
-    ...(cfg.normalization === 'none' ? { normalization: 'none' } : {}),
-  };
+  const adapter = adapterOfFamily(cfg.family);
+  if (!adapter.toHf) throw new CircuitryError(`saving a ${cfg.family} config is not supported`);
+  return adapter.toHf(cfg);
 }

@@ -12,6 +12,8 @@ export type BlockHook =
   | 'attn.hook_q' //           [b, p, H, dh]
   | 'attn.hook_k' //           [b, p, H, dh]
   | 'attn.hook_v' //           [b, p, H, dh]
+  | 'attn.hook_rot_q' //       [b, p, H, dh]  (after rotary; rotary models only)
+  | 'attn.hook_rot_k' //       [b, p, H, dh]
   | 'attn.hook_attn_scores' // [b, H, p_q, p_k]  (scaled and masked, before softmax)
   | 'attn.hook_pattern' //     [b, H, p_q, p_k]
   | 'attn.hook_z' //           [b, p, H, dh]
@@ -19,21 +21,22 @@ export type BlockHook =
   | 'hook_attn_out' //         [b, p, d]
   | 'hook_resid_mid' //        [b, p, d]
   | 'hook_mlp_in' //           [b, p, d]
-  | 'mlp.hook_pre' //          [b, p, dm]
+  | 'mlp.hook_pre' //          [b, p, dm]    (a gated MLP: the gate's pre-activation)
+  | 'mlp.hook_pre_linear' //   [b, p, dm]    (a gated MLP's linear branch)
   | 'mlp.hook_post' //         [b, p, dm]
   | 'hook_mlp_out' //          [b, p, d]
   | 'hook_resid_post'; //      [b, p, d]
 
 export const BLOCK_HOOKS: readonly BlockHook[] = [
   'hook_resid_pre', 'hook_q_input', 'hook_k_input', 'hook_v_input',
-  'attn.hook_q', 'attn.hook_k', 'attn.hook_v', 'attn.hook_attn_scores', 'attn.hook_pattern',
+  'attn.hook_q', 'attn.hook_k', 'attn.hook_v', 'attn.hook_rot_q', 'attn.hook_rot_k', 'attn.hook_attn_scores', 'attn.hook_pattern',
   'attn.hook_z', 'attn.hook_result', 'hook_attn_out', 'hook_resid_mid', 'hook_mlp_in',
-  'mlp.hook_pre', 'mlp.hook_post', 'hook_mlp_out', 'hook_resid_post',
+  'mlp.hook_pre', 'mlp.hook_pre_linear', 'mlp.hook_post', 'hook_mlp_out', 'hook_resid_post',
 ];
 
 export type HookName =
   | 'hook_embed' //               [b, p, d]
-  | 'hook_pos_embed' //           [b, p, d]
+  | 'hook_pos_embed' //           [b, p, d]  (learned positions only)
   | `blocks.${number}.${BlockHook}`
   | 'ln_final.hook_normalized'; // [b, p, d]
 

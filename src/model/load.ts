@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
-import { configFromHf } from './config.js';
-import { gpt2WeightsFromTensors } from './weights.js';
-import { Transformer } from './transformer.js';
+import { join } from 'node:path';
+import type { Transformer } from './transformer.js';
+import { modelFromTensors } from './arch/index.js';
 import { readCheckpointFolder, hashFiles } from './checkpoint.js';
 import { resolveModelPath } from './hub.js';
 import { type Tokenizer, WordTokenizer, tokenizerForFolder } from './tokenizer.js';
@@ -35,14 +35,13 @@ export async function loadModel(name: string, opts: LoadOptions = {}): Promise<L
     const tokenizer = new WordTokenizer(zoo.vocab);
     if (zoo.build) {
       const { config, tensors } = zoo.build();
-      const cfg = configFromHf(config, `zoo model ${name}`);
       const hash = createHash('sha256');
       for (const key of [...tensors.keys()].sort()) hash.update(key).update(new Uint8Array(tensors.get(key)!.data.buffer));
-      const model = new Transformer(cfg, gpt2WeightsFromTensors(cfg, tensors, `zoo model ${name}`));
+      const model = modelFromTensors(config, tensors, `zoo model ${name}`, { file: `zoo model ${name}` });
       return { name, model, tokenizer, source: { kind: 'zoo', hash: hash.digest('hex').slice(0, 16) }, zoo };
     }
     const ckpt = readCheckpointFolder(zoo.dir!);
-    const model = new Transformer(ckpt.config, gpt2WeightsFromTensors(ckpt.config, ckpt.tensors, zoo.dir!));
+    const model = modelFromTensors(ckpt.configRaw, ckpt.tensors, zoo.dir!, { file: join(zoo.dir!, 'config.json') });
     return { name, model, tokenizer, source: { kind: 'zoo', dir: zoo.dir, hash: hashFiles(ckpt.files).slice(0, 16) }, zoo };
   }
   let resolved;
@@ -56,7 +55,7 @@ export async function loadModel(name: string, opts: LoadOptions = {}): Promise<L
     throw e;
   }
   const ckpt = readCheckpointFolder(resolved.dir);
-  const model = new Transformer(ckpt.config, gpt2WeightsFromTensors(ckpt.config, ckpt.tensors, resolved.dir));
+  const model = modelFromTensors(ckpt.configRaw, ckpt.tensors, resolved.dir, { file: join(resolved.dir, 'config.json') });
   const tokenizer = tokenizerForFolder(resolved.dir, ckpt.config.dVocab);
   return { name, model, tokenizer, source: { kind: resolved.kind, dir: resolved.dir, hash: hashFiles(ckpt.files).slice(0, 16) } };
 }

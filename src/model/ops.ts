@@ -100,10 +100,21 @@ export function standardize(x: tf.Tensor, eps: number): { centered: tf.Tensor; r
   return { centered, rstd: tf.rsqrt(tf.add(tf.mean(tf.square(centered), -1, true), eps)) };
 }
 
-/** LayerNorm over the last axis. */
-export function layerNorm(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor, eps: number): tf.Tensor {
+/** LayerNorm over the last axis (without a bias when b is undefined). */
+export function layerNorm(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor | undefined, eps: number): tf.Tensor {
   const { centered, rstd } = standardize(x, eps);
-  return tf.add(tf.mul(tf.mul(centered, rstd), w), b);
+  const y = tf.mul(tf.mul(centered, rstd), w);
+  return b ? tf.add(y, b) : y;
+}
+
+/** RMSNorm over the last axis: x / √(mean(x²) + eps) · w (no centring, no bias). */
+export function rmsNorm(x: tf.Tensor, w: tf.Tensor, eps: number): tf.Tensor {
+  return tf.mul(tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), eps))), w);
+}
+
+/** SiLU (swish), x·σ(x): SwiGLU's gate activation. */
+export function silu(x: tf.Tensor): tf.Tensor {
+  return tf.mul(x, tf.sigmoid(x));
 }
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);

@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ModelConfig } from './config.js';
-import type { Gpt2Weights } from './weights.js';
+import type { ModelWeights, NormWeights } from './arch/types.js';
 import type { HostTensor } from './safetensors.js';
 import { type HookFn, type HookName, type Hooks, blockHook, parseHookName } from './hooks.js';
-import { Weight, bmm, geluErf, geluNew, layerNorm, linear, matmul, standardize } from './ops.js';
+import { Weight, bmm, geluErf, geluNew, layerNorm, linear, matmul, rmsNorm, silu, standardize } from './ops.js';
 import { CircuitryError } from '../errors.js';
 import { rowMoments } from '../backend/simd.js';
 
@@ -55,15 +55,15 @@ export interface HeadInputs {
   readonly headMajor?: boolean;
 }
 
-interface LnParams {
+interface NormParams {
   w: tf.Tensor;
-  b: tf.Tensor;
+  b?: tf.Tensor; // LayerNorm only
 }
 
 interface Layer {
-  ln1?: LnParams;
-  wQKV: Weight; // [d, 3d]          (fused, when q/k/v inputs are shared)
-  bQKV: tf.Tensor; // [3d]
+  ln1?: NormParams;
+  wQKV: Weight; // [d, 3·H·dh]    (fused, when q/k/v inputs are shared; k/v ungrouped)
+  bQKV?: tf.Tensor; // [3·H·dh]
   wQ: Weight; // [H, d, dh]         (per head, when q/k/v inputs are split)
   wK: Weight;
   wV: Weight;
@@ -71,19 +71,22 @@ interface Layer {
   bK: tf.Tensor;
   bV: tf.Tensor;
   /**
-   * LN1's weight and bias are folded into wQ/wK/wV and bQ/bK/bV (diag(w)·W and b_LN·W + b), so
-   * the per-head path normalizes without the affine part and scales by 1/σ after the projection,
-   * on [.., dh] rather than [.., d]. Frozen models with LayerNorm only.
+   * LN1's weight (and LayerNorm's bias) are folded into wQ/wK/wV and bQ/bK/bV (diag(w)·W and
+   * b_LN·W + b), so the per-head path normalizes without the affine part and scales by the
+   * norm's 1/σ (LayerNorm, after centring) or 1/rms (RMSNorm) after the projection, on [.., dh]
+   * rather than [.., d]. Frozen models with a norm only.
    */
   headLnFolded: boolean;
   wO: Weight; // [H*dh, d]
   wOHeads: Weight; // [H, dh, d]
-  bO: tf.Tensor; // [d]
-  ln2?: LnParams;
-  wIn?: Weight; // [d, dm]
+  bO?: tf.Tensor; // [d]
+  postAttn?: NormParams;
+  ln2?: NormParams;
+  wIn?: Weight; // [d, dm], or [d, 2·dm] = [W_gate | W_in] for a gated MLP
   bIn?: tf.Tensor;
   wOut?: Weight; // [dm, d]
   bOut?: tf.Tensor;
+  postMlp?: NormParams;
   /**
    * For the per-head path (split inputs, ForwardOptions.headInputs), made on first use from
    * wQ/wK/wV (folded as they are): per head [W_q,h | W_k,h | W_v,h] [d, 3·dh] (one input per
@@ -96,47 +99,68 @@ interface Layer {
 
 const host = (t: HostTensor) => tf.tensor(t.data, [...t.shape], 'float32');
 
+/** x + b, or x when there is no bias. */
+const addBias = (x: tf.Tensor, b: tf.Tensor | undefined) => (b ? tf.add(x, b) : x);
+
+/** cap·tanh(x/cap), with tanh(u) = 2σ(2u) − 1 (wasm's Sigmoid is much faster than its Tanh). */
+function softCap(x: tf.Tensor, cap: number): tf.Tensor {
+  return tf.sub(tf.mul(tf.sigmoid(tf.mul(x, 2 / cap)), 2 * cap), cap);
+}
+
 /**
- * A GPT-2-family transformer with TransformerLens hook points. It knows nothing of graphs or
- * algorithms: callers read and replace activations through hooks. All methods are synchronous
- * and tidy their intermediates; returned tensors belong to the caller.
+ * A transformer with TransformerLens hook points, built from the family-neutral description
+ * (src/model/arch): it reads only ModelConfig fields, never a family name. It knows nothing of
+ * graphs or algorithms: callers read and replace activations through hooks. All methods are
+ * synchronous and tidy their intermediates; returned tensors belong to the caller.
  */
 export class Transformer {
   readonly cfg: ModelConfig;
   readonly trainable: boolean;
   private readonly layers: Layer[];
   private readonly wte: tf.Tensor; // [V, d]
-  private readonly wpe: tf.Tensor; // [nCtx, d]
+  private readonly wpe?: tf.Tensor; // [nCtx, d] (learned positions)
   private readonly wU: Weight; // [d, V]
-  private readonly lnF?: LnParams;
+  private readonly lnF?: NormParams;
+  /** Rotary cos and sin tables [p, 1, rotaryDim/2] by prompt length. */
+  private readonly rotary = new Map<number, { cos: tf.Tensor; sin: tf.Tensor }>();
   private disposed = false;
 
-  constructor(cfg: ModelConfig, weights: Gpt2Weights, opts: { trainable?: boolean } = {}) {
+  constructor(cfg: ModelConfig, weights: ModelWeights, opts: { trainable?: boolean } = {}) {
     this.cfg = cfg;
     this.trainable = opts.trainable ?? false;
     const keep = (t: tf.Tensor) => (this.trainable ? tf.variable(t, true) : tf.keep(t));
-    const { nHeads: H, dModel: d, dHead: dh } = cfg;
-    // Per-head q/k/v weights are views of c_attn; trainable models derive them on the fly.
+    const { nHeads: H, nKvHeads: Hkv, dModel: d, dHead: dh } = cfg;
+    if (H % Hkv !== 0) throw new CircuitryError(`${H} attention heads cannot be grouped over ${Hkv} key/value heads`);
+    const group = H / Hkv;
+    const D = H * dh;
+    const norm = (n: NormWeights | undefined): NormParams | undefined => (n ? { w: keep(host(n.w)), ...(n.b ? { b: keep(host(n.b)) } : {}) } : undefined);
+    // grouped-query attention ungrouped (TransformerLens ungroup_grouped_query_attention): kv head
+    // g's columns repeated for each of its query heads, so every query head has its own k and v
+    const ungroup = (t: tf.Tensor, rows: number) =>
+      group === 1 ? t : tf.reshape(tf.add(tf.reshape(t, [rows, Hkv, 1, dh]), tf.zeros([1, 1, group, 1])), rows === 1 ? [D] : [rows, D]);
     this.layers = weights.layers.map((lw) => {
       // tf.tidy cannot return a record of Weights, so scope by hand: keep() marks survivors
       tf.engine().startScope();
       try {
-        const wqkv = host(lw.cAttn.w);
-        const bqkv = host(lw.cAttn.b);
+        const a = lw.attn;
+        const wqkv = tf.concat([host(a.wQ), ungroup(host(a.wK), d), ungroup(host(a.wV), d)], 1);
+        const hasBias = a.bQ !== undefined || a.bK !== undefined || a.bV !== undefined;
+        const bias = (t: HostTensor | undefined, kv: boolean) => (t ? (kv ? ungroup(host(t), 1) : host(t)) : tf.zeros([D]));
+        const bqkv = hasBias ? tf.concat([bias(a.bQ, false), bias(a.bK, true), bias(a.bV, true)]) : undefined;
         const fold = !this.trainable && lw.ln1 !== undefined;
         const lnW = fold ? tf.reshape(host(lw.ln1!.w), [1, d, 1]) : undefined;
-        const lnB = fold ? tf.reshape(host(lw.ln1!.b), [1, d, 1]) : undefined;
-        const rawHeads = (i: number) => tf.transpose(tf.reshape(tf.slice(wqkv, [0, i * d], [d, d]), [d, H, dh]), [1, 0, 2]);
+        const lnB = fold && lw.ln1!.b ? tf.reshape(host(lw.ln1!.b), [1, d, 1]) : undefined;
+        const rawHeads = (i: number) => tf.transpose(tf.reshape(tf.slice(wqkv, [0, i * D], [d, D]), [d, H, dh]), [1, 0, 2]);
         const heads = (i: number) => (lnW ? tf.mul(rawHeads(i), lnW) : rawHeads(i));
         const headBias = (i: number) => {
-          const b = tf.reshape(tf.slice(bqkv, [i * d], [d]), [H, 1, dh]);
+          const b = bqkv ? tf.reshape(tf.slice(bqkv, [i * D], [D]), [H, 1, dh]) : tf.zeros([H, 1, dh]);
           return lnB ? tf.add(b, tf.sum(tf.mul(rawHeads(i), lnB), 1, true)) : b;
         };
-        const wO = host(lw.cProj.w);
+        const wO = host(a.wO);
         const layer: Layer = {
-          ln1: lw.ln1 ? { w: keep(host(lw.ln1.w)), b: keep(host(lw.ln1.b)) } : undefined,
+          ln1: norm(lw.ln1),
           wQKV: new Weight(wqkv, this.trainable),
-          bQKV: keep(bqkv),
+          bQKV: bqkv ? keep(bqkv) : undefined,
           wQ: new Weight(heads(0), false),
           wK: new Weight(heads(1), false),
           wV: new Weight(heads(2), false),
@@ -146,53 +170,85 @@ export class Transformer {
           headLnFolded: fold,
           wO: new Weight(wO, this.trainable),
           wOHeads: new Weight(tf.reshape(wO, [H, dh, d]), false),
-          bO: keep(host(lw.cProj.b)),
-          ln2: lw.ln2 ? { w: keep(host(lw.ln2.w)), b: keep(host(lw.ln2.b)) } : undefined,
+          bO: a.bO ? keep(host(a.bO)) : undefined,
+          postAttn: norm(lw.postAttnNorm),
+          ln2: norm(lw.ln2),
+          postMlp: norm(lw.postMlpNorm),
         };
-        if (lw.mlp) {
-          layer.wIn = new Weight(host(lw.mlp.fcW), this.trainable);
-          layer.bIn = keep(host(lw.mlp.fcB));
-          layer.wOut = new Weight(host(lw.mlp.projW), this.trainable);
-          layer.bOut = keep(host(lw.mlp.projB));
+        const m = lw.mlp;
+        if (m) {
+          const dm = cfg.dMlp;
+          // a gated MLP's two input projections as one product: [W_gate | W_in]
+          const wIn = m.wGate ? tf.concat([host(m.wGate), host(m.wIn)], 1) : host(m.wIn);
+          const anyBias = m.bIn !== undefined || m.bGate !== undefined;
+          const orZeros = (t: HostTensor | undefined) => (t ? host(t) : tf.zeros([dm]));
+          layer.wIn = new Weight(wIn, this.trainable);
+          layer.bIn = anyBias ? keep(m.wGate ? tf.concat([orZeros(m.bGate), orZeros(m.bIn)]) : orZeros(m.bIn)) : undefined;
+          layer.wOut = new Weight(host(m.wOut), this.trainable);
+          layer.bOut = m.bOut ? keep(host(m.bOut)) : undefined;
         }
         return layer;
       } finally {
         tf.engine().endScope();
       }
     });
-    this.wte = keep(host(weights.wte));
-    this.wpe = keep(host(weights.wpe));
-    this.lnF = weights.lnF ? { w: keep(host(weights.lnF.w)), b: keep(host(weights.lnF.b)) } : undefined;
-    const unembed = tf.tidy(() => (weights.lmHead ? tf.transpose(host(weights.lmHead)) : tf.transpose(this.wte)));
+    this.wte = keep(host(weights.embed));
+    this.wpe = weights.posEmbed ? keep(host(weights.posEmbed)) : undefined;
+    if (cfg.positional === 'learned' && !this.wpe) throw new CircuitryError('learned positions need a position embedding (posEmbed)');
+    this.lnF = norm(weights.lnF);
+    const unembed = tf.tidy(() => (weights.unembed ? tf.transpose(host(weights.unembed)) : tf.transpose(this.wte)));
     // Tied embeddings: a trainable model shares wte; otherwise W_U is a frozen copy of wte^T.
     // frozen and tied: W_U^T is wte itself, so the backward pass needs no second copy
-    this.wU = new Weight(unembed, this.trainable && !cfg.tiedEmbeddings, cfg.tiedEmbeddings && !this.trainable ? this.wte : undefined);
+    const tied = weights.unembed === undefined;
+    this.wU = new Weight(unembed, this.trainable && !tied, tied && !this.trainable ? this.wte : undefined);
   }
 
   /** Trainable variables (only when constructed with trainable: true). */
   variables(): tf.Variable[] {
     if (!this.trainable) return [];
-    const vars: tf.Tensor[] = [this.wte, this.wpe];
-    if (this.lnF) vars.push(this.lnF.w, this.lnF.b);
+    const vars: tf.Tensor[] = [this.wte];
+    if (this.wpe) vars.push(this.wpe);
+    const norm = (n: NormParams | undefined) => {
+      if (n) vars.push(n.w, ...(n.b ? [n.b] : []));
+    };
+    const opt = (t: tf.Tensor | undefined) => {
+      if (t) vars.push(t);
+    };
+    norm(this.lnF);
     if (!this.cfg.tiedEmbeddings) vars.push(this.wU.w);
     for (const l of this.layers) {
-      if (l.ln1) vars.push(l.ln1.w, l.ln1.b);
-      vars.push(l.wQKV.w, l.bQKV, l.wO.w, l.bO);
-      if (l.ln2) vars.push(l.ln2.w, l.ln2.b);
-      if (l.wIn) vars.push(l.wIn.w, l.bIn!, l.wOut!.w, l.bOut!);
+      norm(l.ln1);
+      vars.push(l.wQKV.w);
+      opt(l.bQKV);
+      vars.push(l.wO.w);
+      opt(l.bO);
+      norm(l.postAttn);
+      norm(l.ln2);
+      if (l.wIn) {
+        vars.push(l.wIn.w);
+        opt(l.bIn);
+        vars.push(l.wOut!.w);
+        opt(l.bOut);
+      }
+      norm(l.postMlp);
     }
     return vars as tf.Variable[];
   }
 
-  /** The weights in HuggingFace GPT-2 names (Conv1D layout), for saving. */
+  /** The weights in HuggingFace GPT-2 names (Conv1D layout), for saving a GPT-2-shaped model. */
   exportTensors(): Map<string, HostTensor> {
+    const c = this.cfg;
+    const gpt2Shaped =
+      c.positional === 'learned' && !c.gatedMlp && !c.parallelAttnMlp && !c.postNorms && c.normalization !== 'RMS' && c.nKvHeads === c.nHeads && c.dHead * c.nHeads === c.dModel &&
+      this.layers.every((l) => l.bQKV && l.bO && (!l.wIn || (l.bIn && l.bOut)));
+    if (!gpt2Shaped) throw new CircuitryError(`exportTensors writes GPT-2 checkpoints; this ${c.family} model does not have the GPT-2 block`);
     const out = new Map<string, HostTensor>();
     const put = (name: string, t: tf.Tensor) => out.set(name, { shape: t.shape, data: t.dataSync() as Float32Array });
     put('wte.weight', this.wte);
-    put('wpe.weight', this.wpe);
+    put('wpe.weight', this.wpe!);
     if (this.lnF) {
       put('ln_f.weight', this.lnF.w);
-      put('ln_f.bias', this.lnF.b);
+      put('ln_f.bias', this.lnF.b!);
     }
     if (!this.cfg.tiedEmbeddings) {
       const t = tf.transpose(this.wU.w);
@@ -203,15 +259,15 @@ export class Transformer {
       const p = `h.${i}`;
       if (l.ln1) {
         put(`${p}.ln_1.weight`, l.ln1.w);
-        put(`${p}.ln_1.bias`, l.ln1.b);
+        put(`${p}.ln_1.bias`, l.ln1.b!);
       }
       put(`${p}.attn.c_attn.weight`, l.wQKV.w);
-      put(`${p}.attn.c_attn.bias`, l.bQKV);
+      put(`${p}.attn.c_attn.bias`, l.bQKV!);
       put(`${p}.attn.c_proj.weight`, l.wO.w);
-      put(`${p}.attn.c_proj.bias`, l.bO);
+      put(`${p}.attn.c_proj.bias`, l.bO!);
       if (l.ln2) {
         put(`${p}.ln_2.weight`, l.ln2.w);
-        put(`${p}.ln_2.bias`, l.ln2.b);
+        put(`${p}.ln_2.bias`, l.ln2.b!);
       }
       if (l.wIn) {
         put(`${p}.mlp.c_fc.weight`, l.wIn.w);
@@ -222,7 +278,6 @@ export class Transformer {
     });
     return out;
   }
-
   /** Token ids as an int32 tensor, validated against the vocabulary and context length. */
   tokens(input: TokensInput): tf.Tensor2D {
     if (input instanceof tf.Tensor) return input;
@@ -309,7 +364,8 @@ export class Transformer {
 
   /**
    * What head `heads[t]` of layer l computes as its q, k or v from the residual stream x[t]:
-   * LN1(x[t]) · W[heads[t]] + b, for x [T, n, d] → [T, n, d_head]. The patching engine uses it
+   * LN1(x[t]) · W[heads[t]] + b, for x [T, n, d] → [T, n, d_head] (before any rotary: what
+   * attn.hook_q/k/v see). The patching engine uses it
    * to recompute the few head inputs a sparse patch changes, without splitting every head.
    */
   headInputProjection(l: number, which: 'q' | 'k' | 'v', heads: readonly number[], x: tf.Tensor): tf.Tensor {
@@ -317,7 +373,8 @@ export class Transformer {
     const [w, b] = which === 'q' ? [L.wQ, L.bQ] : which === 'k' ? [L.wK, L.bK] : [L.wV, L.bV];
     const idx = tf.tensor1d(heads as number[], 'int32');
     let normed: tf.Tensor;
-    if (L.headLnFolded) {
+    if (L.headLnFolded && this.cfg.normalization === 'RMS') normed = tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), this.cfg.lnEps)));
+    else if (L.headLnFolded) {
       const { centered, rstd } = standardize(x, this.cfg.lnEps);
       normed = tf.mul(centered, rstd);
     } else normed = this.norm(x, L.ln1);
@@ -327,18 +384,17 @@ export class Transformer {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    const ts: tf.Tensor[] = [this.wte, this.wpe];
-    if (this.lnF) ts.push(this.lnF.w, this.lnF.b);
+    const ts: (tf.Tensor | undefined)[] = [this.wte, this.wpe, this.lnF?.w, this.lnF?.b];
     for (const l of this.layers) {
       for (const w of [l.wQKV, l.wQ, l.wK, l.wV, l.wO, l.wOHeads, l.wIn, l.wOut, ...(l.headQkv?.joint ?? []), ...(l.headQkv?.each ?? [])]) w?.dispose();
       if (l.headQkv) tf.dispose([l.headQkv.bias, l.headQkv.colSums.joint, l.headQkv.colSums.each]);
-      ts.push(l.bQKV, l.bQ, l.bK, l.bV, l.bO);
-      if (l.ln1) ts.push(l.ln1.w, l.ln1.b);
-      if (l.ln2) ts.push(l.ln2.w, l.ln2.b);
-      if (l.bIn) ts.push(l.bIn, l.bOut!);
+      ts.push(l.bQKV, l.bQ, l.bK, l.bV, l.bO, l.bIn, l.bOut);
+      for (const n of [l.ln1, l.postAttn, l.ln2, l.postMlp]) ts.push(n?.w, n?.b);
     }
+    for (const { cos, sin } of this.rotary.values()) ts.push(cos, sin);
+    this.rotary.clear();
     this.wU.dispose();
-    ts.forEach((t) => t.dispose());
+    ts.forEach((t) => t?.dispose());
   }
 
   private assertAlive(): void {
@@ -370,9 +426,13 @@ export class Transformer {
     } else {
       const tokens = this.tokens(input);
       const [b, p] = tokens.shape;
-      const embed = hook('hook_embed', tf.reshape(tf.gather(this.wte, tf.reshape(tokens, [-1])), [b, p, cfg.dModel]));
-      const pos = hook('hook_pos_embed', tf.add(tf.expandDims(tf.slice(this.wpe, [0, 0], [p, cfg.dModel]), 0), tf.zeros([b, 1, 1])));
-      resid = tf.add(embed, pos);
+      const gathered = tf.reshape(tf.gather(this.wte, tf.reshape(tokens, [-1])), [b, p, cfg.dModel]);
+      // hook_embed is what enters the residual stream from the tokens: after any embedding scale
+      const embed = hook('hook_embed', cfg.embedScale === 1 ? gathered : tf.mul(gathered, cfg.embedScale));
+      if (this.wpe) {
+        const pos = hook('hook_pos_embed', tf.add(tf.expandDims(tf.slice(this.wpe, [0, 0], [p, cfg.dModel]), 0), tf.zeros([b, 1, 1])));
+        resid = tf.add(embed, pos);
+      } else resid = embed;
     }
     const hooked = (l: number, h: Parameters<typeof blockHook>[1]) => hooks.has(blockHook(l, h));
     if (opts.lastQueryOnly && !opts.lastPositionOnly) throw new Error('lastQueryOnly needs lastPositionOnly');
@@ -388,8 +448,17 @@ export class Transformer {
       resid = tf.tidy(() => {
         let r = hook(blockHook(l, 'hook_resid_pre'), input);
         const own = opts.headInputs?.(l, r);
-        const attnOut = hook(blockHook(l, 'hook_attn_out'), this.attention(l, r, own ?? split, result, hook, trim));
+        const L = this.layers[l];
+        // a post-attention norm (Gemma-2) applies to the block's summed output; hook_result is before it
+        const attn = this.attention(l, r, own ?? split, result, hook, trim);
+        const attnOut = hook(blockHook(l, 'hook_attn_out'), L.postAttn ? this.norm(attn, L.postAttn) : attn);
         if (trim) r = lastPosition(r);
+        if (cfg.parallelAttnMlp && !cfg.attnOnly) {
+          // attention and MLP both read the block input; there is no resid_mid
+          const mlpIn = hook(blockHook(l, 'hook_mlp_in'), r);
+          const mlpOut = hook(blockHook(l, 'hook_mlp_out'), this.mlp(l, mlpIn, hook));
+          return hook(blockHook(l, 'hook_resid_post'), tf.add(tf.add(r, attnOut), mlpOut));
+        }
         r = hook(blockHook(l, 'hook_resid_mid'), tf.add(r, attnOut));
         if (!cfg.attnOnly) {
           const mlpIn = hook(blockHook(l, 'hook_mlp_in'), r);
@@ -406,12 +475,44 @@ export class Transformer {
     const normed = hook('ln_final.hook_normalized', this.norm(last, this.lnF));
     const flat = tf.reshape(normed, [b * p, cfg.dModel]);
     // A trainable tied model must read the live embedding matrix, not the frozen copy.
-    const logits = this.trainable && cfg.tiedEmbeddings ? matmul(flat, tf.transpose(this.wte)) : linear(flat, this.wU);
+    const raw = this.trainable && cfg.tiedEmbeddings ? matmul(flat, tf.transpose(this.wte)) : linear(flat, this.wU);
+    const logits = cfg.finalSoftCap === null ? raw : softCap(raw, cfg.finalSoftCap);
     return tf.reshape(logits, [b, p, cfg.dVocab]);
   }
 
-  private norm(x: tf.Tensor, ln: LnParams | undefined): tf.Tensor {
-    return ln ? layerNorm(x, ln.w, ln.b, this.cfg.lnEps) : x;
+  private norm(x: tf.Tensor, n: NormParams | undefined): tf.Tensor {
+    if (!n) return x;
+    return this.cfg.normalization === 'RMS' ? rmsNorm(x, n.w, this.cfg.lnEps) : layerNorm(x, n.w, n.b, this.cfg.lnEps);
+  }
+
+  /** Rotary position embedding of x [b, p, H, dh] at positions offset … offset + p − 1 (rotate-half pairing). */
+  private rotate(x: tf.Tensor, offset: number, pAll: number): tf.Tensor {
+    const [b, p, H, dh] = x.shape as [number, number, number, number];
+    const r = this.cfg.rotaryDim;
+    const half = r / 2;
+    let table = this.rotary.get(pAll);
+    if (!table || table.cos.isDisposed) {
+      const inv = this.cfg.rotaryInvFreq;
+      const cos = new Float32Array(pAll * half);
+      const sin = new Float32Array(pAll * half);
+      for (let i = 0; i < pAll; i++) {
+        for (let j = 0; j < half; j++) {
+          // the angle rounded through float32, as transformers computes it
+          const angle = Math.fround(i * inv[j]);
+          cos[i * half + j] = Math.cos(angle);
+          sin[i * half + j] = Math.sin(angle);
+        }
+      }
+      table = { cos: tf.keep(tf.tensor3d(cos, [pAll, 1, half])), sin: tf.keep(tf.tensor3d(sin, [pAll, 1, half])) };
+      this.rotary.set(pAll, table);
+    }
+    const cos = p === pAll ? table.cos : tf.slice(table.cos, [offset, 0, 0], [p, 1, half]);
+    const sin = p === pAll ? table.sin : tf.slice(table.sin, [offset, 0, 0], [p, 1, half]);
+    const x1 = tf.slice(x, [0, 0, 0, 0], [b, p, H, half]);
+    const x2 = tf.slice(x, [0, 0, 0, half], [b, p, H, half]);
+    const parts = [tf.sub(tf.mul(x1, cos), tf.mul(x2, sin)), tf.add(tf.mul(x2, cos), tf.mul(x1, sin))];
+    if (r < dh) parts.push(tf.slice(x, [0, 0, 0, r], [b, p, H, dh - r]));
+    return tf.concat(parts, 3);
   }
 
   /**
@@ -420,13 +521,14 @@ export class Transformer {
    * hooks), or the per-head inputs of ForwardOptions.headInputs.
    */
   private attention(l: number, resid: tf.Tensor, inputs: boolean | HeadInputs, perHeadResult: boolean, hook: (n: HookName, t: tf.Tensor) => tf.Tensor, trim = false): tf.Tensor {
-    const { nHeads: H, dModel: d, dHead: dh } = this.cfg;
+    const cfg = this.cfg;
+    const { nHeads: H, dModel: d, dHead: dh } = cfg;
     const L = this.layers[l];
     const [b, pAll] = resid.shape;
     let q: tf.Tensor, k: tf.Tensor, v: tf.Tensor; // [b, p, H, dh]
     if (inputs === false) {
       const x = tf.reshape(this.norm(resid, L.ln1), [b * pAll, d]);
-      const qkv = tf.add(linear(x, L.wQKV), L.bQKV); // [b*p, 3d]
+      const qkv = addBias(linear(x, L.wQKV), L.bQKV); // [b*p, 3·H·dh]
       [q, k, v] = tf.split(qkv, 3, 1).map((t) => tf.reshape(t, [b, pAll, H, dh]));
     } else {
       let perHead: HeadInputs;
@@ -445,20 +547,27 @@ export class Transformer {
     q = hook(blockHook(l, 'attn.hook_q'), q);
     k = hook(blockHook(l, 'attn.hook_k'), k);
     v = hook(blockHook(l, 'attn.hook_v'), v);
+    if (cfg.positional === 'rotary') {
+      // hook_q/hook_k before the rotation, hook_rot_q/hook_rot_k after it (as TransformerLens)
+      q = hook(blockHook(l, 'attn.hook_rot_q'), this.rotate(q, pAll - p, pAll));
+      k = hook(blockHook(l, 'attn.hook_rot_k'), this.rotate(k, 0, pAll));
+    }
     const qh = tf.transpose(q, [0, 2, 1, 3]); // [b, H, p, dh]
     const kT = tf.transpose(k, [0, 2, 3, 1]); // [b, H, dh, pAll]
     const vh = tf.transpose(v, [0, 2, 1, 3]);
-    // the last query sees every key: no mask
-    const raw = tf.mul(matmul(qh, kT), 1 / Math.sqrt(dh));
-    const scores = hook(blockHook(l, 'attn.hook_attn_scores'), trim ? raw : tf.add(raw, causalMask(p)));
+    const scaled = tf.mul(matmul(qh, kT), cfg.attnScale);
+    const raw = cfg.attnSoftCap === null ? scaled : softCap(scaled, cfg.attnSoftCap);
+    // (the last query alone sees every key unless a window hides the earliest)
+    const mask = attentionMask(p, pAll, cfg.slidingWindows[l] ?? null);
+    const scores = hook(blockHook(l, 'attn.hook_attn_scores'), mask ? tf.add(raw, mask) : raw);
     const pattern = hook(blockHook(l, 'attn.hook_pattern'), tf.softmax(scores, -1));
     const z = hook(blockHook(l, 'attn.hook_z'), tf.transpose(matmul(pattern, vh), [0, 2, 1, 3])); // [b, p, H, dh]
     if (perHeadResult) {
       const zh = tf.reshape(tf.transpose(z, [2, 0, 1, 3]), [H, b * p, dh]);
       const res = tf.transpose(tf.reshape(linear(zh, L.wOHeads), [H, b, p, d]), [1, 2, 0, 3]); // [b, p, H, d]
-      return tf.add(tf.sum(hook(blockHook(l, 'attn.hook_result'), res), 2), L.bO);
+      return addBias(tf.sum(hook(blockHook(l, 'attn.hook_result'), res), 2), L.bO);
     }
-    return tf.add(tf.reshape(linear(tf.reshape(z, [b * p, H * dh]), L.wO), [b, p, d]), L.bO);
+    return addBias(tf.reshape(linear(tf.reshape(z, [b * p, H * dh]), L.wO), [b, p, d]), L.bO);
   }
 
   /** q, k and v of every head from its own residual input: [H, 3, n, dh]. */
@@ -491,13 +600,17 @@ export class Transformer {
     let rstd: tf.Tensor | undefined;
     if (folded) {
       // LN1 is folded into the weights: (x − μ)W·rstd = (xW − μ·colsum W)·rstd, centred after the
-      // product ([.., dh] wide) instead of before it ([.., d] wide); var = E[x²] − μ²
+      // product ([.., dh] wide) instead of before it ([.., d] wide); var = E[x²] − μ². RMSNorm
+      // has no centring: xW·rstd with rstd = 1/√(E[x²] + eps).
       // [n, R, 1] (or [R, n, 1]) → [H·G, n, 1]
       const byHead = (t: tf.Tensor) => (headMajor ? tf.slice(t, [0, 0, 0], [HG, n, 1]) : tf.reshape(tf.transpose(tf.slice(tf.reshape(t, [n, R]), [0, 0], [n, HG])), [HG, n, 1]));
       const [mu, meanSquare] = rowMoments(x);
-      const variance = tf.sub(meanSquare, tf.square(mu));
-      rstd = byHead(tf.rsqrt(tf.add(variance, this.cfg.lnEps)));
-      y = tf.sub(y, tf.mul(byHead(mu), G === 1 ? colSums.joint : colSums.each));
+      if (this.cfg.normalization === 'RMS') rstd = byHead(tf.rsqrt(tf.add(meanSquare, this.cfg.lnEps)));
+      else {
+        const variance = tf.sub(meanSquare, tf.square(mu));
+        rstd = byHead(tf.rsqrt(tf.add(variance, this.cfg.lnEps)));
+        y = tf.sub(y, tf.mul(byHead(mu), G === 1 ? colSums.joint : colSums.each));
+      }
     }
     let out = G === 1 ? tf.reshape(y, [H, 1, n, 3, dh]) : tf.reshape(y, [H, 3, n, 1, dh]);
     if (rstd) out = tf.mul(out, tf.reshape(rstd, [H, G, n, 1, 1]));
@@ -506,14 +619,28 @@ export class Transformer {
     return out;
   }
 
+  /** The MLP's output (after its post norm, when there is one). */
   private mlp(l: number, x: tf.Tensor, hook: (n: HookName, t: tf.Tensor) => tf.Tensor): tf.Tensor {
+    const cfg = this.cfg;
     const L = this.layers[l];
     const [b, p, d] = x.shape;
+    const dm = cfg.dMlp;
     const normed = tf.reshape(this.norm(x, L.ln2), [b * p, d]);
-    const pre = hook(blockHook(l, 'mlp.hook_pre'), tf.reshape(tf.add(linear(normed, L.wIn!), L.bIn!), [b, p, this.cfg.dMlp]));
-    const act = this.cfg.act === 'relu' ? tf.relu(pre) : this.cfg.act === 'gelu' ? geluErf(pre) : geluNew(pre);
-    const post = hook(blockHook(l, 'mlp.hook_post'), act);
-    return tf.reshape(tf.add(linear(tf.reshape(post, [b * p, this.cfg.dMlp]), L.wOut!), L.bOut!), [b, p, d]);
+    const both = addBias(linear(normed, L.wIn!), L.bIn);
+    const act = (t: tf.Tensor) => (cfg.act === 'relu' ? tf.relu(t) : cfg.act === 'gelu' ? geluErf(t) : cfg.act === 'silu' ? silu(t) : geluNew(t));
+    let post: tf.Tensor;
+    if (cfg.gatedMlp) {
+      // hook_pre is the gate's pre-activation, hook_pre_linear the linear branch (as TransformerLens)
+      const [gate, lin] = tf.split(both, 2, 1);
+      const pre = hook(blockHook(l, 'mlp.hook_pre'), tf.reshape(gate, [b, p, dm]));
+      const preLinear = hook(blockHook(l, 'mlp.hook_pre_linear'), tf.reshape(lin, [b, p, dm]));
+      post = hook(blockHook(l, 'mlp.hook_post'), tf.mul(act(pre), preLinear));
+    } else {
+      const pre = hook(blockHook(l, 'mlp.hook_pre'), tf.reshape(both, [b, p, dm]));
+      post = hook(blockHook(l, 'mlp.hook_post'), act(pre));
+    }
+    const out = tf.reshape(addBias(linear(tf.reshape(post, [b * p, dm]), L.wOut!), L.bOut), [b, p, d]);
+    return L.postMlp ? this.norm(out, L.postMlp) : out;
   }
 }
 
@@ -534,15 +661,24 @@ function lastPosition(x: tf.Tensor): tf.Tensor {
   return tf.slice(x, begin, size);
 }
 
-const maskCache = new Map<number, tf.Tensor>();
-/** Additive causal mask [p, p]: 0 on and below the diagonal, a large negative number above. */
-function causalMask(p: number): tf.Tensor {
-  let m = maskCache.get(p);
+const maskCache = new Map<string, tf.Tensor>();
+/**
+ * Additive attention mask [pQ, pK] for the last pQ of pK positions: 0 where query i sees key j
+ * (j ≤ i, and i − window < j with a sliding window), a large negative number elsewhere; null
+ * when every query sees every key (the last query alone, without a window that hides any key).
+ */
+function attentionMask(pQ: number, pK: number, window: number | null): tf.Tensor | null {
+  if (pQ === 1 && (window === null || pK <= window)) return null;
+  const key = `${pQ},${pK},${window}`;
+  let m = maskCache.get(key);
   if (!m || m.isDisposed) {
-    const data = new Float32Array(p * p);
-    for (let i = 0; i < p; i++) for (let j = i + 1; j < p; j++) data[i * p + j] = -1e10;
-    m = tf.keep(tf.tensor2d(data, [p, p]));
-    maskCache.set(p, m);
+    const data = new Float32Array(pQ * pK);
+    for (let q = 0; q < pQ; q++) {
+      const i = pK - pQ + q;
+      for (let j = 0; j < pK; j++) if (j > i || (window !== null && j <= i - window)) data[q * pK + j] = -1e10;
+    }
+    m = tf.keep(tf.tensor2d(data, [pQ, pK]));
+    maskCache.set(key, m);
   }
   return m;
 }
@@ -567,7 +703,7 @@ export function mergeHooks(first: Hooks | undefined, second: Hooks | undefined):
 
 /** Hooks of the last block that see one position under `lastQueryOnly`. */
 const LAST_QUERY_TRIMMED = new Set<string>([
-  'attn.hook_q', 'attn.hook_attn_scores', 'attn.hook_pattern', 'attn.hook_z', 'attn.hook_result', 'hook_attn_out',
+  'attn.hook_q', 'attn.hook_rot_q', 'mlp.hook_pre_linear', 'attn.hook_attn_scores', 'attn.hook_pattern', 'attn.hook_z', 'attn.hook_result', 'hook_attn_out',
   'hook_resid_mid', 'hook_mlp_in', 'mlp.hook_pre', 'mlp.hook_post', 'hook_mlp_out', 'hook_resid_post',
 ]);
 
@@ -586,12 +722,18 @@ export function hookShape(name: HookName, cfg: ModelConfig, b: number, pAll: num
   if (!parsed || (parsed.layer >= cfg.nLayers)) throw new CircuitryError(`unknown hook point '${name}' for a ${cfg.nLayers}-layer model`);
   const { nHeads: H, dModel: d, dHead: dh, dMlp: dm } = cfg;
   const p = opts.lastQueryOnly && trimmedByLastQuery(name, cfg) ? 1 : pAll;
+  if (parsed.hook === 'hook_pos_embed' && cfg.positional !== 'learned') throw new CircuitryError(`hook '${name}' does not exist: the model's positions are rotary`);
+  if (parsed.hook === 'hook_resid_mid' && cfg.parallelAttnMlp) throw new CircuitryError(`hook '${name}' does not exist: attention and MLP run in parallel`);
   switch (parsed.hook) {
     case 'hook_q_input':
     case 'hook_k_input':
     case 'hook_v_input':
     case 'attn.hook_result':
       return [b, p, H, d];
+    case 'attn.hook_rot_q':
+    case 'attn.hook_rot_k':
+      if (cfg.positional !== 'rotary') throw new CircuitryError(`hook '${name}' does not exist: the model has no rotary embeddings`);
+      return [b, p, H, dh];
     case 'attn.hook_q':
     case 'attn.hook_k':
     case 'attn.hook_v':
@@ -600,6 +742,9 @@ export function hookShape(name: HookName, cfg: ModelConfig, b: number, pAll: num
     case 'attn.hook_attn_scores':
     case 'attn.hook_pattern':
       return [b, H, p, pAll];
+    case 'mlp.hook_pre_linear':
+      if (!cfg.gatedMlp) throw new CircuitryError(`hook '${name}' does not exist: the model's MLP is not gated`);
+      return [b, p, dm];
     case 'mlp.hook_pre':
     case 'mlp.hook_post':
       if (cfg.attnOnly) throw new CircuitryError(`hook '${name}' does not exist: the model is attention-only`);
@@ -618,6 +763,10 @@ function describeHookProblem(name: HookName, cfg: ModelConfig, opts: ForwardOpti
   if (!parsed) return 'not a hook name';
   if (parsed.layer >= cfg.nLayers) return `the model has ${cfg.nLayers} layers`;
   if (cfg.attnOnly && parsed.hook.includes('mlp')) return 'the model is attention-only';
+  if (parsed.hook === 'hook_pos_embed' && cfg.positional !== 'learned') return 'the model has no learned position embedding (its positions are rotary)';
+  if (parsed.hook.includes('hook_rot_') && cfg.positional !== 'rotary') return 'the model has no rotary embeddings';
+  if (parsed.hook === 'mlp.hook_pre_linear' && !cfg.gatedMlp) return "the model's MLP is not gated";
+  if (parsed.hook === 'hook_resid_mid' && cfg.parallelAttnMlp) return 'attention and MLP run in parallel: there is no resid_mid';
   if (opts.stopAtLayer !== undefined && parsed.layer >= opts.stopAtLayer) return `the run stopped at layer ${opts.stopAtLayer}`;
   if (opts.startAtLayer !== undefined && parsed.layer < opts.startAtLayer) return `the run started at layer ${opts.startAtLayer}`;
   return 'it is not computed in this run';
