@@ -48,11 +48,10 @@ export interface BindingFacts {
 
 /** What the binding reads off a config: positions, parallel blocks, post-attention norms. */
 export function bindingFacts(cfg: ModelConfig): BindingFacts {
-  const c = cfg as ModelConfig & { readonly postAttnNorm?: boolean; readonly postNorms?: boolean };
   return {
     learnedPositions: cfg.positional === 'learned',
-    parallel: cfg.parallelAttnMlp === true,
-    headsInsideNorm: c.postAttnNorm === true || c.postNorms === true,
+    parallel: cfg.parallelAttnMlp,
+    headsInsideNorm: cfg.postNorms,
   };
 }
 

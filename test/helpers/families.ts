@@ -1,14 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readCheckpointFolder } from '../../src/model/checkpoint.js';
-import { modelFromTensors } from '../../src/model/load.js';
+import { modelFromTensors } from '../../src/model/arch/index.js';
 import type { Transformer } from '../../src/model/transformer.js';
 import type { PairData } from '../../src/patching/patcher.js';
 
 /** A HuggingFace model folder of test/fixtures (any family), loaded as the CLI loads it. */
 export function loadFamilyModel(dir: string): Transformer {
   const ckpt = readCheckpointFolder(dir);
-  return modelFromTensors(ckpt.config, ckpt.tensors, dir);
+  return modelFromTensors(ckpt.configRaw, ckpt.tensors, dir);
 }
 
 /** A fixture's dataset.jsonl of token ids: {clean, corrupted, answer, wrong} per line. */

@@ -1,6 +1,5 @@
 import type { HostTensor } from '../../src/model/safetensors.js';
-import { configFromHf } from '../../src/model/config.js';
-import { modelFromTensors } from '../../src/model/load.js';
+import { modelFromTensors } from '../../src/model/arch/index.js';
 import type { Transformer } from '../../src/model/transformer.js';
 
 /** A Llama-shape model (RMSNorm, rotary, SwiGLU, grouped-query attention) with seeded random weights, as HF names them. */
@@ -73,7 +72,7 @@ export function randomLlamaTensors(spec: RandomLlamaSpec): { config: Record<stri
 
 export function randomLlama(spec: RandomLlamaSpec): Transformer {
   const { config, tensors } = randomLlamaTensors(spec);
-  return modelFromTensors(configFromHf(config, 'random llama'), tensors, 'random llama');
+  return modelFromTensors(config, tensors, 'random llama');
 }
 
 /** Llama-3.2-1B's block shape, scaled down in depth for the bench (d 2048 is too much for a 2-core box). */
