@@ -10,7 +10,7 @@ import { attributeNodes, eap, eapIg, eapIgActivations } from '../src/attribution
 import { runAcdc } from '../src/discovery/acdc.js';
 import type { Transformer } from '../src/model/transformer.js';
 import { FIXTURES, readJson } from './helpers/fixtures.js';
-import { loadFamilyData, loadFamilyModel } from './helpers/families.js';
+import { deeperFamilyModel, loadFamilyData, loadFamilyModel } from './helpers/families.js';
 
 /**
  * Every engine on the four non-GPT-2 fixture models (GPT-NeoX, Llama, Qwen2, Gemma-2) against
@@ -119,16 +119,7 @@ describe.each(FAMILIES)('%s-shared: every engine against the reference', (family
     // the tensor path under a gradient tape (maskGradient's value)
     const taped = masks.map((m) => patcher.maskGradient(m).value);
     // dense tensor masks without a tape: the buffered pass on wasm
-    const buffered = masks.map((m) => {
-      let v = 0;
-      patcher.forEachChunk((c) => {
-        const logits = patcher.engine.maskedForward({ run: c.run, patch: c.patch, masks: tf.tensor3d(m, [1, graph.nDst, graph.nSrc]) });
-        const mean = tf.tidy(() => tf.mean(tf.sub(gatherLast(logits, data.answers), gatherLast(logits, data.wrongs))));
-        v += mean.dataSync()[0] * c.weight;
-        tf.dispose([logits, mean]);
-      });
-      return v;
-    });
+    const buffered = masks.map((m) => bufferedMetric(patcher, graph, data, m));
     for (const [label, got] of [['sparse', sparse], ['taped', taped], ['buffered', buffered]] as const) {
       got.forEach((v, i) => expect(Math.abs(v - want[i]), `${label} ${names[i]}`).toBeLessThan(1e-4 * largest));
     }
@@ -204,6 +195,100 @@ describe.each(FAMILIES)('%s-shared: every engine against the reference', (family
     expect(Math.abs(first.delta - -delta)).toBeLessThan(1e-4 * Math.max(1, Math.abs(delta)));
   });
 });
+
+/**
+ * Shapes the fixtures do not have: each family one layer deeper (layer 2 a perturbed copy of
+ * layer 1). No reference numbers here, so the engines are held to identities that hold on every
+ * model: the masked pass with every edge kept or patched is the clean or corrupted run; the
+ * sparse, buffered and tensor passes agree on single-edge patches (including patches that start
+ * above layer 0); the gradient paths agree with each other (mask = split = fused outside a
+ * post-attention norm); EAP-IG with one step is EAP.
+ */
+describe.each(FAMILIES)('%s, one layer deeper: the engines agree with each other', (family) => {
+  const dir = join(FIXTURES, `${family}-shared`);
+  let model: Transformer;
+  let graph: CircuitGraph;
+  let data: PairData;
+  let patcher: Patcher;
+  beforeAll(async () => {
+    await initBackend('wasm');
+    model = deeperFamilyModel(join(dir, 'model'));
+    graph = graphForModel(model.cfg);
+    data = loadFamilyData(dir);
+    patcher = new Patcher(model, graph, data, { metric: 'logit-diff', batchSize: 8 });
+  });
+  afterAll(() => {
+    patcher?.dispose();
+    model?.dispose();
+  });
+
+  it('keeps the clean logits with every edge kept, and gives the corrupted ones with every edge patched', () => {
+    expect(model.cfg.nLayers).toBe(3);
+    for (const [value, want] of [[1, patcher.cleanMetric], [0, patcher.corruptedMetric]] as const) {
+      const m = graph.denseEdgeArray(value);
+      expect(Math.abs(patcher.evaluate([m])[0] - want), `mask ${value}, host mask (sparse or dense pass)`).toBeLessThan(1e-5);
+      expect(Math.abs(patcher.maskGradient(m).value - want), `mask ${value}, taped`).toBeLessThan(1e-5);
+    }
+  });
+
+  it('single-edge patches: the sparse, buffered and tensor passes agree', () => {
+    const edges = graph.edges.filter((_, i) => i % 11 === 3);
+    const masks = edges.map((e) => {
+      const m = patcher.fullMask();
+      m[e.index] = 0;
+      return m;
+    });
+    const one = masks.map((m) => patcher.evaluate([m])[0]); // sparse where the sources allow (each from its first patched layer)
+    const buffered = masks.map((m) => bufferedMetric(patcher, graph, data, m)); // tensor masks without a tape
+    const taped = masks.map((m) => patcher.maskGradient(m).value);
+    const scale = Math.abs(patcher.cleanMetric - patcher.corruptedMetric);
+    edges.forEach((e, i) => {
+      expect(Math.abs(one[i] - taped[i]), `${e.name}: one per pass vs taped`).toBeLessThan(1e-5 * scale + 1e-6);
+      expect(Math.abs(buffered[i] - taped[i]), `${e.name}: buffered vs taped`).toBeLessThan(1e-5 * scale + 1e-6);
+    });
+  });
+
+  it('EAP: the gradient paths agree, and EAP-IG with one step is EAP', () => {
+    const input = { model, graph, data };
+    const split = eap(input, { metric: 'logit-diff', gradient: 'split' });
+    const fused = eap(input, { metric: 'logit-diff', gradient: 'fused' });
+    const mask = eap(input, { metric: 'logit-diff', gradient: 'mask' });
+    const ig1 = eapIg(input, { metric: 'logit-diff', steps: 1, gradient: 'split' });
+    const at = (r: { scores: Float32Array }) => (_: string, i: number) => r.scores[i];
+    const want = (n: string) => split.scores[graph.edge(n).index];
+    expect(relError(graph, at(fused), want).rel).toBeLessThan(1e-4);
+    expect(relError(graph, at(ig1), want).rel).toBeLessThan(1e-4);
+    const b = bindGraph(model.cfg, graph);
+    // outside a post-attention norm the mask gradient is the same score; inside it, edges from heads add the norm's Jacobian
+    const agree = relError(graph, at(mask), want);
+    if (!b.facts.headsInsideNorm) expect(agree.rel, agree.worst).toBeLessThan(1e-4);
+    else {
+      const notFromHeads = graph.edges.filter((e) => graph.sources[e.src].kind !== 'head');
+      const big = Math.max(...graph.edges.map((e) => Math.abs(split.scores[e.index])));
+      for (const e of notFromHeads) expect(Math.abs(mask.scores[e.index] - split.scores[e.index]), e.name).toBeLessThan(1e-4 * big);
+    }
+  });
+});
+
+/**
+ * The mean logit difference under one dense mask given as a tensor, outside any gradient tape:
+ * the engine's buffered pass on wasm (its tensor pass for heads inside a post-attention norm).
+ */
+function bufferedMetric(patcher: Patcher, graph: CircuitGraph, data: PairData, m: Float32Array): number {
+  let v = 0;
+  let at = 0;
+  patcher.forEachChunk((c) => {
+    const maskT = tf.tensor3d(m, [1, graph.nDst, graph.nSrc]);
+    const logits = patcher.engine.maskedForward({ run: c.run, patch: c.patch, masks: maskT });
+    maskT.dispose();
+    const B = logits.shape[0];
+    const mean = tf.tidy(() => tf.mean(tf.sub(gatherLast(logits, data.answers.slice(at, at + B)), gatherLast(logits, data.wrongs.slice(at, at + B)))));
+    v += mean.dataSync()[0] * c.weight;
+    at += B;
+    tf.dispose([logits, mean]);
+  });
+  return v;
+}
 
 /** logits[b, -1, ids[b][0]] for a batch [B, 1, V] (one id per prompt). */
 function gatherLast(logits: tf.Tensor, ids: readonly (readonly number[])[]): tf.Tensor {

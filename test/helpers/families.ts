@@ -21,3 +21,29 @@ export function loadFamilyData(dir: string): PairData {
     wrongs: rows.map((r) => [r.wrong]),
   };
 }
+
+/**
+ * A fixture model made one layer deeper: layer L is a perturbed copy of layer L − 1's tensors
+ * (any family: keys are found by their `layers.{L-1}.` part), so that the engines meet more than
+ * the fixtures' two layers (an earlier layer's heads under a later one, several post-norm layers).
+ */
+export function deeperFamilyModel(dir: string, seed = 1): Transformer {
+  const ckpt = readCheckpointFolder(dir);
+  const raw = { ...(ckpt.configRaw as Record<string, unknown>) };
+  const L = raw.num_hidden_layers as number;
+  raw.num_hidden_layers = L + 1;
+  if (Array.isArray(raw.layer_types)) raw.layer_types = [...raw.layer_types, L % 2 === 0 ? 'sliding_attention' : 'full_attention'];
+  const tensors = new Map(ckpt.tensors);
+  let s = seed >>> 0;
+  const rand = () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 4294967296;
+  };
+  for (const [key, t] of ckpt.tensors) {
+    const from = `layers.${L - 1}.`;
+    if (!key.includes(from)) continue;
+    const data = Float32Array.from(t.data, (v) => v * (0.7 + 0.6 * rand()));
+    tensors.set(key.replace(from, `layers.${L}.`), { shape: t.shape, data });
+  }
+  return modelFromTensors(raw, tensors, `${dir} (deeper)`);
+}
