@@ -76,6 +76,24 @@ for (const family of FAMILIES) {
       tf.dispose([a, b, c, lastA]);
     });
 
+    it('per-head residual inputs (headInputs, one row per head or three) give the same logits', () => {
+      const { nHeads: H, dModel: d } = m.model.cfg;
+      const prompts = m.clean.slice(0, 3);
+      const a = m.model.forward(prompts);
+      for (const perHead of [1, 3] as const) {
+        const headInputs = (_l: number, resid: tf.Tensor) => {
+          const [b, p] = resid.shape;
+          // [b·p, H·G + 1, d]: every head's own copy of the stream, plus one ignored rider row
+          const rows = tf.add(tf.reshape(resid, [b * p, 1, d]), tf.zeros([1, H * perHead + 1, 1]));
+          return { rows, perHead };
+        };
+        const b = m.model.forward(prompts, { headInputs });
+        expect(maxAbsDiff(a.dataSync(), b.dataSync()), `perHead ${perHead}`).toBeLessThan(2e-5);
+        b.dispose();
+      }
+      a.dispose();
+    });
+
     it('headInputProjection gives what attn.hook_q/k/v see', () => {
       const { cfg } = m.model;
       const names: HookName[] = [blockHook(1, 'hook_resid_pre'), blockHook(1, 'attn.hook_q'), blockHook(1, 'attn.hook_k'), blockHook(1, 'attn.hook_v')];
@@ -183,5 +201,59 @@ describe('bad checkpoints fail with one message naming the problem', () => {
   it('a rope scaling it does not implement, by name', () => {
     const msg = errorOf(folder((c) => ({ ...c, rope_parameters: { rope_theta: 10000, rope_type: 'yarn', factor: 4 } })));
     expect(msg).toMatch(/rope type 'yarn' is not supported \(supported: default, linear, llama3\)/);
+  });
+});
+
+describe('TransformerLens hook points of the new shapes', () => {
+  let gemma: Transformer;
+  let neox: Transformer;
+  beforeAll(() => {
+    gemma = load('gemma2').model;
+    neox = load('neox').model;
+  });
+  afterAll(() => {
+    gemma.dispose();
+    neox.dispose();
+  });
+
+  it("hook_embed is Gemma's embedding after the √d scale; rotary models have no hook_pos_embed", () => {
+    const ckpt = readCheckpointFolder(join(FIXTURES, 'gemma2-shared', 'model'));
+    const wte = ckpt.tensors.get('model.embed_tokens.weight')!;
+    const { logits, cache } = gemma.runWithCache([[2, 5]], ['hook_embed']);
+    const got = cache.get('hook_embed')!.dataSync();
+    const d = gemma.cfg.dModel;
+    for (let i = 0; i < d; i++) expect(got[d + i]).toBeCloseTo(8 * wte.data[5 * d + i], 5);
+    tf.dispose([logits, ...cache.values()]);
+    expect(() => gemma.runWithCache([[2, 5]], ['hook_pos_embed'])).toThrow(/hook 'hook_pos_embed' was not reached: the model has no learned position embedding \(its positions are rotary\)/);
+  });
+
+  it('hook_q is before the rotation and hook_rot_q after it (NeoX rotates the first 4 of 16 dims only)', () => {
+    const names = [blockHook(0, 'attn.hook_q'), blockHook(0, 'attn.hook_rot_q')];
+    const { logits, cache } = neox.runWithCache([[5, 6, 7]], names);
+    const q = cache.get(names[0])!.arraySync() as number[][][][];
+    const rot = cache.get(names[1])!.arraySync() as number[][][][];
+    // position 0: no rotation; later positions: the first 4 dims turn, the other 12 pass through
+    expect(rot[0][0]).toEqual(q[0][0]);
+    expect(rot[0][2][1].slice(4)).toEqual(q[0][2][1].slice(4));
+    expect(maxAbsDiff(rot[0][2][1].slice(0, 4), q[0][2][1].slice(0, 4))).toBeGreaterThan(1e-3);
+    tf.dispose([logits, ...cache.values()]);
+  });
+
+  it('a gated MLP has hook_pre (gate) and hook_pre_linear, and hook_post = act(pre) · pre_linear', () => {
+    const names = [blockHook(1, 'mlp.hook_pre'), blockHook(1, 'mlp.hook_pre_linear'), blockHook(1, 'mlp.hook_post')];
+    const { logits, cache } = gemma.runWithCache([[2, 5, 9]], names);
+    const [pre, lin, post] = names.map((n) => cache.get(n)!.dataSync());
+    const gelu = (x: number) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
+    for (let i = 0; i < pre.length; i += 7) expect(post[i]).toBeCloseTo(gelu(pre[i]) * lin[i], 5);
+    tf.dispose([logits, ...cache.values()]);
+    expect(() => neox.runWithCache([[1]], [blockHook(0, 'mlp.hook_pre_linear')])).toThrow(/MLP is not gated/);
+  });
+
+  it('a parallel block has no resid_mid; its MLP reads the block input', () => {
+    const names = [blockHook(1, 'hook_resid_pre'), blockHook(1, 'hook_mlp_in')];
+    const { logits, cache } = neox.runWithCache([[5, 6]], names);
+    expect(maxAbsDiff(cache.get(names[0])!.dataSync(), cache.get(names[1])!.dataSync())).toBe(0);
+    tf.dispose([logits, ...cache.values()]);
+    expect(() => neox.runWithCache([[1]], [blockHook(0, 'hook_resid_mid')])).toThrow(/no resid_mid/);
   });
 });

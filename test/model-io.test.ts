@@ -233,7 +233,8 @@ describe('resolveModelPath: local folders and names', () => {
 describe('resolveModelPath: the HuggingFace cache and downloads (loopback server)', () => {
   it('downloads config, LFS weights and tokenizer into the HF cache layout', async () => {
     const tok = Buffer.from(JSON.stringify(handTokenizerJson()));
-    const server = await hub({ 'circuitry-test/tiny': singleRepo({ 'tokenizer.json': tok }) });
+    const tokConfig = Buffer.from(JSON.stringify({ clean_up_tokenization_spaces: false }));
+    const server = await hub({ 'circuitry-test/tiny': singleRepo({ 'tokenizer.json': tok, 'tokenizer_config.json': tokConfig }) });
     const home = tempDir();
     const logs: string[] = [];
     const r = await resolveModelPath('circuitry-test/tiny', { env: { HF_HOME: home, HF_ENDPOINT: server.endpoint }, log: (m) => logs.push(m) });
@@ -246,7 +247,7 @@ describe('resolveModelPath: the HuggingFace cache and downloads (loopback server
     expect(lstatSync(join(r.dir, 'model.safetensors')).isSymbolicLink()).toBe(true);
     expect(readlinkSync(join(r.dir, 'model.safetensors'))).toBe(join('..', '..', 'blobs', sha));
     expect(readdirSync(join(repoDir, 'blobs')).filter((f) => f.includes('incomplete'))).toEqual([]);
-    expect(readdirSync(join(repoDir, 'blobs'))).toHaveLength(3);
+    expect(readdirSync(join(repoDir, 'blobs'))).toHaveLength(4);
 
     const ck = readCheckpointFolder(r.dir);
     expectSameTensors(fixtureTensors, ck.tensors);
@@ -259,11 +260,14 @@ describe('resolveModelPath: the HuggingFace cache and downloads (loopback server
       `/circuitry-test/tiny/resolve/${COMMIT_A}/model.safetensors`,
       `/cdn/${sha}`,
       `/circuitry-test/tiny/resolve/${COMMIT_A}/tokenizer.json`,
+      `/circuitry-test/tiny/resolve/${COMMIT_A}/tokenizer_config.json`,
     ]);
+    expect(readFileSync(join(r.dir, 'tokenizer_config.json')).equals(tokConfig)).toBe(true);
     expect(logs).toEqual([
       `downloading circuitry-test/tiny/config.json (${(fixtureConfig.length / 1e3).toFixed(0)} kB)`,
       `downloading circuitry-test/tiny/model.safetensors (${(fixtureWeights.length / 1e3).toFixed(0)} kB)`,
       `downloading circuitry-test/tiny/tokenizer.json (${(tok.length / 1e3).toFixed(0)} kB)`,
+      `downloading circuitry-test/tiny/tokenizer_config.json (0 kB)`,
     ]);
   });
 

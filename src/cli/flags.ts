@@ -80,7 +80,7 @@ export function promptFromFlags(args: Record<string, unknown>, tokenizer: Tokeni
   if (text === undefined) throw new CircuitryError('give the prompt as --prompt TEXT or --tokens IDS');
   let out: number[];
   try {
-    out = tokenizer.encode(text);
+    out = tokenizer.encodePrompt(text);
   } catch (e) {
     throw e instanceof CircuitryError ? new CircuitryError(`--prompt: ${e.message}`) : e;
   }
@@ -126,7 +126,7 @@ export function readPromptSet(path: string, tokenizer: Tokenizer, vocabSize: num
 
   function encode(s: string, where: string): number[] {
     try {
-      return tokenizer.encode(s);
+      return tokenizer.encodePrompt(s);
     } catch (e) {
       throw e instanceof CircuitryError ? new CircuitryError(`${where}: ${e.message}`) : e;
     }

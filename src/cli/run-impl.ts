@@ -10,7 +10,7 @@ export async function runModel(args: { model: string; prompt?: string; tokens?: 
   const loaded = await loadModel(args.model, { log: (m) => console.error(m) });
   const { model, tokenizer } = loaded;
   try {
-    const ids = args.tokens !== undefined ? parseTokenIds(args.tokens, model.cfg.dVocab) : tokenizer.encode(args.prompt!);
+    const ids = args.tokens !== undefined ? parseTokenIds(args.tokens, model.cfg.dVocab) : tokenizer.encodePrompt(args.prompt!);
     if (ids.length === 0) throw new CircuitryError('--prompt: the prompt is empty');
     const logits = model.forward([ids]);
     const data = (await logits.array()) as number[][][];

@@ -21,6 +21,7 @@ export const CONFIG_FILE = 'config.json';
 export const WEIGHTS_FILE = 'model.safetensors';
 export const INDEX_FILE = 'model.safetensors.index.json';
 export const TOKENIZER_FILE = 'tokenizer.json';
+export const TOKENIZER_CONFIG_FILE = 'tokenizer_config.json';
 
 /** Reads and parses a JSON file; a missing file or bad JSON is an error naming it. */
 export function readJsonFile(path: string): unknown {

@@ -6,7 +6,7 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { CircuitryError } from '../errors.js';
-import { CONFIG_FILE, INDEX_FILE, TOKENIZER_FILE, WEIGHTS_FILE, shardsOfIndex } from './checkpoint.js';
+import { CONFIG_FILE, INDEX_FILE, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE, shardsOfIndex } from './checkpoint.js';
 
 /**
  * Model names -> folders. A local path is used as it is; anything else is a HuggingFace hub id,
@@ -90,7 +90,7 @@ function missingFiles(snapshot: string): string[] {
 /**
  * Resolves a model name to a folder: an existing local path, or a hub id found in the HF cache
  * or downloaded into it (config.json, model.safetensors or its index and shards, tokenizer.json
- * when the repository has one). Zoo names are resolved by the caller before this.
+ * and tokenizer_config.json when the repository has them). Zoo names are resolved by the caller before this.
  */
 export async function resolveModelPath(name: string, opts: ResolveOptions = {}): Promise<ResolvedModel> {
   const env = opts.env ?? process.env;
@@ -334,7 +334,8 @@ async function download(id: string, revision: string, repoDir: string, env: Env,
     }
     for (const shard of shardsOfIndex(raw, indexPath).shards) await fetchIfAbsent(shard, false);
   }
-  await fetchIfAbsent(TOKENIZER_FILE, true);
+  // tokenizer_config.json completes the tokenizer (special tokens, BOS) only beside a tokenizer.json
+  if (await fetchIfAbsent(TOKENIZER_FILE, true)) await fetchIfAbsent(TOKENIZER_CONFIG_FILE, true);
   if (!COMMIT.test(revision)) writeRef(repoDir, revision, commit);
   return snapshot;
 }

@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Transformer } from './transformer.js';
 import { modelFromTensors } from './arch/index.js';
-import { readCheckpointFolder, hashFiles } from './checkpoint.js';
+import { readCheckpointFolder, readJsonFile, hashFiles } from './checkpoint.js';
+import { configFromHf } from './config.js';
 import { resolveModelPath } from './hub.js';
 import { type Tokenizer, WordTokenizer, tokenizerForFolder } from './tokenizer.js';
 import { zooModel, zooModels } from '../zoo/index.js';
@@ -58,4 +59,17 @@ export async function loadModel(name: string, opts: LoadOptions = {}): Promise<L
   const model = modelFromTensors(ckpt.configRaw, ckpt.tensors, resolved.dir, { file: join(resolved.dir, 'config.json') });
   const tokenizer = tokenizerForFolder(resolved.dir, ckpt.config.dVocab);
   return { name, model, tokenizer, source: { kind: resolved.kind, dir: resolved.dir, hash: hashFiles(ckpt.files).slice(0, 16) } };
+}
+
+/**
+ * The tokenizer of a model without loading its weights (`circuitry tokenize`): a zoo model's
+ * vocabulary, or the folder's tokenizer.json / r50k / ids as loadModel would choose it.
+ */
+export async function loadTokenizer(name: string, opts: LoadOptions = {}): Promise<{ tokenizer: Tokenizer; dir?: string }> {
+  const zoo = zooModel(name);
+  if (zoo && !existsSync(name)) return { tokenizer: new WordTokenizer(zoo.vocab) };
+  const resolved = await resolveModelPath(name, { revision: opts.revision, log: opts.log });
+  const configPath = join(resolved.dir, 'config.json');
+  const cfg = configFromHf(readJsonFile(configPath), configPath);
+  return { tokenizer: tokenizerForFolder(resolved.dir, cfg.dVocab), dir: resolved.dir };
 }

@@ -1,18 +1,27 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { Tiktoken, type TiktokenBPE } from 'js-tiktoken/lite';
 import { CircuitryError } from '../errors.js';
-import { ByteLevelBpe, bpeSpecFromTokenizerJson, displayBytes } from './bpe.js';
 
 /** Text <-> token ids for one model. */
 export interface Tokenizer {
   readonly vocabSize: number;
   /** 'bpe' (tokenizer.json), 'r50k' (GPT-2 built in), 'word' (zoo vocabularies) or 'ids' (none) */
   readonly kind: string;
+  /**
+   * The special tokens the model's tokenizer puts before a prompt (its BOS rule: [BOS] for
+   * Llama-3 and Gemma, [] for GPT-2, NeoX and Qwen2).
+   */
+  readonly prefix: readonly number[];
+  /** The text's own tokens, without special tokens (prompt pieces, answers). */
   encode(text: string): number[];
-  decode(ids: readonly number[]): string;
-  /** One token for display: the text it stands for ('Ġthe' shows as ' the'). */
+  /** A whole prompt as the model's tokenizer gives it (add_special_tokens): prefix + encode(text). */
+  encodePrompt(text: string): number[];
+  /** Text of the ids, special tokens included unless skipSpecial. */
+  decode(ids: readonly number[], opts?: { skipSpecial?: boolean }): string;
+  /** One token for display: the text it stands for ('Ġthe' and '▁the' show as ' the'). */
   tokenString(id: number): string;
 }
 
@@ -25,35 +34,120 @@ function checkId(id: number, vocabSize: number, what: string): void {
   }
 }
 
-/** Byte-level BPE read from a HuggingFace tokenizer.json. */
+const utf8Strict = new TextDecoder('utf-8', { fatal: true });
+
+/** Shows bytes as text when they are valid UTF-8 on their own, else with \xNN escapes. */
+export function displayBytes(bytes: Uint8Array): string {
+  try {
+    return utf8Strict.decode(bytes);
+  } catch {
+    // a piece of a multi-byte character: printable ASCII as itself, other bytes escaped
+    return [...bytes].map((b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`)).join('');
+  }
+}
+
+let byteOfChar: Map<string, number> | undefined;
+/** The byte-level alphabet: printable Latin-1 bytes stand for themselves, the others for U+0100 on. */
+function byteLevelChars(): Map<string, number> {
+  if (byteOfChar) return byteOfChar;
+  const map = new Map<string, number>();
+  const printable = (b: number) => (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
+  let next = 256;
+  for (let b = 0; b < 256; b++) map.set(String.fromCharCode(printable(b) ? b : next++), b);
+  byteOfChar = map;
+  return map;
+}
+
+const TOKENIZER_MODELS = ['BPE'];
+
+/** Whether a tokenizer.json component (or one nested in a Sequence) has this type. */
+function hasComponent(part: unknown, type: string): boolean {
+  if (typeof part !== 'object' || part === null) return false;
+  if ((part as { type?: unknown }).type === type) return true;
+  return Object.values(part).some((v) => Array.isArray(v) && v.some((x) => hasComponent(x, type)));
+}
+
+/**
+ * A HuggingFace tokenizer.json run by @huggingface/tokenizers: byte-level BPE (GPT-2, NeoX,
+ * Llama-3, Qwen2) and SentencePiece-style BPE with byte fallback (Llama-2, Gemma), with the
+ * special tokens its post-processor adds (the family's BOS rule). WordPiece and Unigram models
+ * are refused.
+ */
 export class BpeTokenizer implements Tokenizer {
   readonly kind = 'bpe';
   readonly vocabSize: number;
-  private readonly bpe: ByteLevelBpe;
+  readonly prefix: readonly number[];
+  private readonly tok: HfTokenizer;
+  private readonly byteLevel: boolean;
+  private readonly added: Map<number, string>;
 
-  constructor(tokenizerJson: unknown, file = 'tokenizer.json') {
-    this.bpe = new ByteLevelBpe(bpeSpecFromTokenizerJson(tokenizerJson, file));
-    this.vocabSize = this.bpe.vocabSize;
+  constructor(tokenizerJson: unknown, file = 'tokenizer.json', tokenizerConfig: unknown = {}) {
+    if (typeof tokenizerJson !== 'object' || tokenizerJson === null || Array.isArray(tokenizerJson)) throw new CircuitryError(`${file}: expected a JSON object`);
+    const json = tokenizerJson as Record<string, unknown>;
+    const model = json.model as Record<string, unknown> | undefined;
+    const type = model && typeof model === 'object' ? model.type : undefined;
+    if (typeof type !== 'string' || !TOKENIZER_MODELS.includes(type)) {
+      throw new CircuitryError(
+        `${file}: model.type is ${JSON.stringify(type ?? null)}; circuitry runs BPE tokenizers (model.type "BPE": byte-level, or SentencePiece-style with byte fallback), not WordPiece or Unigram`,
+      );
+    }
+    try {
+      // absent components mean none, as the Rust library reads them
+      const full = { added_tokens: [], normalizer: null, pre_tokenizer: null, post_processor: null, decoder: null, ...json };
+      this.tok = new HfTokenizer(full, (tokenizerConfig ?? {}) as object);
+    } catch (e) {
+      throw new CircuitryError(`${file}: the tokenizer cannot be built (${(e as Error).message})`);
+    }
+    this.byteLevel = hasComponent(json.decoder, 'ByteLevel') || hasComponent(json.pre_tokenizer, 'ByteLevel');
+    this.added = new Map([...this.tok.get_added_tokens_decoder()].map(([id, t]) => [id, t.content]));
+    let max = -1;
+    for (const id of this.tok.get_vocab(true).values()) max = Math.max(max, id);
+    this.vocabSize = max + 1;
+    this.prefix = this.tok.encode('', { add_special_tokens: true }).ids;
   }
 
+  /** Reads tokenizer.json, and tokenizer_config.json beside it when there is one. */
   static fromFile(path: string): BpeTokenizer {
-    let raw: unknown;
-    try {
-      raw = JSON.parse(readFileSync(path, 'utf8'));
-    } catch (e) {
-      throw new CircuitryError(`${path}: cannot read the tokenizer (${(e as Error).message})`);
-    }
-    return new BpeTokenizer(raw, path);
+    const read = (p: string): unknown => {
+      try {
+        return JSON.parse(readFileSync(p, 'utf8'));
+      } catch (e) {
+        throw new CircuitryError(`${p}: cannot read the tokenizer (${(e as Error).message})`);
+      }
+    };
+    const configPath = join(dirname(path), 'tokenizer_config.json');
+    return new BpeTokenizer(read(path), path, existsSync(configPath) ? read(configPath) : {});
   }
 
   encode(text: string): number[] {
-    return this.bpe.encode(text);
+    return this.tok.encode(text, { add_special_tokens: false }).ids;
   }
-  decode(ids: readonly number[]): string {
-    return this.bpe.decode(ids);
+
+  encodePrompt(text: string): number[] {
+    return this.tok.encode(text, { add_special_tokens: true }).ids;
   }
+
+  decode(ids: readonly number[], opts: { skipSpecial?: boolean } = {}): string {
+    for (const id of ids) checkId(id, this.vocabSize, 'tokenizer');
+    if (ids.length === 0) return '';
+    return this.tok.decode([...ids], { skip_special_tokens: opts.skipSpecial ?? false, clean_up_tokenization_spaces: false });
+  }
+
   tokenString(id: number): string {
-    return this.bpe.tokenString(id);
+    checkId(id, this.vocabSize, 'tokenizer');
+    const added = this.added.get(id);
+    if (added !== undefined) return added;
+    const token = this.tok.id_to_token(id);
+    if (token === undefined) return `[${id}]`;
+    if (this.byteLevel) {
+      const chars = byteLevelChars();
+      const bytes = [...token].map((c) => chars.get(c));
+      // a token outside the byte alphabet (hand-made vocabularies) shows as its own text
+      return bytes.every((b) => b !== undefined) ? displayBytes(Uint8Array.from(bytes as number[])) : token;
+    }
+    const byte = /^<0x([0-9A-Fa-f]{2})>$/.exec(token);
+    if (byte) return displayBytes(Uint8Array.of(parseInt(byte[1], 16)));
+    return token.replace(/\u2581/g, ' ');
   }
 }
 
@@ -76,6 +170,7 @@ function loadR50kRanks(): TiktokenBPE {
 export class R50kTokenizer implements Tokenizer {
   readonly kind = 'r50k';
   readonly vocabSize = GPT2_VOCAB_SIZE;
+  readonly prefix: readonly number[] = [];
   private readonly enc: Tiktoken;
 
   constructor() {
@@ -85,6 +180,9 @@ export class R50kTokenizer implements Tokenizer {
 
   encode(text: string): number[] {
     return this.enc.encode(text, 'all');
+  }
+  encodePrompt(text: string): number[] {
+    return this.encode(text);
   }
   decode(ids: readonly number[]): string {
     for (const id of ids) checkId(id, this.vocabSize, 'GPT-2 tokenizer');
@@ -122,6 +220,7 @@ function r50kTokenBytes(): Uint8Array[] {
 export class WordTokenizer implements Tokenizer {
   readonly kind = 'word';
   readonly vocabSize: number;
+  readonly prefix: readonly number[] = [];
   private readonly ids = new Map<string, number>();
   private readonly mixed: RegExp | undefined;
   private readonly longestSymbolRun: number;
@@ -180,6 +279,10 @@ export class WordTokenizer implements Tokenizer {
     }
   }
 
+  encodePrompt(text: string): number[] {
+    return this.encode(text);
+  }
+
   decode(ids: readonly number[]): string {
     return ids.map((id) => this.tokenString(id)).join(' ');
   }
@@ -200,6 +303,7 @@ export class WordTokenizer implements Tokenizer {
 /** For models without a tokenizer: text cannot be encoded, ids display as [17]. */
 export class IdsTokenizer implements Tokenizer {
   readonly kind = 'ids';
+  readonly prefix: readonly number[] = [];
 
   constructor(
     readonly vocabSize: number,
@@ -210,6 +314,9 @@ export class IdsTokenizer implements Tokenizer {
     throw new CircuitryError(
       `${this.where} has no tokenizer (no tokenizer.json, and a vocabulary of ${this.vocabSize} ids is not GPT-2's ${GPT2_VOCAB_SIZE}), so the text ${JSON.stringify(text.length > 40 ? text.slice(0, 40) + '…' : text)} cannot be encoded: pass token ids instead (e.g. --tokens 1,2,3, or int arrays in a dataset)`,
     );
+  }
+  encodePrompt(text: string): never {
+    return this.encode(text);
   }
   decode(ids: readonly number[]): string {
     return ids.map((id) => this.tokenString(id)).join('');

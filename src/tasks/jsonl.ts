@@ -91,7 +91,8 @@ export function parseJsonlDataset(text: string, file: string, tokenizer: Tokeniz
 
 function encodeField(text: string, field: string, at: string, tokenizer: Tokenizer): number[] {
   try {
-    return tokenizer.encode(text);
+    // a prompt as the model's tokenizer gives it (its BOS rule); answers are the text's own tokens
+    return field === 'clean' || field === 'corrupted' ? tokenizer.encodePrompt(text) : tokenizer.encode(text);
   } catch (e) {
     throw new CircuitryError(`${at}: field '${field}': ${(e as Error).message}`);
   }

@@ -18,7 +18,7 @@ export type TaskOptions = CommonOptions & { readonly [key: string]: unknown };
 export const COMMON_OPTION_HELP: Readonly<Record<string, string>> = {
   n: 'number of clean/corrupted pairs (required)',
   seed: 'PRNG seed; same seed, same dataset (required)',
-  bos: 'token (id or one-token text) prepended to every prompt; default none',
+  bos: "token (id or one-token text) prepended to every prompt; default the tokenizer's own (BOS for Llama-3 and Gemma, none for GPT-2, NeoX, Qwen2)",
 };
 
 const MAX_N = 1_000_000;
@@ -124,10 +124,10 @@ export class OptionReader {
     return this.raw[key];
   }
 
-  /** The `bos` prefix: [] when not given, else the one token id. */
+  /** The `bos` prefix: the tokenizer's own (its family's BOS rule) when not given, else the one token id. */
   bos(tokenizer: Tokenizer): number[] {
     const v = this.raw.bos;
-    if (v === undefined) return [];
+    if (v === undefined) return [...tokenizer.prefix];
     if (typeof v === 'number') {
       if (!Number.isInteger(v) || v < 0 || v >= tokenizer.vocabSize) this.fail('bos', `a token id in 0..${tokenizer.vocabSize - 1} or text that is one token`);
       return [v];

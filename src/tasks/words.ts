@@ -123,8 +123,10 @@ export function chooseWords(task: string, tokenizer: Tokenizer, spec: WordListSp
   const words = spec.candidates.filter(ok);
   if (words.length < spec.need) {
     const some = words.length > 0 ? ` (${words.join(', ')})` : '';
+    const missing = spec.candidates.filter((w) => !ok(w));
+    const shown = missing.length > 12 ? `${missing.slice(0, 12).join(', ')}, … (${missing.length - 12} more)` : missing.join(', ');
     throw new CircuitryError(
-      `${task}: only ${words.length} of the ${spec.candidates.length} built-in ${spec.what} are single tokens for the ${tokenizer.kind} tokenizer${some}; at least ${spec.need} are needed: pass option '${spec.option}' with words this tokenizer encodes as one token each`,
+      `${task}: only ${words.length} of the ${spec.candidates.length} built-in ${spec.what} are single tokens for the ${tokenizer.kind} tokenizer${some}; not single tokens: ${shown}; at least ${spec.need} are needed: pass option '${spec.option}' with words this tokenizer encodes as one token each`,
     );
   }
   return words;

@@ -11,6 +11,7 @@ import { traceCommand } from './trace.js';
 import { steerCommand } from './steer.js';
 import { directionCommand } from './direction.js';
 import { searchCommand } from './search.js';
+import { tokenizeCommand } from './tokenize.js';
 
 /** Every subcommand, in the order --help lists them. */
 export const commands: readonly Command[] = [
@@ -27,6 +28,7 @@ export const commands: readonly Command[] = [
   reportCommand,
   compareCommand,
   runCommand,
+  tokenizeCommand,
   modelsCommand,
   tasksCommand,
 ];

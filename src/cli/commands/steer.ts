@@ -85,7 +85,7 @@ async function runSteer(args: Record<string, unknown>): Promise<number> {
       const layer = layerFlag!;
       const encode = (text: string, flag: string) => {
         try {
-          const ids = tokenizer.encode(text);
+          const ids = tokenizer.encodePrompt(text);
           if (ids.length === 0) throw new CircuitryError('the prompt encodes to no tokens');
           return ids;
         } catch (e) {
