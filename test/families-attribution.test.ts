@@ -154,6 +154,11 @@ describe.each(FAMILIES)('%s-shared: every engine against the reference', (family
     // stacked steps change nothing
     const stacked = eapIg({ model, graph, data }, { metric: 'logit-diff', steps: 5, interpolation: 'eap-ig', stepBatch: 5 });
     expect(relError(graph, (_, i) => stacked.scores[i], (n) => igRef.edges[n].score).rel).toBeLessThan(1e-3);
+    // the other run, the run's own sources, and the five steps in one forward + backward pass
+    expect([stacked.forwardPasses, stacked.backwardPasses]).toEqual([3, 1]);
+    // circuitry's default steps (α = 1/5 … 1) are another Riemann sum: the choice matters
+    const ownSteps = eapIg({ model, graph, data }, { metric: 'logit-diff', steps: 5 });
+    expect(relError(graph, (_, i) => ownSteps.scores[i], (n) => igRef.edges[n].score).rel).toBeGreaterThan(1e-2);
   });
 
   it('EAP-IG on activations with one step is EAP', () => {

@@ -64,6 +64,7 @@ function withGradients(
   passesPerChunk: number,
   body: (eg: EdgeGradients, work: ChunkWork, scores: Float32Array, tick: () => void) => number,
   stepsPerChunk = passesPerChunk,
+  forwardOnlyPerChunk = 0,
 ): EdgeAttribution {
   const t0 = performance.now();
   const path = s.path as GradientPath;
@@ -92,7 +93,7 @@ function withGradients(
       baseMetric: base,
       ...(patched !== undefined ? { patchedMetric: patched } : {}),
       nExamples: chunks.nExamples,
-      forwardPasses: chunks.forwardPasses + gradientPasses,
+      forwardPasses: chunks.forwardPasses + gradientPasses + chunks.nChunks * forwardOnlyPerChunk,
       backwardPasses: gradientPasses,
       seconds: (performance.now() - t0) / 1000,
       warnings: warningsFor(s, method),
@@ -223,7 +224,7 @@ export function eapIg(input: AttributionInput, opts: AttributionOptions = {}): E
       tf.dispose(owned);
     }
     return value;
-  }, m);
+  }, m, rule === 'eap-ig' ? 1 : 0);
 }
 
 /**
