@@ -1,6 +1,6 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FIXTURES, readJson } from './helpers/fixtures.js';
@@ -80,5 +80,20 @@ describe.each(FAMILIES)('circuitry on %s-shared', (family) => {
     expect(Math.abs(evaluated.full - ref.clean_metric)).toBeLessThan(1e-4);
     expect(Math.abs(evaluated.empty - ref.corrupted_metric)).toBeLessThan(1e-4);
     expect(Math.abs(evaluated.circuit - file.meta.metrics.circuit)).toBeLessThan(1e-4);
+  });
+
+  it('discover runs the pipeline (screen, verify, prune, evaluate) and writes the family\'s circuit and report', () => {
+    const yaml = join(dir, 'pipeline.yaml');
+    const graphOut = join(dir, 'discovered.json');
+    const report = join(dir, 'discovered.html');
+    writeFileSync(yaml, [`model: ${model}`, `dataset: ${dataset}`, 'metric: logit-diff', 'screen: { method: eap }', 'verify: { top: 30 }', 'prune: { tau: 0.02 }', 'output:', `  graph: ${graphOut}`, `  report: ${report}`, ''].join('\n'));
+    run(['discover', yaml]);
+    const file = JSON.parse(readFileSync(graphOut, 'utf8'));
+    expect(file.cfg.parallel_attn_mlp).toBe(ref.parallel_attn_mlp);
+    expect(Object.keys(file.edges).sort()).toEqual(names);
+    expect(Math.abs(file.meta.metrics.clean - ref.clean_metric)).toBeLessThan(1e-4);
+    expect(Math.abs(file.meta.metrics.corrupted - ref.corrupted_metric)).toBeLessThan(1e-4);
+    expect(Object.values(file.edges as Record<string, { in_graph: boolean }>).some((e) => e.in_graph)).toBe(true);
+    expect(existsSync(report)).toBe(true);
   });
 });
