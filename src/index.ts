@@ -6,7 +6,8 @@ export { CircuitryError } from './errors.js';
 export { VERSION } from './version.js';
 
 // model
-export { loadModel, type LoadedModel, type LoadOptions } from './model/load.js';
+export { loadModel, loadTokenizer, type LoadedModel, type LoadOptions } from './model/load.js';
+export { modelFromTensors, weightsFromTensors, adapterFor, ADAPTERS, type ArchAdapter, type ModelWeights } from './model/arch/index.js';
 export { Transformer, hookShape, mergeHooks, type ForwardOptions, type TokensInput } from './model/transformer.js';
 export { configFromHf, configToHf, type ModelConfig } from './model/config.js';
 export { readSafetensors, writeSafetensors, type HostTensor } from './model/safetensors.js';

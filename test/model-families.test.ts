@@ -7,7 +7,7 @@ import { CircuitryError } from '../src/errors.js';
 import { type HostTensor, writeSafetensors } from '../src/model/safetensors.js';
 import { initBackend } from '../src/backend/index.js';
 import { readCheckpointFolder } from '../src/model/checkpoint.js';
-import { modelFromTensors } from '../src/model/arch/index.js';
+import { checkpointOf, modelFromTensors } from '../src/model/arch/index.js';
 import type { Transformer } from '../src/model/transformer.js';
 import { blockHook, type HookName } from '../src/model/hooks.js';
 import { FIXTURES, readJson, flat, maxAbsDiff } from './helpers/fixtures.js';
@@ -256,4 +256,28 @@ describe('TransformerLens hook points of the new shapes', () => {
     tf.dispose([logits, ...cache.values()]);
     expect(() => neox.runWithCache([[1]], [blockHook(0, 'hook_resid_mid')])).toThrow(/no resid_mid/);
   });
+});
+
+describe('saving a model in its family checkpoint names', () => {
+  for (const family of ['llama', 'qwen2']) {
+    it(`${family}: checkpointOf gives back the checkpoint's tensors (k/v regrouped, nn.Linear layout) and a config that reloads`, () => {
+      const ckpt = readCheckpointFolder(join(FIXTURES, `${family}-shared`, 'model'));
+      const model = modelFromTensors(ckpt.configRaw, ckpt.tensors, ckpt.dir);
+      const saved = checkpointOf(model);
+      expect([...saved.tensors.keys()].sort()).toEqual([...ckpt.tensors.keys()].sort());
+      for (const [name, t] of ckpt.tensors) {
+        const s = saved.tensors.get(name)!;
+        expect(s.shape, name).toEqual(t.shape);
+        expect(maxAbsDiff(s.data, t.data), name).toBe(0);
+      }
+      const again = modelFromTensors(saved.config, saved.tensors, 'saved');
+      expect(again.cfg).toEqual(model.cfg);
+      const prompt = [readJsonLines(join(FIXTURES, `${family}-shared`, 'dataset.jsonl'))[0].clean];
+      const [a, b] = [model.forward(prompt), again.forward(prompt)];
+      expect(maxAbsDiff(a.dataSync(), b.dataSync())).toBe(0);
+      tf.dispose([a, b]);
+      model.dispose();
+      again.dispose();
+    });
+  }
 });

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ModelConfig } from './config.js';
-import type { ModelWeights, NormWeights } from './arch/types.js';
+import type { LayerWeights, ModelWeights, NormWeights } from './arch/types.js';
 import type { HostTensor } from './safetensors.js';
 import { type HookFn, type HookName, type Hooks, blockHook, parseHookName } from './hooks.js';
 import { Weight, bmm, geluErf, geluNew, layerNorm, linear, matmul, rmsNorm, silu, standardize } from './ops.js';
@@ -233,6 +233,75 @@ export class Transformer {
       norm(l.postMlp);
     }
     return vars as tf.Variable[];
+  }
+
+  /**
+   * The weights as the family-neutral description (host copies), k/v regrouped to the
+   * checkpoint's nKvHeads: what an adapter's toTensors writes back in the family's own names.
+   * Biases absent from the checkpoint come back as zeros where a sibling had one.
+   */
+  description(): ModelWeights {
+    const { nHeads: H, nKvHeads: Hkv, dHead: dh, dMlp: dm } = this.cfg;
+    const D = H * dh;
+    const group = H / Hkv;
+    const hostOf = (t: tf.Tensor): HostTensor => ({ shape: [...t.shape], data: Float32Array.from(t.dataSync() as Float32Array) });
+    const norm = (n: NormParams | undefined): NormWeights | undefined => (n ? { w: hostOf(n.w), ...(n.b ? { b: hostOf(n.b) } : {}) } : undefined);
+    // columns [start, start + n) of a [rows, cols] matrix (or a vector), and the first query head of each kv group
+    const cols = (t: HostTensor, start: number, n: number): HostTensor => {
+      const rows = t.shape.length === 1 ? 1 : t.shape[0];
+      const c = t.shape.length === 1 ? t.shape[0] : t.shape[1];
+      const out = new Float32Array(rows * n);
+      for (let r = 0; r < rows; r++) out.set(t.data.subarray(r * c + start, r * c + start + n), r * n);
+      return { shape: t.shape.length === 1 ? [n] : [rows, n], data: out };
+    };
+    const regroup = (t: HostTensor, start: number): HostTensor => {
+      if (group === 1) return cols(t, start, D);
+      const parts = Array.from({ length: Hkv }, (_, g) => cols(t, start + g * group * dh, dh));
+      const rows = t.shape.length === 1 ? 1 : t.shape[0];
+      const out = new Float32Array(rows * Hkv * dh);
+      for (let r = 0; r < rows; r++) parts.forEach((p, g) => out.set(p.data.subarray(r * dh, (r + 1) * dh), r * Hkv * dh + g * dh));
+      return { shape: t.shape.length === 1 ? [Hkv * dh] : [rows, Hkv * dh], data: out };
+    };
+    const layers: LayerWeights[] = this.layers.map((l) => {
+      const wqkv = hostOf(l.wQKV.w);
+      const bqkv = l.bQKV ? hostOf(l.bQKV) : undefined;
+      const wIn = l.wIn ? hostOf(l.wIn.w) : undefined;
+      const bIn = l.bIn ? hostOf(l.bIn) : undefined;
+      const gated = this.cfg.gatedMlp;
+      return {
+        ln1: norm(l.ln1),
+        attn: {
+          wQ: cols(wqkv, 0, D),
+          wK: regroup(wqkv, D),
+          wV: regroup(wqkv, 2 * D),
+          ...(bqkv ? { bQ: cols(bqkv, 0, D), bK: regroup(bqkv, D), bV: regroup(bqkv, 2 * D) } : {}),
+          wO: hostOf(l.wO.w),
+          ...(l.bO ? { bO: hostOf(l.bO) } : {}),
+        },
+        postAttnNorm: norm(l.postAttn),
+        ln2: norm(l.ln2),
+        mlp: wIn
+          ? {
+              wIn: gated ? cols(wIn, dm, dm) : wIn,
+              ...(bIn ? { bIn: gated ? cols(bIn, dm, dm) : bIn } : {}),
+              ...(gated ? { wGate: cols(wIn, 0, dm), ...(bIn ? { bGate: cols(bIn, 0, dm) } : {}) } : {}),
+              wOut: hostOf(l.wOut!.w),
+              ...(l.bOut ? { bOut: hostOf(l.bOut) } : {}),
+            }
+          : undefined,
+        postMlpNorm: norm(l.postMlp),
+      };
+    });
+    const unembed = this.cfg.tiedEmbeddings ? undefined : tf.tidy(() => tf.transpose(this.wU.w));
+    const out: ModelWeights = {
+      embed: hostOf(this.wte),
+      ...(this.wpe ? { posEmbed: hostOf(this.wpe) } : {}),
+      layers,
+      lnF: norm(this.lnF),
+      ...(unembed ? { unembed: hostOf(unembed) } : {}),
+    };
+    unembed?.dispose();
+    return out;
   }
 
   /** The weights in HuggingFace GPT-2 names (Conv1D layout), for saving a GPT-2-shaped model. */

@@ -1,97 +1,38 @@
 import * as tf from '@tensorflow/tfjs';
-import { join } from 'node:path';
-import { graphForModel } from '../../src/graph/graph.js';
-import { PatchingEngine } from '../../src/patching/engine.js';
-import { eap } from '../../src/attribution/index.js';
-import type { Transformer } from '../../src/model/transformer.js';
-import type { PairData } from '../../src/patching/patcher.js';
-import { LLAMA_BENCH, type RandomLlamaSpec, randomLlama } from '../helpers/random-family.js';
-import { loadFamilyModel } from '../helpers/families.js';
-import { FIXTURES } from '../helpers/fixtures.js';
-import { fmt } from './timing.js';
+import { SMALL_FAMILY_CONFIGS, randomFamilyModel } from '../helpers/random-family.js';
+import { timeMs, fmt } from './timing.js';
 
 /**
- * Masked/plain forward and EAP in forward-pass equivalents on every family: a Llama-shape model
- * with random weights (RMSNorm, rotary, SwiGLU, GQA; built here, no download) at a bench size,
- * and the four fixture models (tiny: their figures show the general paths work, not speed).
- * CIRCUITRY_BENCH_TINY=1 shrinks the Llama-shape model to check that the bench runs.
+ * Forward and forward+backward of each family's block at GPT-2-small's size (random weights),
+ * against GPT-2's own forward in the same run. `BENCH_TINY=1` shrinks it to a smoke test.
  */
-const tiny = process.env.CIRCUITRY_BENCH_TINY === '1';
-const llamaSpec: RandomLlamaSpec = tiny ? { ...LLAMA_BENCH, nLayers: 2, dModel: 64, dMlp: 160, vocab: 256 } : LLAMA_BENCH;
-
-function rows(B: number, P: number, vocab: number, salt: number): number[][] {
-  return Array.from({ length: B }, (_, b) => Array.from({ length: P }, (_, p) => (b * 7919 + p * 104729 + salt * 31) % vocab));
-}
-
-function pairs(B: number, P: number, vocab: number): PairData {
-  return { clean: rows(B, P, vocab, 1), corrupted: rows(B, P, vocab, 2), answers: rows(B, 1, vocab, 3), wrongs: rows(B, 1, vocab, 4) };
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
-/** `fn` in plain forward passes, interleaved with them (the shared machine's load moves both); the median ratio. */
-function equivalents(plain: () => void, fn: () => void, reps: number): { ratio: number; plainMs: number } {
-  plain();
-  fn();
-  const ratios: number[] = [];
-  const plains: number[] = [];
-  for (let r = 0; r < reps; r++) {
-    let t = performance.now();
-    plain();
-    const tp = performance.now() - t;
-    t = performance.now();
-    fn();
-    ratios.push((performance.now() - t) / tp);
-    plains.push(tp);
-  }
-  return { ratio: median(ratios), plainMs: median(plains) };
-}
-
-function models(): { name: string; build: () => Transformer }[] {
-  return [
-    { name: `llama-shape (random, ${llamaSpec.nLayers} layers × ${llamaSpec.nHeads} heads / ${llamaSpec.nKvHeads} kv, d ${llamaSpec.dModel})`, build: () => randomLlama(llamaSpec) },
-    ...['neox', 'llama', 'qwen2', 'gemma2'].map((f) => ({ name: `${f}-shared fixture (tiny)`, build: () => loadFamilyModel(join(FIXTURES, `${f}-shared`, 'model')) })),
-  ];
-}
-
-/** Masked forward (every mask live) against the plain forward, logits at the last position. */
-export async function benchFamilyPatching(log: (line: string) => void): Promise<void> {
-  for (const { name, build } of models()) {
-    const model = build();
-    const graph = graphForModel(model.cfg);
-    const engine = new PatchingEngine(model, graph);
-    const [B, P] = [8, Math.min(16, model.cfg.nCtx)];
-    const clean = engine.cacheRun(model.tokens(rows(B, P, model.cfg.dVocab, 1)));
-    const corrupted = engine.cacheRun(model.tokens(rows(B, P, model.cfg.dVocab, 2)));
-    const live = graph.denseEdgeArray(0);
-    for (const e of graph.edges) live[e.index] = 0.25 + 0.5 * ((e.index * 2654435761) % 1000) / 1000;
-    const masks = tf.tensor2d(live, [graph.nDst, graph.nSrc]);
-    const plain = () => model.forward(clean.tokens, { lastPositionOnly: true, lastQueryOnly: true }).dispose();
-    const masked = () => tf.tidy(() => engine.maskedForward({ run: clean, patch: corrupted.sources, masks })).dispose();
-    const r = equivalents(plain, masked, tiny ? 2 : 7);
-    log(`${name}: ${graph.nEdges} edges, batch ${B} × ${P}: plain ${fmt(r.plainMs, 1)} ms, masked/plain ${fmt(r.ratio)}× (goal ≤ 1.5× on the Llama shape)`);
-    tf.dispose(masks);
-    clean.dispose();
-    corrupted.dispose();
-    engine.dispose();
+export async function benchFamilies(log: (line: string) => void): Promise<void> {
+  const tiny = process.env.BENCH_TINY === '1';
+  const [B, P] = tiny ? [2, 8] : [8, 16];
+  let gpt2Forward = 0;
+  for (const [family, full] of Object.entries(SMALL_FAMILY_CONFIGS)) {
+    const config = tiny ? shrink(full) : full;
+    const model = randomFamilyModel(config, 1);
+    const V = model.cfg.dVocab;
+    const tokens = Array.from({ length: B }, (_, b) => Array.from({ length: P }, (_, p) => (b * 7919 + p * 104729) % V));
+    const scalar = (logits: tf.Tensor) => tf.mean(tf.slice(logits, [0, P - 1, 0], [B, 1, 8])) as tf.Scalar;
+    const fwd = await timeMs(() => model.forward(tokens).dispose());
+    const fwdBwd = await timeMs(() => model.gradients(tokens, ['hook_embed'], scalar).grads.forEach((g) => g.dispose()));
+    if (family === 'gpt2') gpt2Forward = fwd;
+    log(`${family.padEnd(7)} forward ${fmt(fwd, 0).padStart(5)} ms (${fmt(fwd / gpt2Forward)}× GPT-2's)  forward+backward ${fmt(fwdBwd, 0).padStart(5)} ms (${fmt(fwdBwd / fwd)}× its forward)`);
     model.dispose();
   }
 }
 
-/** EAP in plain forward passes (of the whole batch, logits at every position, as the GPT-2 figures). */
-export async function benchFamilyAttribution(log: (line: string) => void): Promise<void> {
-  for (const { name, build } of models()) {
-    const model = build();
-    const graph = graphForModel(model.cfg);
-    const [B, P] = [16, Math.min(16, model.cfg.nCtx)];
-    const data = pairs(B, P, model.cfg.dVocab);
-    const tokens = model.tokens(data.clean);
-    const plain = () => model.forward(tokens).dispose();
-    const input = { model, graph, data };
-    const r = equivalents(plain, () => eap(input, { metric: 'logit-diff' }), tiny ? 2 : 5);
-    const path = eap(input, { metric: 'logit-diff' }).gradient;
-    log(`${name}: EAP (${path} gradient) ${fmt(r.ratio)} forward-pass equivalents (goal ≤ 3.5 on the Llama shape); plain forward ${fmt(r.plainMs, 1)} ms`);
-    tokens.dispose();
-    model.dispose();
-  }
+function shrink(c: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...c };
+  for (const k of ['n_layer', 'num_hidden_layers']) if (k in out) out[k] = 2;
+  for (const k of ['n_embd', 'hidden_size']) if (k in out) out[k] = 64;
+  for (const k of ['n_head', 'num_attention_heads']) if (k in out) out[k] = 4;
+  if ('num_key_value_heads' in out) out.num_key_value_heads = 2;
+  if ('head_dim' in out) out.head_dim = 16;
+  if ('query_pre_attn_scalar' in out) out.query_pre_attn_scalar = 16;
+  if ('intermediate_size' in out) out.intermediate_size = 128;
+  for (const k of ['vocab_size']) out[k] = 512;
+  return out;
 }

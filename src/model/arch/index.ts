@@ -44,3 +44,10 @@ export function modelFromTensors(config: unknown, tensors: ReadonlyMap<string, H
   const cfg = adapterFor(raw.model_type, file).config(raw, file);
   return new Transformer(cfg, weightsFromTensors(cfg, tensors, source), { trainable: opts.trainable });
 }
+
+/** A model's weights in its family's checkpoint names (for saving), with its config.json. */
+export function checkpointOf(model: Transformer): { config: Record<string, unknown>; tensors: Map<string, HostTensor> } {
+  const adapter = adapterOfFamily(model.cfg.family);
+  if (!adapter.toHf || !adapter.toTensors) throw new CircuitryError(`saving a ${model.cfg.family} model is not supported yet`);
+  return { config: adapter.toHf(model.cfg), tensors: adapter.toTensors(model.cfg, model.description()) };
+}

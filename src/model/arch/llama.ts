@@ -1,7 +1,7 @@
 import { CircuitryError } from '../../errors.js';
 import type { ModelConfig } from '../config.js';
 import type { HostTensor } from '../safetensors.js';
-import { TensorReader, intField, kvHeads, numField, rmsNorm, ropeInvFreq, ropeSettings, unembedding } from './common.js';
+import { TensorReader, intField, kvHeads, numField, rmsNorm, ropeInvFreq, ropeSettings, transpose2d, unembedding } from './common.js';
 import type { ArchAdapter, LayerWeights, ModelWeights, NormWeights } from './types.js';
 
 /**
@@ -119,6 +119,71 @@ export function llamaLikeWeights(cfg: ModelConfig, tensors: ReadonlyMap<string, 
 
 const OPTIONS: LlamaLikeOptions = { family: 'llama', actKey: 'hidden_act', defaultAct: 'silu', defaultTheta: 10000 };
 
+/**
+ * The description back in the Llama block's checkpoint names (nn.Linear [out, in]); `normGain`
+ * undoes the family's stored-gain convention, `sandwichNorms` as for llamaLikeWeights.
+ */
+export function llamaLikeTensors(cfg: ModelConfig, w: ModelWeights, opts: { normGain?: (t: HostTensor) => HostTensor; sandwichNorms?: boolean } = {}): Map<string, HostTensor> {
+  const out = new Map<string, HostTensor>();
+  const gain = opts.normGain ?? ((t: HostTensor) => t);
+  const norm = (key: string, n: NormWeights | undefined) => {
+    if (n) out.set(`${key}.weight`, gain(n.w));
+  };
+  const linear = (key: string, t: HostTensor | undefined, b?: HostTensor) => {
+    if (t) out.set(`${key}.weight`, transpose2d(t));
+    if (b) out.set(`${key}.bias`, b);
+  };
+  out.set('model.embed_tokens.weight', w.embed);
+  w.layers.forEach((l, i) => {
+    const p = `model.layers.${i}`;
+    norm(`${p}.input_layernorm`, l.ln1);
+    linear(`${p}.self_attn.q_proj`, l.attn.wQ, l.attn.bQ);
+    linear(`${p}.self_attn.k_proj`, l.attn.wK, l.attn.bK);
+    linear(`${p}.self_attn.v_proj`, l.attn.wV, l.attn.bV);
+    linear(`${p}.self_attn.o_proj`, l.attn.wO, l.attn.bO);
+    if (opts.sandwichNorms) {
+      norm(`${p}.post_attention_layernorm`, l.postAttnNorm);
+      norm(`${p}.pre_feedforward_layernorm`, l.ln2);
+      norm(`${p}.post_feedforward_layernorm`, l.postMlpNorm);
+    } else norm(`${p}.post_attention_layernorm`, l.ln2);
+    linear(`${p}.mlp.gate_proj`, l.mlp?.wGate, l.mlp?.bGate);
+    linear(`${p}.mlp.up_proj`, l.mlp?.wIn, l.mlp?.bIn);
+    linear(`${p}.mlp.down_proj`, l.mlp?.wOut, l.mlp?.bOut);
+  });
+  norm('model.norm', w.lnF);
+  if (w.unembed && !cfg.tiedEmbeddings) out.set('lm_head.weight', w.unembed);
+  return out;
+}
+
+/** config.json of a Llama-block config (rope scaling and family extras are the caller's). */
+export function llamaLikeHf(cfg: ModelConfig, modelType: string, architecture: string, act: string): Record<string, unknown> {
+  return {
+    model_type: modelType,
+    architectures: [architecture],
+    num_hidden_layers: cfg.nLayers,
+    num_attention_heads: cfg.nHeads,
+    num_key_value_heads: cfg.nKvHeads,
+    hidden_size: cfg.dModel,
+    head_dim: cfg.dHead,
+    intermediate_size: cfg.dMlp,
+    vocab_size: cfg.dVocab,
+    max_position_embeddings: cfg.nCtx,
+    rms_norm_eps: cfg.lnEps,
+    rope_theta: cfg.rotaryBase,
+    tie_word_embeddings: cfg.tiedEmbeddings,
+    hidden_act: act,
+  };
+}
+
+export const ACT_NAMES: Record<ModelConfig['act'], string> = { silu: 'silu', gelu: 'gelu', gelu_new: 'gelu_pytorch_tanh', relu: 'relu' };
+
+function toHf(cfg: ModelConfig): Record<string, unknown> {
+  if (cfg.rotaryInvFreq.some((x, j) => x !== ropeInvFreq(cfg.rotaryDim, cfg.rotaryBase, null, 'config')[j])) {
+    throw new CircuitryError('saving a llama config with rope scaling is not supported');
+  }
+  return llamaLikeHf(cfg, 'llama', 'LlamaForCausalLM', ACT_NAMES[cfg.act]);
+}
+
 /** Biases (attention_bias, mlp_bias) are read when the file has them. */
 function weights(cfg: ModelConfig, tensors: ReadonlyMap<string, HostTensor>, source: string): ModelWeights {
   return llamaLikeWeights(cfg, tensors, source, { qkvBias: false, oBias: false, mlpBias: false });
@@ -130,4 +195,6 @@ export const llama: ArchAdapter = {
   example: 'meta-llama/Llama-3.2-1B',
   config: (cfg, file) => llamaLikeConfig(cfg, file, OPTIONS),
   weights,
+  toHf,
+  toTensors: (cfg, w) => llamaLikeTensors(cfg, w),
 };

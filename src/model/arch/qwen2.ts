@@ -1,7 +1,7 @@
 import type { ModelConfig } from '../config.js';
 import type { HostTensor } from '../safetensors.js';
 import { intField } from './common.js';
-import { llamaLikeConfig, llamaLikeWeights } from './llama.js';
+import { ACT_NAMES, llamaLikeConfig, llamaLikeHf, llamaLikeTensors, llamaLikeWeights } from './llama.js';
 import type { ArchAdapter } from './types.js';
 
 /**
@@ -30,4 +30,6 @@ export const qwen2: ArchAdapter = {
       extra: (raw, f, base) => ({ slidingWindows: windows(raw, f, base.nLayers) }),
     }),
   weights: (cfg: ModelConfig, tensors: ReadonlyMap<string, HostTensor>, source: string) => llamaLikeWeights(cfg, tensors, source, { qkvBias: true, oBias: false, mlpBias: false }),
+  toHf: (cfg) => ({ ...llamaLikeHf(cfg, 'qwen2', 'Qwen2ForCausalLM', ACT_NAMES[cfg.act]), use_sliding_window: false }),
+  toTensors: (cfg, w) => llamaLikeTensors(cfg, w),
 };
