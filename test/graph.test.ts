@@ -253,7 +253,10 @@ describe('circuit JSON', () => {
     expect(message(bad((f) => (f.edges['input->m0'] = { score: '0.5', in_graph: true })))).toBe(`graphs/x.json: edges['input->m0'].score: expected a number or null, got "0.5"`);
     expect(message(bad((f) => (f.nodes['a7.h0'] = { in_graph: true })))).toBe("graphs/x.json: nodes['a7.h0'] is not a node of a 2-layer, 4-head graph");
     expect(message(bad((f) => delete (f as Record<string, unknown>).edges))).toBe('graphs/x.json: edges: missing: expected an object keyed by edge name');
-    expect(message(bad((f) => (f.cfg.parallel_attn_mlp = true)))).toMatch(/^graphs\/x\.json: cfg\.parallel_attn_mlp: true is not supported/);
+    // a parallel block's MLP reads its block input: the file's a0.h0->m0 is not an edge there
+    expect(message(bad((f) => ((f.cfg.parallel_attn_mlp = true), (f.edges['a0.h0->m0'] = { score: 1, in_graph: true }))))).toBe(
+      "graphs/x.json: edges['a0.h0->m0'] is not an edge of a 2-layer, 4-head graph (parallel attention + MLP); with cfg.parallel_attn_mlp: true, m0 reads its block's input, not layer 0's heads",
+    );
     expect(message(bad((f) => (f.edges['input->a0.h0'] = { score: 1, in_graph: true })))).toMatch(/edges\['input->a0\.h0'\] is not an edge .*<q>, <k> or <v>/);
     expect(message('[1, 2]')).toBe('graphs/x.json: expected a JSON object with cfg, nodes and edges, got [1,2]');
     expect(message('{"cfg": ')).toMatch(/^graphs\/x\.json: not valid JSON/);
@@ -529,5 +532,43 @@ describe('collapseToNodes', () => {
     const again = collapseToNodes(n);
     expect(again.scores).toEqual(n.scores);
     expect(again.graph).toBe(n.graph);
+  });
+});
+
+describe('parallel attention + MLP blocks (GPT-NeoX)', () => {
+  const parallel = (L: number, H: number): GraphShape => ({ nLayers: L, nHeads: H, hasMlp: true, qkv: true, parallelAttnMlp: true });
+  /** (3H + 1)·Σ_{l<L}(1 + l(H+1)) + 1 + L(H+1): each MLP reads only the sources before its layer's heads. */
+  const parallelFormula = (L: number, H: number) => {
+    let before = 0;
+    for (let l = 0; l < L; l++) before += 1 + l * (H + 1);
+    return (3 * H + 1) * before + 1 + L * (H + 1);
+  };
+
+  it('has no edge a{l}.* -> m{l}, L·H edges fewer than the sequential graph', () => {
+    for (const [L, H] of [[1, 1], [2, 4], [3, 5], [6, 8]]) {
+      const g = new CircuitGraph(parallel(L, H));
+      expect(g.nEdges).toBe(parallelFormula(L, H));
+      expect(edgeCountFormula(g.shape)).toBe(g.nEdges);
+      expect(g.nEdges).toBe(new CircuitGraph(shape(L, H)).nEdges - L * H);
+    }
+    const g = new CircuitGraph(parallel(2, 4));
+    expect(g.nEdges).toBe(102);
+    expect(g.hasEdge('a0.h0->m0')).toBe(false);
+    expect(g.hasEdge('a0.h0->m1')).toBe(true);
+    expect(g.hasEdge('input->m0')).toBe(true);
+    expect(() => new CircuitGraph({ ...parallel(2, 4), hasMlp: false })).toThrow(/needs MLPs/);
+  });
+
+  it('writes cfg.parallel_attn_mlp: true and reads it back, as EAP-IG files say it', () => {
+    const g = new CircuitGraph(parallel(2, 4));
+    const written = circuitToJson(circuitFromEdgeScores(g, { 'a0.h1->m1': 0.5 }), {}, { d_model: 64 });
+    expect(written.cfg).toMatchObject({ n_layers: 2, n_heads: 4, d_model: 64, parallel_attn_mlp: true });
+    expect(Object.keys(written.edges)).toHaveLength(102);
+    const back = parseCircuitJson(JSON.stringify(written)).circuit;
+    expect(back.graph.shape).toEqual(parallel(2, 4));
+    expect(back.scores[g.edge('a0.h1->m1').index]).toBeCloseTo(0.5);
+    // an EAP-IG file: only the four cfg keys its Graph.from_json reads (plus n_kv_heads, which changes nothing)
+    const eapIg = { cfg: { n_layers: 2, n_heads: 4, parallel_attn_mlp: true, d_model: 64, n_kv_heads: 2 }, nodes: {}, edges: { 'a0.h1->a1.h2<k>': { score: 1, in_graph: true } } };
+    expect(parseCircuitJson(JSON.stringify(eapIg)).circuit.graph.nEdges).toBe(102);
   });
 });

@@ -4,21 +4,22 @@ import type { ModelConfig } from '../model/config.js';
 import { CircuitryError } from '../errors.js';
 
 /**
- * The few facts of the GPT-2 block that the fused attribution gradient needs beyond hooks: a
- * head's q/k/v input is LN1 then a per-head projection, and a head's output is z_h · W_O[h].
- * With them, the gradient at every head's own q/k/v input (what the split path's
- * hook_{q,k,v}_input would give) is rebuilt from the fused path's gradient at attn.hook_{q,k,v},
- * which avoids the split forward (three LayerNorms and projections of [b, p, H, d] tensors per
- * layer, and their backward). Model-specific knowledge lives here and nowhere else in
- * src/attribution. The weights are read once per model through Transformer.exportTensors() and
- * kept on the host (prepared: transposed, LN1's weight folded in) while the model lives.
+ * The few facts of a transformer block that the fused attribution gradient needs beyond hooks: a
+ * head's q/k/v input is the block's first norm (LayerNorm, RMSNorm or none) then a per-head
+ * projection, and a head's output is z_h · W_O[h]. With them, the gradient at every head's own
+ * q/k/v input (what the split path's hook_{q,k,v}_input would give) is rebuilt from the fused
+ * path's gradient at attn.hook_{q,k,v} (before any rotation, which follows linearly), which avoids
+ * the split forward (a norm and projections of [b, p, H, d] tensors per layer, and their backward).
+ * Model-specific knowledge lives here and nowhere else in src/attribution. The weights come from
+ * Transformer.foldedHeadWeights (family-neutral: the norm's weight folded in, grouped k/v heads
+ * ungrouped) and are kept on the host while the model lives.
  */
 
 /** One layer's per-head matrices, prepared on the host once per model (see LayerHeadWeights). */
 interface HostLayer {
   readonly inputT: Float32Array; // [3H, dh, d], q/k/v-major
   readonly out: Float32Array; // [H, dh, d]
-  readonly ln?: { readonly rowSums: Float32Array; readonly offset: Float32Array }; // [3H, dh] each
+  readonly ln?: { readonly rowSums: Float32Array; readonly offset: Float32Array; readonly centred: boolean }; // [3H, dh] each
 }
 
 /** Prepared host copies of the attention weights, one per model (dropped with the model). */
@@ -26,54 +27,27 @@ const hostCache = new WeakMap<Transformer, HostLayer[]>();
 
 /** Whether the fused gradient supports this model (else use the split path). */
 export function fusedSupported(cfg: ModelConfig): boolean {
-  return cfg.positional === 'learned' && !cfg.parallelAttnMlp && (cfg.normalization === 'LN' || cfg.normalization === 'none');
+  return cfg.normalization === 'LN' || cfg.normalization === 'RMS' || cfg.normalization === 'none';
 }
 
 function hostLayers(model: Transformer): HostLayer[] {
   const cached = hostCache.get(model);
   if (cached) return cached;
-  if (!fusedSupported(model.cfg)) {
-    throw new CircuitryError(`the fused attribution gradient supports GPT-2 blocks (LayerNorm or none, sequential attention then MLP); use gradient: 'split' for this model`);
-  }
-  const { nLayers: L, dModel: d } = model.cfg;
-  const all = model.exportTensors();
-  const get = (name: string) => {
-    const t = all.get(name);
-    if (!t) throw new Error(`model export lacks '${name}'`);
-    return t.data;
-  };
+  if (!fusedSupported(model.cfg)) throw new CircuitryError(`the fused attribution gradient does not support normalization '${model.cfg.normalization}'; use gradient: 'split'`);
   const layers: HostLayer[] = [];
-  for (let l = 0; l < L; l++) {
-    const W = get(`h.${l}.attn.c_attn.weight`); // [d, 3d]
-    const lnW = model.cfg.normalization === 'LN' ? get(`h.${l}.ln_1.weight`) : undefined;
-    // inputT[c·dh·d + j·d + i] = w_i · W[i, c·dh + j] for column block c = which·H + h
-    const inputT = new Float32Array(3 * d * d);
-    for (let i = 0; i < d; i++) {
-      const wi = lnW ? lnW[i] : 1;
-      const row = i * 3 * d;
-      for (let col = 0; col < 3 * d; col++) inputT[col * d + i] = wi * W[row + col]; // (diag(w)·W)^T, [3d, d]
-    }
-    const cProj = get(`h.${l}.attn.c_proj.weight`); // [d, d]: rows h·dh … are head h's W_O
-    const out = Float32Array.from(cProj);
-    let ln: HostLayer['ln'];
-    if (lnW) {
-      const lnB = get(`h.${l}.ln_1.bias`);
-      const bAttn = get(`h.${l}.attn.c_attn.bias`);
-      const rowSums = new Float32Array(3 * d);
-      for (let r = 0; r < 3 * d; r++) {
-        let sum = 0;
-        for (let i = 0; i < d; i++) sum += inputT[r * d + i];
-        rowSums[r] = sum;
-      }
-      const offset = Float32Array.from(bAttn); // b_LN · W + b_attn
-      for (let i = 0; i < d; i++) {
-        const bi = lnB[i];
-        const row = i * 3 * d;
-        for (let col = 0; col < 3 * d; col++) offset[col] += bi * W[row + col];
-      }
-      ln = { rowSums, offset };
-    }
-    layers.push({ inputT, out, ...(ln ? { ln } : {}) });
+  for (let l = 0; l < model.cfg.nLayers; l++) {
+    const w = model.foldedHeadWeights(l);
+    const prepared = tf.tidy(() => {
+      const inputT = tf.concat([w.q, w.k, w.v].map((t) => tf.transpose(t, [0, 2, 1])), 0); // [3H, dh, d]
+      return { inputT, rowSums: tf.sum(inputT, 2), offset: tf.concat([w.bQ, w.bK, w.bV], 0) }; // [3H, dh] each
+    });
+    const norm = model.cfg.normalization;
+    layers.push({
+      inputT: prepared.inputT.dataSync() as Float32Array,
+      out: w.o.dataSync() as Float32Array,
+      ...(norm === 'none' ? {} : { ln: { rowSums: prepared.rowSums.dataSync() as Float32Array, offset: prepared.offset.dataSync() as Float32Array, centred: norm === 'LN' } }),
+    });
+    tf.dispose([prepared.inputT, prepared.rowSums, prepared.offset, w.q, w.k, w.v, w.bQ, w.bK, w.bV, w.o]);
   }
   hostCache.set(model, layers);
   return layers;
@@ -90,10 +64,10 @@ export interface LayerHeadWeights {
   /** W_O[h]: H tensors [dh, d]. */
   readonly out: readonly tf.Tensor2D[];
   /**
-   * With LayerNorm: Σ_i of each inputT row, [3H, 1, dh]; and the part of q/k/v that is not
-   * (x̂ ⊙ w)·W, i.e. b_LN·W + b_attn, [3H, 1, dh].
+   * With a norm: Σ_i of each inputT row, [3H, 1, dh]; the part of q/k/v that is not (x̂ ⊙ w)·W,
+   * i.e. b_LN·W + b_attn, [3H, 1, dh]; and whether the norm centres (LayerNorm) or not (RMSNorm).
    */
-  readonly ln?: { readonly rowSums: tf.Tensor3D; readonly offset: tf.Tensor3D };
+  readonly ln?: { readonly rowSums: tf.Tensor3D; readonly offset: tf.Tensor3D; readonly centred: boolean };
 }
 
 /** Per-head weights uploaded for one attribution run; dispose() frees them. */
@@ -109,7 +83,7 @@ export class HeadWeights {
       const size = dh * d;
       const inputT = Array.from({ length: 3 * H }, (_, k) => tf.tensor2d(hl.inputT.subarray(k * size, (k + 1) * size), [dh, d]));
       const out = Array.from({ length: H }, (_, h) => tf.tensor2d(hl.out.subarray(h * size, (h + 1) * size), [dh, d]));
-      const ln = hl.ln ? { rowSums: tf.tensor3d(hl.ln.rowSums, [3 * H, 1, dh]), offset: tf.tensor3d(hl.ln.offset, [3 * H, 1, dh]) } : undefined;
+      const ln = hl.ln ? { rowSums: tf.tensor3d(hl.ln.rowSums, [3 * H, 1, dh]), offset: tf.tensor3d(hl.ln.offset, [3 * H, 1, dh]), centred: hl.ln.centred } : undefined;
       return { inputT, out, ...(ln ? { ln } : {}) };
     });
   }
@@ -152,6 +126,7 @@ function qkvRows(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor): tf.Tensor2D {
  * parts so that IG steps add up before the expensive one. ∂M/∂x = J_LN(x)^T (W · ∂M/∂q); with
  * x̂ = (x − μ)·r the normalized residual input, w LN1's weight and ĝ = w ⊙ (W ∂M/∂q),
  *   J^T(…) = r · (ĝ − mean(ĝ) − x̂ · mean(ĝ ⊙ x̂)).
+ * RMSNorm is the same without centring: x̂ = x·r with r = 1/rms(x), and no mean(ĝ) term.
  * r·ĝ and r·mean(ĝ) = (r ∂M/∂q) · (row sums of (diag(w)W)^T)/d are linear in r·∂M/∂q, so a sum over
  * passes needs only Σ r·∂M/∂q (small: [b·p, 3·H·dh]) and the x̂ term Σ r·mean(ĝ ⊙ x̂) ⊗ x̂, where
  * mean(ĝ ⊙ x̂) = ∂M/∂q · ((x̂ ⊙ w)·W)/d and (x̂ ⊙ w)·W = q − (b_LN·W + b_q) is the forward's own q.
@@ -175,7 +150,7 @@ export function headGradientTerms(grads: readonly [tf.Tensor, tf.Tensor, tf.Tens
     const d = w.inputT[0].shape[1];
     const rows3 = w.ln.rowSums.shape[0];
     const x = tf.reshape(residPre, [kbp, d]);
-    const xc = tf.sub(x, tf.mean(x, -1, true));
+    const xc = w.ln.centred ? tf.sub(x, tf.mean(x, -1, true)) : x; // RMSNorm: no centring
     const r = tf.rsqrt(tf.add(tf.mean(tf.square(xc), -1, true), eps)); // [K·bp, 1]
     const gr = tf.mul(g, r);
     const proj = tf.sub(qkvRows(...values), tf.reshape(w.ln.offset, [cols])); // (x̂ ⊙ w)·W
@@ -194,6 +169,7 @@ export function headInputGradients(terms: HeadGradientTerms, w: LayerHeadWeights
     const g = qkvMajor(terms.g, w.inputT.length); // [3H, bp, dh]
     const main = tf.stack(tf.unstack(g).map((gh, i) => tf.matMul(gh as tf.Tensor2D, w.inputT[i]))); // [3H, bp, d]
     if (!w.ln) return main as tf.Tensor3D;
+    if (!w.ln.centred) return tf.sub(main, terms.xTerm!) as tf.Tensor3D; // RMSNorm: J^T = r·(ĝ − x̂·mean(ĝ ⊙ x̂))
     const d = w.inputT[0].shape[1];
     const meanG = tf.div(tf.sum(tf.mul(g, w.ln.rowSums), -1, true), d); // r·mean(ĝ), [3H, bp, 1]
     return tf.sub(tf.sub(main, meanG), terms.xTerm!) as tf.Tensor3D;

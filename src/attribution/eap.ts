@@ -5,6 +5,7 @@ import { metricMean } from '../metrics/index.js';
 import { Patcher } from '../patching/patcher.js';
 import { CircuitryError } from '../errors.js';
 import { fusedSupported } from './adapter.js';
+import { bindGraph } from '../patching/binding.js';
 import { type ChunkSource, type ChunkWork, checkDifferentiable, dataChunks, patcherChunks, resolveRunOptions } from './chunks.js';
 import { EdgeGradients, type GradientPath, type GradientSum } from './gradients.js';
 import type { AttributionInput, AttributionMethodKey, AttributionOptions, EdgeAttribution } from './types.js';
@@ -25,15 +26,26 @@ interface Setup {
   readonly path: GradientPath | 'mask';
 }
 
-function setup(input: AttributionInput, opts: AttributionOptions): Setup {
+function setup(input: AttributionInput, opts: AttributionOptions, method: AttributionMethodKey): Setup {
   const run = resolveRunOptions(input, opts);
   checkDifferentiable(run.metric);
   const model = 'patcher' in input ? input.patcher.engine.model : input.model;
   const graph = 'patcher' in input ? input.patcher.graph : input.graph;
   const choice = opts.gradient ?? 'auto';
   if (!['auto', 'fused', 'split', 'mask'].includes(choice)) throw new CircuitryError(`gradient: expected auto, fused, split or mask, got '${String(choice)}'`);
-  const path = choice === 'auto' ? (fusedSupported(model.cfg) ? 'fused' : 'split') : choice;
+  const path = choice === 'auto' ? autoPath(model, graph, method) : choice;
   return { model, graph, run, path };
+}
+
+/**
+ * The gradient path `auto` picks: fused where the adapter supports the family, else split; EAP on a
+ * model whose heads are patched inside a post-attention norm (Gemma-2) takes the mask gradient,
+ * whose edge semantics are exact patching's (the gradient paths multiply raw head-output
+ * differences, as EAP-IG's attribute does, and skip that norm's Jacobian).
+ */
+function autoPath(model: Transformer, graph: CircuitGraph, method: AttributionMethodKey): GradientPath | 'mask' {
+  if (method === 'eap' && bindGraph(model.cfg, graph).facts.headsInsideNorm) return 'mask';
+  return fusedSupported(model.cfg) ? 'fused' : 'split';
 }
 
 export function checkSteps(steps: number | undefined): number {
@@ -67,6 +79,7 @@ function* withGradients(
   passesPerChunk: number,
   body: (eg: EdgeGradients, work: ChunkWork, scores: Float32Array, tick: () => void) => number,
   stepsPerChunk = passesPerChunk,
+  forwardOnlyPerChunk = 0,
 ): AttributionRun {
   const t0 = performance.now();
   const path = s.path as GradientPath;
@@ -96,7 +109,7 @@ function* withGradients(
       baseMetric: base,
       ...(patched !== undefined ? { patchedMetric: patched } : {}),
       nExamples: chunks.nExamples,
-      forwardPasses: chunks.forwardPasses + gradientPasses,
+      forwardPasses: chunks.forwardPasses + gradientPasses + chunks.nChunks * forwardOnlyPerChunk,
       backwardPasses: gradientPasses,
       seconds: (performance.now() - t0) / 1000,
       warnings: warningsFor(s, method),
@@ -137,7 +150,7 @@ export function eap(input: AttributionInput, opts: AttributionOptions = {}): Edg
 
 /** eap, one chunk per step. */
 export function* eapRun(input: AttributionInput, opts: AttributionOptions = {}): AttributionRun {
-  const s = setup(input, opts);
+  const s = setup(input, opts, 'eap');
   if (s.path === 'mask') return yield* maskIntegrated(input, opts, s, 'eap', 1);
   return yield* withGradients(input, opts, s, 'eap', 1, 1, (eg, work, scores, tick) => {
     const pass = eg.gradientPass(work.tokens, metricScalar(work, s.run.metric), { captureSources: !work.runSources });
@@ -153,11 +166,14 @@ export function* eapRun(input: AttributionInput, opts: AttributionOptions = {}):
 }
 
 /**
- * EAP-IG, inputs variant (Hanna et al. 2024): the input embeddings (embed + pos, the `input`
- * node's output) are interpolated from the patch run's to the run's, x(α) = patch + α(run − patch)
- * for α = k/m, k = 1..m; the gradients at every destination input are averaged over the m steps
- * and contracted with the source differences of the two real runs. α = 1 is the run itself, so
- * m = 1 is EAP. Cost: the other run's forward pass and m forward + backward passes.
+ * EAP-IG, inputs variant (Hanna et al. 2024): the `input` node's output (the residual entering
+ * block 0: embeddings plus learned positions, or the scaled embedding of a rotary model) is
+ * interpolated from the patch run's to the run's, x(α) = patch + α(run − patch); the gradients at
+ * every destination input are averaged over the m steps and contracted with the source differences
+ * of the two real runs. The steps (`interpolation`): `run` (default) takes α = k/m, k = 1..m, so
+ * α = 1 is the run itself and m = 1 is EAP; `eap-ig` takes α = k/m, k = 0..m − 1, as EAP-IG's
+ * attribute.py does (its reference numbers need it). Cost: the other run's forward pass and m
+ * forward + backward passes (`eap-ig`: one more forward pass for the run's own sources, unless cached).
  */
 export function eapIg(input: AttributionInput, opts: AttributionOptions = {}): EdgeAttribution {
   return runToEnd(eapIgRun(input, opts));
@@ -165,56 +181,76 @@ export function eapIg(input: AttributionInput, opts: AttributionOptions = {}): E
 
 /** eapIg, one chunk per step. */
 export function* eapIgRun(input: AttributionInput, opts: AttributionOptions = {}): AttributionRun {
-  const s = setup(input, opts);
+  const s = setup(input, opts, 'eap-ig');
   const m = checkSteps(opts.steps);
   if (s.path === 'mask') throw new CircuitryError("eap-ig interpolates the input embeddings, which the mask gradient does not do; use gradient 'fused' or 'split' (or method eap-ig-activations)");
   if (opts.stepBatch !== undefined && !(Number.isInteger(opts.stepBatch) && opts.stepBatch >= 1)) throw new CircuitryError(`stepBatch: expected a positive integer, got ${String(opts.stepBatch)}`);
+  const rule = opts.interpolation ?? 'run';
+  if (rule !== 'run' && rule !== 'eap-ig') throw new CircuitryError(`interpolation: expected run or eap-ig, got '${String(rule)}'`);
   let tokensPerChunk = 0;
   if ('patcher' in input) input.patcher.forEachChunk((c) => (tokensPerChunk = Math.max(tokensPerChunk, c.run.tokens.size)));
   else tokensPerChunk = Math.min(input.data.clean.length, opts.batchSize ?? 32) * (input.data.clean[0]?.length ?? 1);
-  const perPass = Math.max(1, Math.min(m - 1, opts.stepBatch ?? defaultStepBatch(s.model, tokensPerChunk)));
-  const groups = m > 1 ? Math.ceil((m - 1) / perPass) : 0;
-  return yield* withGradients(input, opts, s, 'eap-ig', m, 1 + groups, (eg, work, scores, tick) => {
+  // the steps run with a replaced input: all m of them (eap-ig), or all but α = 1 (run)
+  const replaced = rule === 'run' ? Array.from({ length: m - 1 }, (_, i) => (i + 1) / m) : Array.from({ length: m }, (_, k) => k / m);
+  const perPass = Math.max(1, Math.min(Math.max(1, replaced.length), opts.stepBatch ?? defaultStepBatch(s.model, tokensPerChunk)));
+  const groups = Math.ceil(replaced.length / perPass);
+  const passes = (rule === 'run' ? 1 : 0) + groups;
+  return yield* withGradients(input, opts, s, 'eap-ig', m, passes, (eg, work, scores, tick) => {
     const scalar = metricScalar(work, s.run.metric);
-    // α = 1 first: it is the run itself and gives the run's sources
-    const first = eg.gradientPass(work.tokens, scalar, { captureSources: !work.runSources });
-    tick();
-    const runSources = work.runSources ?? first.sources!;
-    const acc = first.sum;
+    let value: number;
+    let runSources: tf.Tensor2D;
+    let acc: GradientSum | undefined;
+    const owned: tf.Tensor[] = [];
+    if (rule === 'run') {
+      // α = 1 first: it is the run itself and gives the run's sources
+      const first = eg.gradientPass(work.tokens, scalar, { captureSources: !work.runSources });
+      tick();
+      value = first.value;
+      runSources = work.runSources ?? first.sources!;
+      if (first.sources) owned.push(first.sources);
+      acc = first.sum;
+    } else {
+      const fs = eg.forwardSources(work.tokens);
+      const v = scalar(fs.logits);
+      value = v.dataSync()[0];
+      tf.dispose([v, fs.logits]);
+      owned.push(fs.sources);
+      runSources = work.runSources ?? fs.sources;
+    }
     try {
-      if (m > 1) {
+      if (replaced.length > 0) {
         const [b, p] = work.tokens.shape;
         const shape = [b, p, s.model.cfg.dModel];
         const patch0 = tf.tidy(() => tf.reshape(tf.slice(work.patch, [0, 0], [1, -1]), shape));
         const diff0 = tf.tidy(() => tf.sub(tf.reshape(tf.slice(runSources, [0, 0], [1, -1]), shape), patch0));
         try {
-          // the other m − 1 steps, `perPass` of them stacked in the batch of one pass
-          for (let k0 = 1; k0 < m; k0 += perPass) {
-            const ks = Array.from({ length: Math.min(perPass, m - k0) }, (_, i) => k0 + i);
-            const n = ks.length;
-            const x = tf.tidy(() => tf.concat(ks.map((k) => tf.add(patch0, tf.mul(diff0, k / m))), 0));
+          // `perPass` steps stacked in the batch of one pass
+          for (let i0 = 0; i0 < replaced.length; i0 += perPass) {
+            const alphas = replaced.slice(i0, i0 + perPass);
+            const n = alphas.length;
+            const x = tf.tidy(() => tf.concat(alphas.map((alpha) => tf.add(patch0, tf.mul(diff0, alpha))), 0));
             const tokens = n === 1 ? work.tokens : (tf.tile(work.tokens, [n, 1]) as tf.Tensor2D);
             // Σ over the stacked steps of each step's batch-mean metric
             const stacked = n === 1 ? scalar : (logits: tf.Tensor) => tf.tidy(() => tf.mul(scalar(logits), n) as tf.Scalar);
             try {
-              eg.gradientPass(tokens, stacked, { input: x, copies: n }, acc);
+              acc = eg.gradientPass(tokens, stacked, { input: x, copies: n }, acc).sum;
             } finally {
               x.dispose();
               if (tokens !== work.tokens) tokens.dispose();
             }
-            ks.forEach(() => tick());
+            alphas.forEach(() => tick());
           }
         } finally {
           tf.dispose([patch0, diff0]);
         }
       }
-      contractSum(eg, work, runSources, acc, scores, work.weight / m);
+      contractSum(eg, work, runSources, acc!, scores, work.weight / m);
     } finally {
-      acc.dispose();
-      first.sources?.dispose();
+      acc?.dispose();
+      tf.dispose(owned);
     }
-    return first.value;
-  }, m);
+    return value;
+  }, m, rule === 'eap-ig' ? 1 : 0);
 }
 
 /**
@@ -240,7 +276,7 @@ export function eapIgActivations(input: AttributionInput, opts: AttributionOptio
 
 /** eapIgActivations, one mask value per step. */
 export function* eapIgActivationsRun(input: AttributionInput, opts: AttributionOptions = {}): AttributionRun {
-  const s = setup(input, opts);
+  const s = setup(input, opts, 'eap-ig-activations');
   return yield* maskIntegrated(input, opts, s, 'eap-ig-activations', checkSteps(opts.steps));
 }
 

@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { type Transformer, atEveryPosition, trimmedByLastQuery } from '../model/transformer.js';
-import type { BlockHook, HookFn, HookName } from '../model/hooks.js';
-import { blockHook } from '../model/hooks.js';
+import type { HookFn, HookName } from '../model/hooks.js';
 import type { CircuitGraph } from '../graph/graph.js';
+import { type GraphBinding, bindGraph } from '../patching/binding.js';
 import { CircuitryError } from '../errors.js';
 import { HeadWeights, foldCopies, fusedSupported, headGradientTerms, headInputGradients, headResults, qkvMajor, splitGradientTerms } from './adapter.js';
 
@@ -60,7 +60,7 @@ export interface GradientPassResult {
 }
 
 export interface GradientPassOptions {
-  /** Replace the embeddings (blocks.0.hook_resid_pre = embed + pos) by this [b, p, d] tensor. */
+  /** Replace the `input` node's output (the residual entering block 0; binding.ts) by this [b, p, d] tensor. */
   readonly input?: tf.Tensor;
   /** Capture the run's source outputs (default false). */
   readonly captureSources?: boolean;
@@ -78,41 +78,37 @@ export class EdgeGradients {
   readonly model: Transformer;
   readonly graph: CircuitGraph;
   readonly path: GradientPath;
+  readonly binding: GraphBinding;
   private readonly blocks: Block[] = [];
   private readonly weights?: HeadWeights;
 
   constructor(model: Transformer, graph: CircuitGraph, path: GradientPath) {
-    const { nLayers: L, nHeads: H, attnOnly } = model.cfg;
+    const { nLayers: L, nHeads: H } = model.cfg;
     const s = graph.shape;
-    if (s.nLayers !== L || s.nHeads !== H || s.hasMlp === attnOnly) {
-      throw new CircuitryError(
-        `the graph (${s.nLayers} layers, ${s.nHeads} heads${s.hasMlp ? '' : ', no MLPs'}) does not fit the model (${L} layers, ${H} heads${attnOnly ? ', attention-only' : ''})`,
-      );
-    }
+    this.binding = bindGraph(model.cfg, graph);
     if (path === 'fused' && !fusedSupported(model.cfg)) throw new CircuitryError(`gradient path 'fused' does not support this model family; use 'split'`);
     this.model = model;
     this.graph = graph;
     this.path = path;
-    const one = (name: string) => Int32Array.of(graph.destinationIndex(name));
     for (let l = 0; l < L; l++) {
-      const before = graph.sourceIndex(`a${l}.h0`);
-      // head gradients come q/k/v-major (column which·H + h)
-      const rows = s.qkv
-        ? Int32Array.from({ length: 3 * H }, (_, c) => graph.destinationIndex(`a${l}.h${c % H}<${'qkv'[Math.floor(c / H)]}>`))
-        : Int32Array.from({ length: H }, (_, h) => graph.destinationIndex(`a${l}.h${h}`));
-      this.blocks.push({ rows, count: before });
-      if (s.hasMlp) this.blocks.push({ rows: one(`m${l}`), count: before + H });
+      const slots = this.binding.layers[l];
+      // head gradients come q/k/v-major (column which·H + h); the layer's head rows are h·3 + q|k|v (or h)
+      const rows = s.qkv ? Int32Array.from({ length: 3 * H }, (_, c) => slots.heads + 3 * (c % H) + Math.floor(c / H)) : Int32Array.from({ length: H }, (_, h) => slots.heads + h);
+      this.blocks.push({ rows, count: slots.srcBefore });
+      if (slots.mlp >= 0) this.blocks.push({ rows: Int32Array.of(slots.mlp), count: slots.mlpSources });
     }
-    this.blocks.push({ rows: one('logits'), count: graph.nSrc });
+    this.blocks.push({ rows: Int32Array.of(this.binding.logitsRow), count: graph.nSrc });
     if (path === 'fused') this.weights = new HeadWeights(model);
   }
 
-  /** Hooks whose activations make up the sources. */
+  /** Hooks whose activations make up the sources (the fused path reads head outputs as z · W_O). */
   private sourceHooks(): HookName[] {
-    const names: HookName[] = ['hook_embed', 'hook_pos_embed'];
+    const b = this.binding;
+    if (this.path !== 'fused') return b.sourceHooks();
+    const names: HookName[] = [...b.inputHooks];
     for (let l = 0; l < this.model.cfg.nLayers; l++) {
-      names.push(blockHook(l, this.path === 'fused' ? 'attn.hook_z' : 'attn.hook_result'));
-      if (!this.model.cfg.attnOnly) names.push(blockHook(l, 'hook_mlp_out'));
+      names.push(b.headValues(l));
+      if (!this.model.cfg.attnOnly) names.push(b.mlpOutput(l));
     }
     return names;
   }
@@ -134,17 +130,14 @@ export class EdgeGradients {
   /** Source outputs [nSrc, b·p·d] from captured activations (input, a0.h0 … a0.h{H-1}, m0, …). */
   private sourcesFrom(cache: ReadonlyMap<HookName, tf.Tensor>): tf.Tensor2D {
     return tf.tidy(() => {
+      const b = this.binding;
+      if (!this.weights) return tf.reshape(b.sourcesFrom(cache), [this.graph.nSrc, -1]) as tf.Tensor2D;
       const get = (n: HookName) => cache.get(n)!;
-      const [b, p, d] = get('hook_embed').shape;
-      const bpd = b * p * d;
-      const parts: tf.Tensor[] = [tf.reshape(tf.add(get('hook_embed'), get('hook_pos_embed')), [1, bpd])];
+      const input = b.inputFrom(cache);
+      const parts: tf.Tensor[] = [tf.reshape(input, [1, input.size])];
       for (let l = 0; l < this.model.cfg.nLayers; l++) {
-        if (this.weights) parts.push(headResults(get(blockHook(l, 'attn.hook_z')), this.weights.layers[l]));
-        else {
-          const r = get(blockHook(l, 'attn.hook_result')); // [b, p, H, d]
-          parts.push(tf.reshape(tf.transpose(r, [2, 0, 1, 3]), [this.model.cfg.nHeads, bpd]));
-        }
-        if (!this.model.cfg.attnOnly) parts.push(tf.reshape(get(blockHook(l, 'hook_mlp_out')), [1, bpd]));
+        parts.push(headResults(get(b.headValues(l)), this.weights.layers[l]));
+        if (!this.model.cfg.attnOnly) parts.push(tf.reshape(get(b.mlpOutput(l)), [1, input.size]));
       }
       return tf.concat(parts, 0) as tf.Tensor2D;
     });
@@ -168,13 +161,17 @@ export class EdgeGradients {
   gradientPass(tokens: tf.Tensor2D, scalar: (logits: tf.Tensor) => tf.Scalar, opts: GradientPassOptions = {}, acc?: GradientSum): GradientPassResult {
     const { nLayers: L, attnOnly } = this.model.cfg;
     const fused = this.path === 'fused';
+    const b = this.binding;
+    const QKV = ['q', 'k', 'v'] as const;
+    // per layer: the heads' q, k and v (fused: projections; split: each head's own inputs)
+    const headHooks = (l: number) => QKV.map((w) => (fused ? b.headProjection(l, w) : b.headInput(l, w))) as [HookName, HookName, HookName];
+    const projections = (l: number) => QKV.map((w) => b.headProjection(l, w)) as [HookName, HookName, HookName];
     const gradNames: HookName[] = [];
     for (let l = 0; l < L; l++) {
-      if (fused) gradNames.push(blockHook(l, 'attn.hook_q'), blockHook(l, 'attn.hook_k'), blockHook(l, 'attn.hook_v'));
-      else gradNames.push(blockHook(l, 'hook_q_input'), blockHook(l, 'hook_k_input'), blockHook(l, 'hook_v_input'));
-      if (!attnOnly) gradNames.push(blockHook(l, 'hook_mlp_in'));
+      gradNames.push(...headHooks(l));
+      if (!attnOnly) gradNames.push(b.mlpInput(l));
     }
-    gradNames.push(blockHook(L - 1, 'hook_resid_post'));
+    gradNames.push(b.logitsInput);
     const cache = new Map<HookName, tf.Tensor>();
     const capture: HookFn = (act, name) => {
       cache.set(name, tf.keep(act.clone()));
@@ -183,14 +180,14 @@ export class EdgeGradients {
     // LN1's Jacobian needs each layer's residual input and the heads' q, k and v
     const withLn = fused && this.weights!.layers[0]?.ln !== undefined;
     if (withLn) {
-      for (let l = 0; l < L; l++) for (const h of ['hook_resid_pre', 'attn.hook_q', 'attn.hook_k', 'attn.hook_v'] as const) hooks.set(blockHook(l, h), capture);
+      for (let l = 0; l < L; l++) for (const h of [b.residPre(l), ...projections(l)]) hooks.set(h, capture);
     }
     if (opts.captureSources) for (const n of this.sourceHooks()) hooks.set(n, capture);
     const input = opts.input;
     if (input && opts.captureSources) throw new Error('gradientPass: a replaced input and captured sources do not go together');
     if ((opts.copies ?? 1) > 1 && opts.captureSources) throw new Error('gradientPass: stacked copies and captured sources do not go together');
     if (input) {
-      const resid0 = blockHook(0, 'hook_resid_pre');
+      const resid0 = b.inputResidual;
       const prev = hooks.get(resid0);
       hooks.set(resid0, (act, name) => {
         prev?.(input, name);
@@ -209,18 +206,17 @@ export class EdgeGradients {
     try {
       this.untrim(result.grads, tokens.shape[1]);
       this.untrim(cache, tokens.shape[1]);
-      const three = (l: number, a: BlockHook, b: BlockHook, c: BlockHook, from: ReadonlyMap<HookName, tf.Tensor>) =>
-        [from.get(blockHook(l, a))!, from.get(blockHook(l, b))!, from.get(blockHook(l, c))!] as const;
+      const three = (names: readonly [HookName, HookName, HookName], from: ReadonlyMap<HookName, tf.Tensor>) => [from.get(names[0])!, from.get(names[1])!, from.get(names[2])!] as const;
       const column = (n: HookName) => tf.tidy(() => foldCopies(tf.reshape(result.grads.get(n)!, [-1, 1]), copies));
       for (let l = 0; l < L; l++) {
         if (fused) {
           const w = this.weights!;
-          const terms = headGradientTerms(three(l, 'attn.hook_q', 'attn.hook_k', 'attn.hook_v', result.grads), withLn ? three(l, 'attn.hook_q', 'attn.hook_k', 'attn.hook_v', cache) : undefined, cache.get(blockHook(l, 'hook_resid_pre')), w.layers[l], w.lnEps, copies);
+          const terms = headGradientTerms(three(projections(l), result.grads), withLn ? three(projections(l), cache) : undefined, cache.get(b.residPre(l)), w.layers[l], w.lnEps, copies);
           parts.push(terms.g, ...(terms.xTerm ? [terms.xTerm] : []));
-        } else parts.push(splitGradientTerms(...three(l, 'hook_q_input', 'hook_k_input', 'hook_v_input', result.grads), copies));
-        if (!attnOnly) parts.push(column(blockHook(l, 'hook_mlp_in')));
+        } else parts.push(splitGradientTerms(...three(headHooks(l), result.grads), copies));
+        if (!attnOnly) parts.push(column(b.mlpInput(l)));
       }
-      parts.push(column(blockHook(L - 1, 'hook_resid_post')));
+      parts.push(column(b.logitsInput));
       const sources = opts.captureSources ? this.sourcesFrom(cache) : undefined;
       let sum = new GradientSum(parts);
       if (acc) {

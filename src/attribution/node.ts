@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Transformer } from '../model/transformer.js';
 import type { HookFn, HookName } from '../model/hooks.js';
-import { blockHook } from '../model/hooks.js';
+import { HookBinding } from '../patching/binding.js';
 import { type MetricName, MetricTargets, lastLogits, metricMean } from '../metrics/index.js';
 import type { Ablation, Direction, PairData } from '../patching/patcher.js';
 import type { CircuitGraph } from '../graph/graph.js';
@@ -74,19 +74,17 @@ export function attributeNodes(model: Transformer, data: PairData, opts: NodeAtt
   if (!Number.isInteger(bs) || bs < 1) throw new CircuitryError(`batch size: expected a positive integer, got ${bs}`);
 
   // hook name -> how to reduce Δ·g (axes summed) and where the result goes
-  const names: HookName[] = [];
+  const bind = new HookBinding(model.cfg);
+  type Slot = { kind: 'resid' | 'head' | 'mlp' | 'neurons'; row: number; axes: number[] };
+  const slots = new Map<HookName, Slot>();
   for (let l = 0; l < L; l++) {
-    names.push(blockHook(l, 'hook_resid_pre'), blockHook(l, 'attn.hook_z'));
-    if (!attnOnly) names.push(blockHook(l, 'hook_mlp_out'));
-    if (neurons) names.push(blockHook(l, 'mlp.hook_post'));
+    slots.set(bind.residPre(l), { kind: 'resid', row: l, axes: [0, 2] }); // -> [p]
+    slots.set(bind.headValues(l), { kind: 'head', row: l, axes: [0, 1, 3] }); // -> [H]
+    if (!attnOnly) slots.set(bind.mlpOutput(l), { kind: 'mlp', row: l, axes: [0, 1, 2] }); // -> scalar
+    if (neurons) slots.set(bind.mlpNeurons(l), { kind: 'neurons', row: l, axes: [0, 1] }); // -> [dMlp]
   }
-  names.push(blockHook(L - 1, 'hook_resid_post'));
-  const reduceAxes = (name: HookName): number[] => {
-    if (name.endsWith('hook_resid_pre') || name.endsWith('hook_resid_post')) return [0, 2]; // -> [p]
-    if (name.endsWith('attn.hook_z')) return [0, 1, 3]; // -> [H]
-    if (name.endsWith('mlp.hook_post')) return [0, 1]; // -> [dMlp]
-    return [0, 1, 2]; // mlp_out -> scalar
-  };
+  slots.set(bind.logitsInput, { kind: 'resid', row: L, axes: [0, 2] });
+  const names = [...slots.keys()];
 
   const heads = new Float32Array(L * H);
   const mlps = new Float32Array(attnOnly ? 0 : L);
@@ -169,20 +167,19 @@ export function attributeNodes(model: Transformer, data: PairData, opts: NodeAtt
           throw e;
         }
         base += (result.value * b) / n;
-        for (const name of names) {
+        for (const [name, slot] of slots) {
           const a = runActs.get(name)!;
           const g = result.grads.get(name)!;
           const values = tf.tidy(() => {
             const patchAct = ablation === 'patch' ? other!.get(name)! : ablation === 'zero' ? tf.zerosLike(a) : means!.get(name)!;
-            return tf.sum(tf.mul(tf.sub(patchAct, a), g), reduceAxes(name));
+            return tf.sum(tf.mul(tf.sub(patchAct, a), g), slot.axes);
           });
           const v = values.dataSync();
           values.dispose();
-          const layer = Number(/^blocks\.(\d+)\./.exec(name)![1]);
-          if (name.endsWith('hook_resid_pre')) for (let i = 0; i < p; i++) resid[layer * p + i] += v[i];
-          else if (name.endsWith('hook_resid_post')) for (let i = 0; i < p; i++) resid[L * p + i] += v[i];
-          else if (name.endsWith('attn.hook_z')) for (let h = 0; h < H; h++) heads[layer * H + h] += v[h];
-          else if (name.endsWith('mlp.hook_post')) for (let i = 0; i < dMlp; i++) neuronScores![layer * dMlp + i] += v[i];
+          const layer = slot.row;
+          if (slot.kind === 'resid') for (let i = 0; i < p; i++) resid[layer * p + i] += v[i];
+          else if (slot.kind === 'head') for (let h = 0; h < H; h++) heads[layer * H + h] += v[h];
+          else if (slot.kind === 'neurons') for (let i = 0; i < dMlp; i++) neuronScores![layer * dMlp + i] += v[i];
           else mlps[layer] += v[0];
         }
         runActs.forEach((t) => t.dispose());

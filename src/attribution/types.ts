@@ -40,6 +40,12 @@ export interface AttributionOptions {
    * pass's autodiff tape near 256 MiB; 1 for GPT-2 small). Same scores, fewer passes.
    */
   readonly stepBatch?: number;
+  /**
+   * eap-ig: where the m steps sit on the path from the patch input to the run's. `run` (default):
+   * α = k/m, k = 1..m (α = 1 is the run; m = 1 is EAP). `eap-ig`: α = k/m, k = 0..m − 1, as
+   * EAP-IG's attribute.py.
+   */
+  readonly interpolation?: 'run' | 'eap-ig';
   readonly gradient?: GradientChoice;
   /** Called after each pass: `done` of `total` passes. */
   readonly onProgress?: (done: number, total: number) => void;

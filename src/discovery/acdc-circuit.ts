@@ -1,6 +1,6 @@
 import type { LoadedModel } from '../model/load.js';
 import type { TaskDataset } from '../tasks/index.js';
-import { CircuitGraph } from '../graph/graph.js';
+import { graphForModel } from '../graph/graph.js';
 import type { CircuitFile, CircuitMeta } from '../graph/circuit-types.js';
 import { circuitToJson, createCircuit } from '../graph/index.js';
 import { provenance } from '../graph/provenance.js';
@@ -45,7 +45,7 @@ export interface AcdcCircuitResult {
  */
 export async function acdcCircuit(loaded: LoadedModel, data: TaskDataset, opts: AcdcCircuitOptions): Promise<AcdcCircuitResult> {
   const { model } = loaded;
-  const graph = new CircuitGraph({ nLayers: model.cfg.nLayers, nHeads: model.cfg.nHeads, hasMlp: !model.cfg.attnOnly, qkv: true });
+  const graph = graphForModel(model.cfg);
   const patcher = new Patcher(model, graph, data, { metric: opts.metric, ...(opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {}) });
   const t0 = performance.now();
   try {

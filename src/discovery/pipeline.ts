@@ -2,7 +2,7 @@ import { join, dirname, basename } from 'node:path';
 import { createHash } from 'node:crypto';
 import type { LoadedModel } from '../model/load.js';
 import { type TaskDataset, datasetHash } from '../tasks/index.js';
-import { CircuitGraph } from '../graph/graph.js';
+import { graphForModel } from '../graph/graph.js';
 import type { AcdcStep, CircuitFile, CircuitMeta, EdgeEvidence } from '../graph/circuit-types.js';
 import { circuitToJson, createCircuit } from '../graph/index.js';
 import { checkMetricGap } from '../metrics/index.js';
@@ -82,7 +82,7 @@ function pipelineKey(cfg: PipelineConfig, loaded: LoadedModel, data: TaskDataset
 export async function runPipeline(cfg: PipelineConfig, loaded: LoadedModel, data: TaskDataset, hooks: PipelineHooks = {}): Promise<PipelineResult> {
   const log = hooks.log ?? (() => {});
   const { model } = loaded;
-  const graph = new CircuitGraph({ nLayers: model.cfg.nLayers, nHeads: model.cfg.nHeads, hasMlp: !model.cfg.attnOnly, qkv: true });
+  const graph = graphForModel(model.cfg);
   const checkpoint = checkpointPath(cfg);
   checkCheckpoint(checkpoint, { resume: hooks.resume, fresh: hooks.fresh, command: cfg.file ? `circuitry discover ${cfg.file}` : undefined });
   const store = fileCheckpoint<PipelineCheckpoint>(checkpoint);

@@ -25,7 +25,7 @@ export function circuitToJson(circuit: Circuit, meta: CircuitMeta = {}, cfgExtra
   if (dModel === undefined || !Number.isInteger(dModel) || dModel <= 0) {
     throw new CircuitryError(`circuit file cfg.d_model: expected a positive integer (EAP-IG and MIB loaders read it), got ${String(dModel)}; pass it as cfg.d_model or set the circuit's dModel`);
   }
-  for (const [key, value] of [['n_layers', shape.nLayers], ['n_heads', shape.nHeads], ['attn_only', !shape.hasMlp], ['qkv', shape.qkv], ['parallel_attn_mlp', false]] as const) {
+  for (const [key, value] of [['n_layers', shape.nLayers], ['n_heads', shape.nHeads], ['attn_only', !shape.hasMlp], ['qkv', shape.qkv], ['parallel_attn_mlp', shape.parallelAttnMlp === true]] as const) {
     if (cfgExtra[key] !== undefined && cfgExtra[key] !== value) {
       throw new CircuitryError(`circuit file cfg.${key}: the circuit's graph has ${key} = ${value}, but ${String(cfgExtra[key])} was passed`);
     }
@@ -35,7 +35,7 @@ export function circuitToJson(circuit: Circuit, meta: CircuitMeta = {}, cfgExtra
     n_layers: shape.nLayers,
     n_heads: shape.nHeads,
     d_model: dModel,
-    parallel_attn_mlp: false,
+    parallel_attn_mlp: shape.parallelAttnMlp === true,
     attn_only: !shape.hasMlp,
     qkv: shape.qkv,
   };
@@ -95,9 +95,6 @@ export function circuitFromFile(data: unknown, label = 'circuit file'): { file: 
   }
   const file: CircuitFile = parsed.data;
   const { cfg } = file;
-  if (cfg.parallel_attn_mlp) {
-    throw new CircuitryError(`${label}: cfg.parallel_attn_mlp: true is not supported; circuitry's graphs are sequential GPT-2 blocks (each MLP reads its own layer's heads)`);
-  }
   const shape = detectShape(file);
   const graph = new CircuitGraph(shape);
   const table = nodeTable(graph);
@@ -136,7 +133,7 @@ function detectShape(file: CircuitFile): GraphShape {
   const mlpName = /^m\d+$/;
   const hasMlp = cfg.attn_only !== undefined
     ? !cfg.attn_only
-    : Object.keys(file.nodes).some((n) => mlpName.test(n)) ||
+    : cfg.parallel_attn_mlp === true || Object.keys(file.nodes).some((n) => mlpName.test(n)) ||
       edgeNames.some((e) => e.split('->').some((end) => mlpName.test(end))) ||
       (edgeNames.length === 0 && Object.keys(file.nodes).length === 0);
   let qkv = cfg.qkv;
@@ -144,13 +141,18 @@ function detectShape(file: CircuitFile): GraphShape {
     const intoHead = edgeNames.filter((e) => /->a\d+\.h\d+(<[qkv]>)?$/.test(e));
     qkv = intoHead.length === 0 || intoHead.some((e) => /<[qkv]>$/.test(e));
   }
-  return { nLayers: cfg.n_layers, nHeads: cfg.n_heads, hasMlp, qkv };
+  const parallelAttnMlp = cfg.parallel_attn_mlp === true;
+  if (parallelAttnMlp && !hasMlp) throw new CircuitryError('cfg.parallel_attn_mlp: true needs MLPs, but the file is attention-only');
+  // n_kv_heads, when a file has it, changes nothing: grouped-query attention is ungrouped (edges depend on n_heads only)
+  return { nLayers: cfg.n_layers, nHeads: cfg.n_heads, hasMlp, qkv, ...(parallelAttnMlp ? { parallelAttnMlp } : {}) };
 }
 
 function edgeHint(name: string, shape: GraphShape): string {
   const intoHead = /->a\d+\.h\d+$/.test(name);
   if (shape.qkv && intoHead) return '; edges into heads name their input: <q>, <k> or <v>';
   if (!shape.qkv && /<[qkv]>$/.test(name)) return '; this file uses node granularity (no <q>/<k>/<v>) elsewhere';
+  const ownMlp = /^a(\d+)\.h\d+->m(\d+)$/.exec(name);
+  if (shape.parallelAttnMlp && ownMlp && ownMlp[1] === ownMlp[2]) return `; with cfg.parallel_attn_mlp: true, m${ownMlp[2]} reads its block's input, not layer ${ownMlp[1]}'s heads`;
   return '; edges go from input, a{l}.h{h} or m{l} to a later a{l}.h{h}<q|k|v>, m{l} or logits';
 }
 

@@ -4,6 +4,11 @@
  * are optional so that files written by EAP-IG or MIB load as they are.
  */
 export interface CircuitFile {
+  /**
+   * EAP-IG's Graph.from_json reads n_layers, n_heads, parallel_attn_mlp and d_model. A parallel
+   * block (NeoX) has no edge a{l}.* -> m{l}; grouped-query attention needs no key (it is
+   * ungrouped: the edges depend on n_heads only).
+   */
   cfg: { n_layers: number; n_heads: number; d_model: number; parallel_attn_mlp: boolean; d_mlp?: number; attn_only?: boolean; qkv?: boolean };
   nodes: Record<string, { in_graph: boolean; score?: number | null }>;
   edges: Record<string, { score: number | null; in_graph: boolean }>;

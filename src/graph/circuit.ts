@@ -58,18 +58,19 @@ export function nodeTable(graph: CircuitGraph): NodeTable {
 
 /** "2-layer, 4-head graph", with "(attention-only)" / "(node granularity)" when they apply. */
 export function describeShape(shape: GraphShape): string {
-  const notes = [shape.hasMlp ? '' : 'attention-only', shape.qkv ? '' : 'node granularity: no <q>/<k>/<v>'].filter(Boolean);
+  const notes = [shape.hasMlp ? '' : 'attention-only', shape.qkv ? '' : 'node granularity: no <q>/<k>/<v>', shape.parallelAttnMlp ? 'parallel attention + MLP' : ''].filter(Boolean);
   return `${shape.nLayers}-layer, ${shape.nHeads}-head graph${notes.length ? ` (${notes.join(', ')})` : ''}`;
 }
 
 export function sameShape(a: GraphShape, b: GraphShape): boolean {
-  return a.nLayers === b.nLayers && a.nHeads === b.nHeads && a.hasMlp === b.hasMlp && a.qkv === b.qkv;
+  return a.nLayers === b.nLayers && a.nHeads === b.nHeads && a.hasMlp === b.hasMlp && a.qkv === b.qkv && (a.parallelAttnMlp === true) === (b.parallelAttnMlp === true);
 }
 
 /**
  * Closed-form edge count. With q/k/v inputs and MLPs it is DESIGN.md's
  * 3H·Σ_{l<L}(1+l(H+1)) + Σ_{l<L}(1+l(H+1)+H) + 1+L(H+1); without MLPs a layer adds H sources
  * instead of H+1 and has no MLP destination; at node granularity a head is one destination.
+ * Parallel blocks (the MLP reads its block's input): (3H+1)·Σ_{l<L}(1+l(H+1)) + 1+L(H+1).
  */
 export function edgeCountFormula(shape: GraphShape): number {
   const { nLayers: L, nHeads: H } = shape;
@@ -80,7 +81,7 @@ export function edgeCountFormula(shape: GraphShape): number {
   for (let l = 0; l < L; l++) {
     const before = 1 + l * (H + m); // sources that precede layer l
     heads += perHead * H * before;
-    mlps += m * (before + H);
+    mlps += m * (before + (shape.parallelAttnMlp ? 0 : H));
   }
   return heads + mlps + 1 + L * (H + m);
 }

@@ -1,4 +1,5 @@
 import { CircuitryError } from '../errors.js';
+import type { ModelConfig } from '../model/config.js';
 
 /**
  * The computational graph of DESIGN.md as index arithmetic. Sources are the nodes that write
@@ -9,6 +10,7 @@ import { CircuitryError } from '../errors.js';
  * Destinations: a0.h0<q>, a0.h0<k>, a0.h0<v>, a0.h1<q>, …, m0, a1.h0<q>, …, logits
  *               (with qkv: false a head is one destination `a{l}.h{h}`)
  * Canonical edge order: destinations in the order above, each with its sources from the earliest.
+ * A parallel block's m{l} reads the sources before a{l}.h0 only (its srcCount stops there).
  */
 export interface GraphShape {
   readonly nLayers: number;
@@ -16,6 +18,12 @@ export interface GraphShape {
   readonly hasMlp: boolean;
   /** Split a head's input into q, k and v edges (default) or treat the head as one input. */
   readonly qkv: boolean;
+  /**
+   * Attention and MLP read the same block input (GPT-NeoX's use_parallel_residual): no edge
+   * a{l}.* -> m{l}. Default false. Grouped-query attention changes nothing here: EAP-IG ungroups
+   * it, so every query head has its own q, k and v inputs and the graph depends on n_heads only.
+   */
+  readonly parallelAttnMlp?: boolean;
 }
 
 export type DestinationKind = 'q' | 'k' | 'v' | 'head' | 'mlp' | 'logits';
@@ -61,8 +69,12 @@ export class CircuitGraph {
     if (!Number.isInteger(shape.nLayers) || shape.nLayers < 1 || !Number.isInteger(shape.nHeads) || shape.nHeads < 1) {
       throw new CircuitryError(`graph shape needs positive integer nLayers and nHeads, got ${shape.nLayers} and ${shape.nHeads}`);
     }
-    this.shape = { ...shape };
+    const parallel = shape.parallelAttnMlp === true;
+    // the key only when true, so sequential shapes look as they always did
+    const { parallelAttnMlp: _, ...rest } = shape;
+    this.shape = parallel ? { ...rest, parallelAttnMlp: true } : rest;
     const { nLayers: L, nHeads: H, hasMlp, qkv } = shape;
+    if (parallel && !hasMlp) throw new CircuitryError('graph shape: a parallel attention + MLP block needs MLPs (hasMlp: true)');
     const sources: Source[] = [{ name: 'input', kind: 'input', layer: -1, head: -1 }];
     const dests: Destination[] = [];
     for (let l = 0; l < L; l++) {
@@ -78,7 +90,7 @@ export class CircuitGraph {
       }
       for (let h = 0; h < H; h++) sources.push({ name: `a${l}.h${h}`, kind: 'head', layer: l, head: h });
       if (hasMlp) {
-        dests.push({ name: `m${l}`, node: `m${l}`, kind: 'mlp', layer: l, head: -1, srcCount: sources.length });
+        dests.push({ name: `m${l}`, node: `m${l}`, kind: 'mlp', layer: l, head: -1, srcCount: parallel ? before : sources.length });
         sources.push({ name: `m${l}`, kind: 'mlp', layer: l, head: -1 });
       }
     }
@@ -126,6 +138,17 @@ export class CircuitGraph {
     return i;
   }
 
+  /** Whether the graph's blocks are parallel (attention and MLP read the same block input). */
+  get parallel(): boolean {
+    return this.shape.parallelAttnMlp === true;
+  }
+
+  private unusedDestinationIndex(name: string): number {
+    const i = this.dstIndex.get(name);
+    if (i === undefined) throw new Error(name);
+    return i;
+  }
+
   hasEdge(name: string): boolean {
     return this.edgeByName.has(name);
   }
@@ -143,8 +166,21 @@ export class CircuitGraph {
     return a;
   }
 
-  /** Number of edges for a model of L layers and H heads (DESIGN.md's formula when qkv and MLPs). */
+  /**
+   * Number of edges for a model of L layers and H heads (DESIGN.md's formula when qkv and MLPs;
+   * parallel blocks: (3H + 1)·Σ_{l<L}(1 + l(H+1)) + 1 + L(H+1), L·H fewer).
+   */
   static edgeCount(shape: GraphShape): number {
     return new CircuitGraph(shape).nEdges;
   }
+}
+
+/** The graph shape of a model (q/k/v edges unless `qkv: false`). */
+export function graphShapeFor(cfg: Pick<ModelConfig, 'nLayers' | 'nHeads' | 'attnOnly' | 'parallelAttnMlp'>, qkv = true): GraphShape {
+  return { nLayers: cfg.nLayers, nHeads: cfg.nHeads, hasMlp: !cfg.attnOnly, qkv, ...(cfg.parallelAttnMlp ? { parallelAttnMlp: true } : {}) };
+}
+
+/** The computational graph of a model (DESIGN.md), q/k/v edges unless `qkv: false`. */
+export function graphForModel(cfg: Pick<ModelConfig, 'nLayers' | 'nHeads' | 'attnOnly' | 'parallelAttnMlp'>, qkv = true): CircuitGraph {
+  return new CircuitGraph(graphShapeFor(cfg, qkv));
 }

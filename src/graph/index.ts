@@ -1,5 +1,5 @@
 // The graph folder's public API.
-export { CircuitGraph } from './graph.js';
+export { CircuitGraph, graphForModel, graphShapeFor } from './graph.js';
 export type { Destination, DestinationKind, Edge, GraphShape, Source } from './graph.js';
 export type * from './circuit-types.js';
 export {

@@ -485,6 +485,42 @@ export class Transformer {
     return tf.add(bmm(normed, tf.gather(w.w, idx)), tf.gather(b, idx));
   }
 
+  /**
+   * Layer l's post-attention norm (Gemma-2) applied to x + b_O, for x a sum of per-head outputs
+   * (attn.hook_result summed over heads) of any shape [..., d]: what the block adds to the
+   * residual stream. The patching engine evaluates it on mixed head outputs, for edges from a head
+   * that are patched inside the norm. Without a post-attention norm: x + b_O.
+   */
+  attnPostNorm(l: number, x: tf.Tensor): tf.Tensor {
+    const L = this.layers[l];
+    const withBias = L.bO ? tf.add(x, L.bO) : x;
+    return L.postAttn ? this.norm(withBias, L.postAttn) : withBias;
+  }
+
+  /**
+   * Layer l's per-head attention weights with the first norm's weight folded in, for the fused
+   * attribution gradient (family-neutral; k/v ungrouped): q, k, v [H, d, dh] = diag(w)·W; their
+   * biases bQ, bK, bV [3·… → H, 1, dh] = b_norm·W + b; o [H, dh, d] = W_O per head. Caller-owned.
+   */
+  foldedHeadWeights(l: number): { q: tf.Tensor; k: tf.Tensor; v: tf.Tensor; bQ: tf.Tensor; bK: tf.Tensor; bV: tf.Tensor; o: tf.Tensor } {
+    this.assertAlive();
+    const L = this.layers[l];
+    return tf.tidy(() => {
+      const fold = (w: tf.Tensor, b: tf.Tensor) => {
+        // folded at load for frozen models with a norm; otherwise fold here
+        if (L.headLnFolded || !L.ln1) return [w.clone(), b.clone()] as const;
+        const d = this.cfg.dModel;
+        const lnW = tf.reshape(L.ln1.w, [1, d, 1]);
+        const bias = L.ln1.b ? tf.add(b, tf.sum(tf.mul(w, tf.reshape(L.ln1.b, [1, d, 1])), 1, true)) : b.clone();
+        return [tf.mul(w, lnW), bias] as const;
+      };
+      const [q, bQ] = fold(L.wQ.w, L.bQ);
+      const [k, bK] = fold(L.wK.w, L.bK);
+      const [v, bV] = fold(L.wV.w, L.bV);
+      return { q, k, v, bQ, bK, bV, o: L.wOHeads.w.clone() };
+    });
+  }
+
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;

@@ -1,23 +1,14 @@
 import * as tf from '@tensorflow/tfjs';
 import { type HeadInputs, type Transformer, atEveryPosition } from '../model/transformer.js';
 import type { HookFn, HookName } from '../model/hooks.js';
-import { blockHook } from '../model/hooks.js';
 import { RowBuffer } from '../backend/simd.js';
-import type { CircuitGraph } from '../graph/graph.js';
+import type { GraphBinding } from './binding.js';
 import { stackCopies } from './stacked.js';
-
-/** Where a layer's destinations and sources sit in the graph's dense order. */
-export interface LayerRows {
-  heads: number; // first destination row of the layer's heads (rows h·3 + q|k|v, or h without qkv)
-  mlp: number; // -1 when attention-only
-  srcBefore: number; // sources preceding this layer's heads
-}
 
 export interface BufferedPassArgs {
   readonly model: Transformer;
-  readonly graph: CircuitGraph;
-  readonly rows: readonly LayerRows[];
-  readonly logitsRow: number;
+  /** The graph's hooks and rows; heads outside any post-attention norm (the engine checks). */
+  readonly binding: GraphBinding;
   readonly tokens: tf.Tensor2D; // [B, p]
   readonly sources: tf.Tensor; // the run's [nSrc, B, p, d]
   readonly residPre: readonly tf.Tensor[];
@@ -36,7 +27,9 @@ export interface BufferedPassArgs {
  * GPT-2 small's shape, it drops the per-layer concatenation, transpose and residual add.
  */
 export function bufferedMaskedForward(a: BufferedPassArgs): tf.Tensor {
-  const { model, graph, masks, start } = a;
+  const { model, binding, masks, start } = a;
+  const graph = binding.graph;
+  const rows = binding.layers;
   const K = masks.shape[0];
   const [B, p] = a.tokens.shape;
   const { dModel: d, nHeads: H, nLayers: L } = model.cfg;
@@ -50,52 +43,51 @@ export function bufferedMaskedForward(a: BufferedPassArgs): tf.Tensor {
   };
   const patch = tf.reshape(a.patch, [graph.nSrc, bpd]);
   const buffer = new RowBuffer(K, graph.nSrc, bpd);
-  const addSources = (current: tf.Tensor /* [K, n, B·p·d] */) => buffer.appendDifference(patch, buffer.length, current, 0, current.shape[1]!);
+  const addSources = (current: tf.Tensor /* [K, n, B·p·d] */, at: number) => {
+    if (at !== buffer.length) throw new Error(`masked forward: source ${at} arrived after ${buffer.length} sources (the forward pass must run heads before their MLP)`);
+    buffer.appendDifference(patch, at, current, 0, current.shape[1]!);
+  };
   // a rider's (MLP's, logits') sum over the sources before its layer's heads, from the heads' mix
   const early = new Map<number, { delta: tf.Tensor; upTo: number }>();
-  /** Σ over all sources produced so far for one destination row, as [K·B, p, d]. */
+  /** Σ over sources [0, count) for one destination row, as [K·B, p, d]. */
   const lateDelta = (row: number, count: number) => {
-    if (count !== buffer.length) throw new Error(`masked forward: destination row ${row} reads ${count} sources but ${buffer.length} were produced`);
+    if (count > buffer.length) throw new Error(`masked forward: destination row ${row} reads ${count} sources but ${buffer.length} were produced`);
     const e = early.get(row);
     const from = e?.upTo ?? 0;
+    // a parallel block's MLP reads nothing its rider did not already sum
+    if (e && from === count) return tf.reshape(e.delta, [K * B, p, d]);
     return tf.reshape(buffer.mix(coefRows([[row, 1]], from, count), from, count, e?.delta), [K * B, p, d]);
   };
   const hooks = new Map<HookName, HookFn>();
   if (start === 0) {
-    let embed: tf.Tensor | undefined;
-    hooks.set('hook_embed', (x) => {
-      embed = x;
-    });
-    hooks.set('hook_pos_embed', (x) => {
-      addSources(tf.reshape(tf.add(embed!, x), [K, 1, bpd]));
-    });
+    binding.onInput(hooks, (x) => addSources(tf.reshape(x, [K, 1, bpd]), 0));
   } else {
     // the layers below start run unpatched: their sources are the run's own
-    const before = a.rows[start].srcBefore;
+    const before = rows[start].srcBefore;
     buffer.appendDifference(patch, 0, tf.reshape(a.sources, [graph.nSrc, bpd]), 0, before);
   }
   // with last-position logits the last block runs at the last query only; see engine.ts
   const trim = !a.allPositions;
   const at = (x: tf.Tensor, dl: tf.Tensor) => tf.add(x, x.shape[1] === p ? dl : tf.slice(dl, [0, p - 1, 0], [K * B, 1, d]));
   for (let l = start; l < L; l++) {
-    const r = a.rows[l];
-    hooks.set(blockHook(l, 'attn.hook_result'), (x) => {
+    const r = rows[l];
+    hooks.set(binding.headOutput(l), (x) => {
       // [K·B, p, H, d] → [K, H, B·p·d]: moves runs of d
-      addSources(tf.reshape(tf.transpose(tf.reshape(atEveryPosition(x, p), [K, B * p, H, d]), [0, 2, 1, 3]), [K, H, bpd]));
+      addSources(tf.reshape(tf.transpose(tf.reshape(atEveryPosition(x, p), [K, B * p, H, d]), [0, 2, 1, 3]), [K, H, bpd]), r.srcBefore);
     });
     if (r.mlp >= 0) {
-      hooks.set(blockHook(l, 'hook_mlp_in'), (x) => at(x, lateDelta(r.mlp, r.srcBefore + H)));
-      hooks.set(blockHook(l, 'hook_mlp_out'), (x) => {
-        addSources(tf.reshape(atEveryPosition(x, p), [K, 1, bpd]));
+      hooks.set(binding.mlpInput(l), (x) => at(x, lateDelta(r.mlp, r.mlpSources)));
+      hooks.set(binding.mlpOutput(l), (x) => {
+        addSources(tf.reshape(atEveryPosition(x, p), [K, 1, bpd]), r.srcBefore + H);
       });
     }
   }
-  hooks.set(blockHook(L - 1, 'hook_resid_post'), (x) => at(x, lateDelta(a.logitsRow, graph.nSrc)));
+  hooks.set(binding.logitsInput, (x) => at(x, lateDelta(binding.logitsRow, graph.nSrc)));
   const headInputs = (l: number, resid: tf.Tensor): HeadInputs | undefined => {
     if (l < start) return undefined;
-    const r = a.rows[l];
+    const r = rows[l];
     if (buffer.length !== r.srcBefore) throw new Error(`masked forward: layer ${l}'s heads read ${r.srcBefore} sources but ${buffer.length} were produced`);
-    const riders = [r.mlp, l === L - 1 ? a.logitsRow : -1].filter((row) => row >= 0);
+    const riders = [r.mlp, l === L - 1 ? binding.logitsRow : -1].filter((row) => row >= 0);
     const heads = G * H;
     // [heads + riders, K, B·p·d]; the residual goes onto the heads' rows only
     const mixed = buffer.mix(coefRows([[r.heads, heads], ...riders.map((row) => [row, 1] as const)], 0, r.srcBefore), 0, r.srcBefore, resid, heads);

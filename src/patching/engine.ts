@@ -1,13 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
 import { type HeadInputs, type Transformer, atEveryPosition } from '../model/transformer.js';
 import type { HookFn, HookName } from '../model/hooks.js';
-import { blockHook } from '../model/hooks.js';
 import { bmm } from '../model/ops.js';
 import type { CircuitGraph } from '../graph/graph.js';
-import { CircuitryError } from '../errors.js';
 import { simdActive } from '../backend/simd.js';
-import { type LayerRows, bufferedMaskedForward } from './buffered.js';
+import { bufferedMaskedForward } from './buffered.js';
 import { patchedEntries, sparseMaskedForward } from './sparse.js';
+import { type GraphBinding, type LayerSlots, bindGraph } from './binding.js';
 import { stackCopies } from './stacked.js';
 
 /** Host masks patching at most this many distinct sources run the sparse pass. */
@@ -74,29 +73,18 @@ export interface MaskedForwardArgs {
 export class PatchingEngine {
   readonly model: Transformer;
   readonly graph: CircuitGraph;
-  private readonly rows: LayerRows[];
+  /** Graph names → hooks (binding.ts). */
+  readonly binding: GraphBinding;
+  private readonly rows: readonly LayerSlots[];
   private readonly logitsRow: number;
   private readonly patchBlocks = new Map<number, { patch: tf.Tensor; blocks: Map<number, tf.Tensor> }>();
 
   constructor(model: Transformer, graph: CircuitGraph) {
-    const { nLayers, nHeads, attnOnly } = model.cfg;
-    const s = graph.shape;
-    if (s.nLayers !== nLayers || s.nHeads !== nHeads || s.hasMlp === attnOnly) {
-      throw new CircuitryError(
-        `the graph (${s.nLayers} layers, ${s.nHeads} heads${s.hasMlp ? '' : ', no MLPs'}) does not fit the model (${nLayers} layers, ${nHeads} heads${attnOnly ? ', attention-only' : ''})`,
-      );
-    }
     this.model = model;
     this.graph = graph;
-    this.rows = [];
-    for (let l = 0; l < nLayers; l++) {
-      this.rows.push({
-        heads: graph.destinationIndex(s.qkv ? `a${l}.h0<q>` : `a${l}.h0`),
-        mlp: s.hasMlp ? graph.destinationIndex(`m${l}`) : -1,
-        srcBefore: graph.sourceIndex(`a${l}.h0`),
-      });
-    }
-    this.logitsRow = graph.destinationIndex('logits');
+    this.binding = bindGraph(model.cfg, graph);
+    this.rows = this.binding.layers;
+    this.logitsRow = this.binding.logitsRow;
   }
 
   /**
@@ -104,23 +92,14 @@ export class PatchingEngine {
    * last position only ([B, 1, V]) unless `allPositions`.
    */
   cacheRun(tokens: tf.Tensor2D, opts: { allPositions?: boolean } = {}): RunCache {
-    const { nLayers: L, attnOnly } = this.model.cfg;
-    const names: HookName[] = ['hook_embed', 'hook_pos_embed'];
-    for (let l = 0; l < L; l++) {
-      names.push(blockHook(l, 'hook_resid_pre'), blockHook(l, 'attn.hook_result'));
-      if (!attnOnly) names.push(blockHook(l, 'hook_mlp_out'));
-    }
-    const { logits, cache } = this.model.runWithCache(tokens, names, { lastPositionOnly: !opts.allPositions });
-    const sources = tf.tidy(() => {
-      const parts: tf.Tensor[] = [tf.expandDims(tf.add(cache.get('hook_embed')!, cache.get('hook_pos_embed')!), 0)];
-      for (let l = 0; l < L; l++) {
-        parts.push(tf.transpose(cache.get(blockHook(l, 'attn.hook_result'))!, [2, 0, 1, 3]));
-        if (!attnOnly) parts.push(tf.expandDims(cache.get(blockHook(l, 'hook_mlp_out'))!, 0));
-      }
-      return tf.concat(parts, 0);
-    });
-    const residPre = Array.from({ length: L }, (_, l) => cache.get(blockHook(l, 'hook_resid_pre'))!);
-    for (const [name, t] of cache) if (!name.endsWith('hook_resid_pre')) t.dispose();
+    const b = this.binding;
+    const L = this.model.cfg.nLayers;
+    const residNames = Array.from({ length: L }, (_, l) => b.residPre(l));
+    const { logits, cache } = this.model.runWithCache(tokens, [...b.sourceHooks(), ...residNames], { lastPositionOnly: !opts.allPositions });
+    const sources = tf.tidy(() => b.sourcesFrom(cache));
+    const residPre = residNames.map((n) => cache.get(n)!);
+    const keepNames = new Set<HookName>(residNames);
+    for (const [name, t] of cache) if (!keepNames.has(name)) t.dispose();
     return new RunCache(tf.keep(tokens.clone()), sources, residPre, logits);
   }
 
@@ -130,10 +109,11 @@ export class PatchingEngine {
     if (!(args.masks instanceof tf.Tensor)) {
       const host = args.masks;
       const entries = patchedEntries(this.graph, host, SPARSE_MAX_SOURCES);
-      if (entries) {
+      // heads patched inside a post-attention norm are not a sum of source terms: the dense pass
+      if (entries && !entries.some((e) => this.binding.insideNorm(e.src))) {
         const { nLayers: L, nHeads: H, dModel: d } = this.model.cfg;
         return sparseMaskedForward({
-          graph: this.graph,
+          binding: this.binding,
           tokens: run.tokens,
           sources: run.sources,
           residPre: run.residPre,
@@ -149,13 +129,13 @@ export class PatchingEngine {
       return this.maskedForward({ ...args, masks: hostMaskTensor(this.graph, host) });
     }
     const masks = args.masks.rank === 2 ? tf.expandDims(args.masks, 0) : args.masks;
-    // without a gradient tape, on wasm: the same pass on a RowBuffer (buffered.ts); autodiff needs tensors
-    if (simdActive() && !tf.engine().isTapeOn()) {
+    const binding = this.binding;
+    // without a gradient tape, on wasm: the same pass on a RowBuffer (buffered.ts); autodiff needs
+    // tensors, and heads patched inside a post-attention norm need the general pass below
+    if (simdActive() && !tf.engine().isTapeOn() && !binding.facts.headsInsideNorm) {
       return bufferedMaskedForward({
         model: this.model,
-        graph: this.graph,
-        rows: this.rows,
-        logitsRow: this.logitsRow,
+        binding,
         tokens: run.tokens,
         sources: run.sources,
         residPre: run.residPre,
@@ -174,16 +154,19 @@ export class PatchingEngine {
     // patch_u − current_u of the sources produced so far, with sources along the last axis:
     // committed ones in one tensor [K, B·p·d, n] (grown once per layer: the concat copies it all),
     // the current layer's in `pending`. Only the latest tensors are kept (the runtime frees each
-    // block's tensors); the tape keeps what backprop needs.
+    // block's tensors); the tape keeps what backprop needs. Heads patched inside a post-attention
+    // norm enter as zero columns here, and through `insideNorm` below.
     let diffs: tf.Tensor | undefined;
     let committed = 0;
     const pending: tf.Tensor[] = [];
     let produced = 0;
-    const addSources = (current: tf.Tensor /* [K, B·p·d, n] */) => {
-      const n = current.shape[2]!;
-      pending.push(tf.keep(tf.sub(this.patchBlock(patch, produced, n, bpd), current)));
-      produced += n;
+    /** Appends sources [at, at + n): their patch − current, [K, B·p·d, n]. */
+    const addDifference = (diff: tf.Tensor, at: number) => {
+      if (at !== produced) throw new Error(`masked forward: source ${at} arrived after ${produced} sources (the forward pass must run heads before their MLP)`);
+      pending.push(tf.keep(diff));
+      produced += diff.shape[2]!;
     };
+    const addSources = (current: tf.Tensor /* [K, B·p·d, n] */, at: number) => addDifference(tf.sub(this.patchBlock(patch, at, current.shape[2]!, bpd), current), at);
     const commit = () => {
       if (pending.length === 0) return;
       const next = tf.keep(tf.concat(diffs ? [diffs, ...pending] : pending, 2));
@@ -200,49 +183,85 @@ export class PatchingEngine {
       const parts = runs.map(([row, R]) => tf.slice(coefT, [0, from, row], [K, n, R]));
       return parts.length === 1 ? parts[0] : tf.concat(parts, 2);
     };
-    /** The sum over the pending sources, added to `early` (the committed sources' part) when given. */
-    const pendingDelta = (runs: Runs, early?: tf.Tensor) => {
+    // Layers whose heads sit inside a post-attention norm: per layer, the heads' patch − current
+    // [K, B·p·d, H] and the heads' summed output [K, B·p, d]. A destination reading those heads
+    // gets norm(sum + Σ_h (1 − m_hd)(patch_h − current_h)) − norm(sum): one norm per destination.
+    const normed = new Map<number, { diff: tf.Tensor; sum: tf.Tensor }>();
+    /** `out` plus the inside-norm terms of the layers whose heads lie in [from, count). */
+    const insideNorm = (runs: Runs, from: number, count: number, out: tf.Tensor) => {
+      let result = out;
+      for (const [l, st] of normed) {
+        const first = this.rows[l].srcBefore;
+        if (first < from || first + H > count) continue;
+        const coef = coefFor(runs, first, H); // [K, H, R]
+        const R = coef.shape[2]!;
+        const mixed = tf.transpose(tf.reshape(bmm(st.diff, coef), [K, B * p, d, R]), [0, 3, 1, 2]); // [K, R, B·p, d]
+        const sum = tf.reshape(st.sum, [K, 1, B * p, d]);
+        const change = tf.sub(this.model.attnPostNorm(l, tf.add(sum, mixed)), this.model.attnPostNorm(l, sum));
+        result = tf.add(result, tf.reshape(tf.transpose(change, [0, 2, 3, 1]), [K, bpd, R]));
+      }
+      return result;
+    };
+    /** The sum over pending sources below `count`, added to `early` (the committed sources' part) when given. */
+    const pendingDelta = (runs: Runs, count: number, early?: tf.Tensor) => {
       let out = early;
       let at = committed;
       for (const block of pending) {
         const n = block.shape[2]!;
+        if (at + n > count) {
+          if (at < count) throw new Error(`masked forward: a destination reads part of a block of sources (${at} to ${at + n}, up to ${count})`);
+          break;
+        }
         const part = bmm(block, coefFor(runs, at, n));
         out = out ? tf.add(out, part) : part;
         at += n;
       }
       return out!;
     };
+    /** Σ over sources [0, count) for runs of destination rows. */
     const delta = (runs: Runs, count: number) => {
-      if (count !== produced) throw new Error(`masked forward: destination row ${runs[0][0]} reads ${count} sources but ${produced} were produced`);
+      if (count > produced) throw new Error(`masked forward: destination row ${runs[0][0]} reads ${count} sources but ${produced} were produced`);
       if (!diffs) commit();
-      return pendingDelta(runs, bmm(diffs!, coefFor(runs, 0, committed)));
+      if (committed > count) throw new Error(`masked forward: destination row ${runs[0][0]} reads ${count} sources but ${committed} were committed`);
+      return insideNorm(runs, 0, count, pendingDelta(runs, count, bmm(diffs!, coefFor(runs, 0, committed))));
     };
     // The MLP's and the logits' sums over the sources before a layer's heads ride along with the
     // heads' product (one more column each, instead of another pass over all the differences);
-    // their hooks add the sources produced since.
-    const early = new Map<number, tf.Tensor>();
+    // their hooks add the sources produced since (none for a parallel block's MLP).
+    const early = new Map<number, { delta: tf.Tensor; upTo: number }>();
     const lateDelta = (row: number, count: number) => {
-      if (count !== produced) throw new Error(`masked forward: destination row ${row} reads ${count} sources but ${produced} were produced`);
+      if (count > produced) throw new Error(`masked forward: destination row ${row} reads ${count} sources but ${produced} were produced`);
       const e = early.get(row);
-      return e ? pendingDelta([[row, 1]], e) : delta([[row, 1]], count);
+      if (!e) return delta([[row, 1]], count);
+      // the rider covers [0, upTo) (inside-norm heads included); add the sources from upTo on
+      return insideNorm([[row, 1]], e.upTo, count, pendingDelta([[row, 1]], count, e.delta));
     };
     const qkv = this.graph.shape.qkv;
     const hooks = new Map<HookName, HookFn>();
     if (start === 0) {
-      let embed: tf.Tensor | undefined;
-      hooks.set('hook_embed', (a) => {
-        embed = a;
-      });
-      hooks.set('hook_pos_embed', (a) => {
-        addSources(tf.reshape(tf.add(embed!, a), [K, bpd, 1]));
-      });
+      binding.onInput(hooks, (x) => addSources(tf.reshape(x, [K, bpd, 1]), 0));
     } else {
       const before = this.rows[start].srcBefore;
       // the layers below start run unpatched: their sources are the run's own
       const prefix = tf.reshape(tf.slice(run.sources, [0, 0, 0, 0], [before, B, p, d]), [before, bpd]);
       const diff = tf.reshape(tf.transpose(tf.sub(tf.reshape(tf.slice(patch, [0, 0, 0, 0], [before, B, p, d]), [before, bpd]), prefix)), [1, bpd, before]);
       // K copies by broadcasting (Tile is slow on wasm)
-      diffs = tf.keep(K === 1 ? diff : tf.add(diff, tf.zeros([K, 1, 1])));
+      let all = K === 1 ? diff : tf.add(diff, tf.zeros([K, 1, 1]));
+      if (binding.facts.headsInsideNorm) {
+        // the unpatched layers' heads, inside their norms: their columns go to zero
+        const keep = new Float32Array(before).fill(1);
+        for (let l = 0; l < start; l++) {
+          const first = this.rows[l].srcBefore;
+          keep.fill(0, first, first + H);
+          const heads = tf.reshape(tf.slice(run.sources, [first, 0, 0, 0], [H, B, p, d]), [H, bpd]);
+          const patched = tf.reshape(tf.slice(patch, [first, 0, 0, 0], [H, B, p, d]), [H, bpd]);
+          const headDiff = tf.reshape(tf.transpose(tf.sub(patched, heads)), [1, bpd, H]);
+          const sum = tf.reshape(tf.sum(heads, 0), [1, B * p, d]);
+          normed.set(l, { diff: tf.keep(K === 1 ? headDiff : tf.add(headDiff, tf.zeros([K, 1, 1]))), sum: tf.keep(K === 1 ? sum : tf.add(sum, tf.zeros([K, 1, 1]))) });
+        }
+        all = tf.mul(all, tf.tensor1d(keep));
+      }
+      diffs = tf.keep(all);
       produced = committed = before;
     }
     // With last-position logits the last block runs at the last query only (lastQueryOnly): its
@@ -255,17 +274,21 @@ export class PatchingEngine {
     };
     for (let l = start; l < L; l++) {
       const r = this.rows[l];
-      hooks.set(blockHook(l, 'attn.hook_result'), (a) => {
-        addSources(tf.reshape(tf.transpose(atEveryPosition(a, p), [0, 1, 3, 2]), [K, bpd, H]));
+      hooks.set(binding.headOutput(l), (a) => {
+        const current = tf.reshape(tf.transpose(atEveryPosition(a, p), [0, 1, 3, 2]), [K, bpd, H]);
+        if (!binding.facts.headsInsideNorm) return void addSources(current, r.srcBefore);
+        const sum = tf.reshape(tf.sum(atEveryPosition(a, p), 2), [K, B * p, d]);
+        normed.set(l, { diff: tf.keep(tf.sub(this.patchBlock(patch, r.srcBefore, H, bpd), current)), sum: tf.keep(sum) });
+        addDifference(tf.zeros([K, bpd, H]), r.srcBefore); // their terms come through insideNorm
       });
       if (r.mlp >= 0) {
-        hooks.set(blockHook(l, 'hook_mlp_in'), (a) => at(a, lateDelta(r.mlp, r.srcBefore + H)));
-        hooks.set(blockHook(l, 'hook_mlp_out'), (a) => {
-          addSources(tf.reshape(atEveryPosition(a, p), [K, bpd, 1]));
+        hooks.set(binding.mlpInput(l), (a) => at(a, lateDelta(r.mlp, r.mlpSources)));
+        hooks.set(binding.mlpOutput(l), (a) => {
+          addSources(tf.reshape(atEveryPosition(a, p), [K, bpd, 1]), r.srcBefore + H);
         });
       }
     }
-    hooks.set(blockHook(L - 1, 'hook_resid_post'), (a) => at(a, lateDelta(this.logitsRow, this.graph.nSrc)));
+    hooks.set(binding.logitsInput, (a) => at(a, lateDelta(this.logitsRow, this.graph.nSrc)));
     // every head's own residual inputs, [K·B·p, R, d] (HeadInputs): one product for the layer's
     // head rows (h·3 + q|k|v, or h without q/k/v), whose columns come out head-major as the model
     // reads them, then the riders' columns
@@ -279,7 +302,7 @@ export class PatchingEngine {
       const all = delta([[r.heads, G * H], ...riders.map((row) => [row, 1] as const)], r.srcBefore); // [K, B·p·d, R]
       const n = K * B * p;
       const rows = tf.transpose(tf.reshape(all, [n, d, R]), [0, 2, 1]); // [n, R, d]
-      riders.forEach((row, i) => early.set(row, tf.reshape(tf.slice(rows, [0, G * H + i, 0], [n, 1, d]), [K, bpd, 1])));
+      riders.forEach((row, i) => early.set(row, { delta: tf.reshape(tf.slice(rows, [0, G * H + i, 0], [n, 1, d]), [K, bpd, 1]), upTo: r.srcBefore }));
       // the residual goes onto the riders' rows too, which the model ignores: no slice of the heads'
       return { rows: tf.add(rows, tf.reshape(resid, [n, 1, d])), perHead: G };
     };
@@ -297,6 +320,7 @@ export class PatchingEngine {
       });
     } finally {
       tf.dispose([diffs!, ...pending].filter(Boolean));
+      normed.forEach((st) => tf.dispose([st.diff, st.sum]));
     }
   }
 

@@ -3,6 +3,7 @@
  * Patcher bound to a dataset, activation-patching sweeps, path patching and edge verification.
  */
 export { PatchingEngine, RunCache, type MaskedForwardArgs } from './engine.js';
+export { GraphBinding, HookBinding, bindGraph, bindingFacts, type BindingFacts, type LayerSlots } from './binding.js';
 export { Patcher, type Ablation, type Direction, type PairData, type PatcherOptions } from './patcher.js';
 export {
   SWEEP_KINDS,

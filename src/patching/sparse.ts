@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { HookFn, HookName } from '../model/hooks.js';
-import { blockHook } from '../model/hooks.js';
 import { bmm } from '../model/ops.js';
 import type { CircuitGraph } from '../graph/graph.js';
+import type { GraphBinding } from './binding.js';
 import { stackCopies } from './stacked.js';
 
 /**
@@ -45,7 +45,8 @@ export function patchedEntries(graph: CircuitGraph, masks: readonly Float32Array
 }
 
 export interface SparseArgs {
-  readonly graph: CircuitGraph;
+  /** The graph's hooks; no patched source may sit inside a post-attention norm (the engine checks). */
+  readonly binding: GraphBinding;
   readonly tokens: tf.Tensor2D; // [B, p]
   readonly sources: tf.Tensor; // [nSrc, B, p, d] of the run
   readonly residPre: readonly tf.Tensor[];
@@ -61,7 +62,8 @@ export interface SparseArgs {
 
 /** Logits of K stacked copies, copy k patching its entries. Call inside tf.tidy. */
 export function sparseMaskedForward(a: SparseArgs): tf.Tensor {
-  const { graph, entries, K, start } = a;
+  const { binding, entries, K, start } = a;
+  const graph = binding.graph;
   const { L, H, d } = a.dims;
   const [B, p] = a.tokens.shape;
   const bpd = B * p * d;
@@ -78,7 +80,7 @@ export function sparseMaskedForward(a: SparseArgs): tf.Tensor {
     if (s.layer < start) {
       diff.set(u, tf.sub(column(a.patch, u), column(a.sources, u)));
     } else {
-      const hook = blockHook(s.layer, s.kind === 'head' ? 'attn.hook_result' : 'hook_mlp_out');
+      const { hook } = binding.sourceHook(u);
       live.set(hook, [...(live.get(hook) ?? []), u]);
     }
   }
@@ -127,13 +129,14 @@ export function sparseMaskedForward(a: SparseArgs): tf.Tensor {
       const base = tf.gather(tf.reshape(resid!, [K, bpd]), tf.tensor1d(cols.map((c) => c.k), 'int32'));
       return tf.reshape(tf.add(base, delta), [T, B * p, d]);
     };
-    hooks.set(blockHook(l, 'hook_resid_pre'), (act) => {
+    hooks.set(binding.residPre(l), (act) => {
       resid = act;
     });
     for (const which of ['q', 'k', 'v'] as const) {
       const mine = cols.map((c, t) => ({ ...c, t, dst: graph.destinations[c.dst] })).filter((c) => !qkv || c.dst.kind === which);
       if (mine.length === 0) continue;
-      hooks.set(blockHook(l, `attn.hook_${which}`), (act) => {
+      // the projection before any rotation (TransformerLens' hook_q/k/v come before hook_rot_q/k)
+      hooks.set(binding.headProjection(l, which), (act) => {
         inputs ??= columnInputs();
         const dh = act.shape[3]!;
         const x = mine.length === T ? inputs : tf.gather(inputs, tf.tensor1d(mine.map((c) => c.t), 'int32'));
@@ -164,27 +167,27 @@ export function sparseMaskedForward(a: SparseArgs): tf.Tensor {
     if (heads && new Set(heads.map((e) => `${e.k},${e.dst}`)).size <= K * H) {
       projectHeadInputs(l, heads);
     } else if (heads) {
-      const row = graph.destinationIndex(qkv ? `a${l}.h0<q>` : `a${l}.h0`);
+      const row = binding.layers[l].heads;
       let headDelta: tf.Tensor | undefined; // [G, K·B, p, H, d]
       const headInput = (which: number) => (act: tf.Tensor) => {
         // [K, B·p, H·G, d] → [G, K·B·p, H, d] (rank ≤ 4: rank-5 transposes are slow on wasm)
         headDelta ??= tf.reshape(tf.transpose(tf.reshape(groupDelta(row, G * H, heads), [K * B * p, H, G, d]), [2, 0, 1, 3]), [G, K * B, p, H, d]);
         return tf.add(act, tf.reshape(tf.slice(headDelta, [which, 0, 0, 0, 0], [1, K * B, p, H, d]), [K * B, p, H, d]));
       };
-      hooks.set(blockHook(l, 'hook_q_input'), headInput(0));
-      hooks.set(blockHook(l, 'hook_k_input'), headInput(qkv ? 1 : 0));
-      hooks.set(blockHook(l, 'hook_v_input'), headInput(qkv ? 2 : 0));
+      hooks.set(binding.headInput(l, 'q'), headInput(0));
+      hooks.set(binding.headInput(l, 'k'), headInput(qkv ? 1 : 0));
+      hooks.set(binding.headInput(l, 'v'), headInput(qkv ? 2 : 0));
     }
     const mlp = byGroup.get(`m${l}`);
     if (mlp) {
-      const row = graph.destinationIndex(`m${l}`);
-      hooks.set(blockHook(l, 'hook_mlp_in'), (act) => tf.add(act, tf.reshape(groupDelta(row, 1, mlp), [K * B, p, d])));
+      const row = binding.layers[l].mlp;
+      hooks.set(binding.mlpInput(l), (act) => tf.add(act, tf.reshape(groupDelta(row, 1, mlp), [K * B, p, d])));
     }
   }
   const logits = byGroup.get('logits');
   if (logits) {
-    const row = graph.destinationIndex('logits');
-    hooks.set(blockHook(L - 1, 'hook_resid_post'), (act) => tf.add(act, tf.reshape(groupDelta(row, 1, logits), [K * B, p, d])));
+    const row = binding.logitsRow;
+    hooks.set(binding.logitsInput, (act) => tf.add(act, tf.reshape(groupDelta(row, 1, logits), [K * B, p, d])));
   }
   const tokens = K === 1 ? a.tokens : (tf.tile(a.tokens, [K, 1]) as tf.Tensor2D);
   const residual = start > 0 ? stackCopies(a.residPre[start], K) : undefined;

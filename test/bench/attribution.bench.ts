@@ -5,6 +5,7 @@ import { eap, eapIg, eapIgActivations } from '../../src/attribution/index.js';
 import type { EdgeAttribution } from '../../src/attribution/index.js';
 import { randomGpt2, GPT2_SMALL, type RandomModelSpec } from '../helpers/random-model.js';
 import { fmt } from './timing.js';
+import { benchFamilyAttribution } from './engines-families.bench.js';
 
 /** Average ranks (ties share their mean rank). */
 function ranks(x: ArrayLike<number>): Float64Array {
@@ -166,4 +167,6 @@ export async function benchAttribution(log: (line: string) => void): Promise<voi
     patcher.dispose();
     model.dispose();
   }
+  log('every family (engines-families.bench.ts):');
+  await benchFamilyAttribution(log);
 }

@@ -4,6 +4,7 @@ import { CircuitGraph } from '../../src/graph/graph.js';
 import { PatchingEngine } from '../../src/patching/engine.js';
 import { Patcher } from '../../src/patching/patcher.js';
 import { timeMs, fmt } from './timing.js';
+import { benchFamilyPatching } from './engines-families.bench.js';
 
 function rows(B: number, P: number, vocab: number, salt: number): number[][] {
   return Array.from({ length: B }, (_, b) => Array.from({ length: P }, (_, p) => (b * 7919 + p * 104729 + salt * 31) % vocab));
@@ -74,4 +75,6 @@ export async function benchPatching(log: (line: string) => void): Promise<void> 
     patcher.dispose();
     model.dispose();
   }
+  log('every family (engines-families.bench.ts):');
+  await benchFamilyPatching(log);
 }

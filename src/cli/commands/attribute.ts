@@ -68,7 +68,7 @@ async function runAttribute(args: Record<string, unknown>): Promise<number> {
   const selection = { ...(top !== undefined ? { top } : {}), ...(threshold !== undefined ? { threshold } : {}), greedy, prune };
   checkSelection(selection);
 
-  const [{ backendAndModel, datasetFor, describeData }, { CircuitGraph }, attribution, { circuitToJson, writeCircuitFile }, { provenance }] = await Promise.all([
+  const [{ backendAndModel, datasetFor, describeData }, { graphForModel }, attribution, { circuitToJson, writeCircuitFile }, { provenance }] = await Promise.all([
     import('../load.js'),
     import('../../graph/graph.js'),
     import('../../attribution/index.js'),
@@ -81,7 +81,7 @@ async function runAttribute(args: Record<string, unknown>): Promise<number> {
   try {
     const ds = await datasetFor(loaded, data);
     const cfg = model.cfg;
-    const graph = new CircuitGraph({ nLayers: cfg.nLayers, nHeads: cfg.nHeads, hasMlp: !cfg.attnOnly, qkv: true });
+    const graph = graphForModel(cfg);
     checkSelection(selection, graph.nEdges);
     const loadSeconds = (performance.now() - t0) / 1000;
     console.log(`model: ${loaded.name} (${cfg.nLayers} layers, ${cfg.nHeads} heads, d_model ${cfg.dModel}; ${graph.nEdges} edges); dataset: ${describeData(ds)}`);

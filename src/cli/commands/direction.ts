@@ -46,7 +46,7 @@ async function runDirection(args: Record<string, unknown>): Promise<number> {
   const metric = parseMetricName(str(args, 'metric') ?? 'logit-diff', '--metric');
   if (metric === 'accuracy') throw new CircuitryError('--metric: accuracy has zero gradient everywhere; use logit-diff, prob, logprob or kl');
 
-  const [{ backendAndModel, datasetFor, describeData }, { CircuitGraph }, { Patcher }, { optimalDirection, parseDirectionSite }, { createProgress }, { writeFileAtomic }, { provenance }] = await Promise.all([
+  const [{ backendAndModel, datasetFor, describeData }, { graphForModel }, { Patcher }, { optimalDirection, parseDirectionSite }, { createProgress }, { writeFileAtomic }, { provenance }] = await Promise.all([
     import('../load.js'),
     import('../../graph/graph.js'),
     import('../../patching/patcher.js'),
@@ -62,7 +62,7 @@ async function runDirection(args: Record<string, unknown>): Promise<number> {
     const ds = await datasetFor(loaded, data);
     const cfg = model.cfg;
     const site = parseDirectionSite(siteText, cfg, ds.seqLen, '--site');
-    const graph = new CircuitGraph({ nLayers: cfg.nLayers, nHeads: cfg.nHeads, hasMlp: !cfg.attnOnly, qkv: true });
+    const graph = graphForModel(cfg);
     patcher = new Patcher(model, graph, ds, { metric, direction: 'denoise', batchSize });
     console.log(`model: ${loaded.name}; dataset: ${describeData(ds)}; ${metric}: clean ${fmt(patcher.cleanMetric)}, corrupted ${fmt(patcher.corruptedMetric)}`);
     const progress = createProgress(`direction ${site.name}`);

@@ -55,7 +55,7 @@ async function runPatch(args: Record<string, unknown>): Promise<number> {
   const spec = parseSweep(str(args, 'sweep') ?? '', '--sweep');
   const metric = parseMetricName(str(args, 'metric') ?? 'logit-diff', '--metric');
 
-  const [{ backendAndModel, datasetFor, describeData }, { CircuitGraph }, { Patcher }, { createProgress }, { writeFileAtomic }, { provenance }] = await Promise.all([
+  const [{ backendAndModel, datasetFor, describeData }, { graphForModel }, { Patcher }, { createProgress }, { writeFileAtomic }, { provenance }] = await Promise.all([
     import('../load.js'),
     import('../../graph/graph.js'),
     import('../../patching/patcher.js'),
@@ -73,7 +73,7 @@ async function runPatch(args: Record<string, unknown>): Promise<number> {
     const positionLabels = positionNames(ds.clean[0], tokenizer);
     // checks the sweep against the model (neuron layer in range, MLPs present) before any work
     if (spec.kind !== 'edges') planSweep(spec, cfg, ds.seqLen, positionLabels);
-    const graph = new CircuitGraph({ nLayers: cfg.nLayers, nHeads: cfg.nHeads, hasMlp: !cfg.attnOnly, qkv: true });
+    const graph = graphForModel(cfg);
     console.log(`model: ${loaded.name} (${cfg.nLayers} layers, ${cfg.nHeads} heads, d_model ${cfg.dModel}); dataset: ${describeData(ds)}`);
     patcher = new Patcher(model, graph, ds, { metric, direction, ablation, ...(batchSize !== undefined ? { batchSize } : {}) });
     const p = patcher;

@@ -40,7 +40,7 @@ async function runSearch(args: Record<string, unknown>): Promise<number> {
   const { parseMetricName } = await import('../../metrics/index.js');
   const metric = parseMetricName(str(args, 'metric') ?? 'logit-diff', '--metric');
 
-  const [{ backendAndModel, datasetFor, describeData }, { CircuitGraph }, { Patcher }, { hierarchicalSearch }, { createProgress }, { writeFileAtomic }, { provenance }] = await Promise.all([
+  const [{ backendAndModel, datasetFor, describeData }, { graphForModel }, { Patcher }, { hierarchicalSearch }, { createProgress }, { writeFileAtomic }, { provenance }] = await Promise.all([
     import('../load.js'),
     import('../../graph/graph.js'),
     import('../../patching/patcher.js'),
@@ -56,7 +56,7 @@ async function runSearch(args: Record<string, unknown>): Promise<number> {
     const ds = await datasetFor(loaded, data);
     const cfg = model.cfg;
     if (finest === 'neurons' && cfg.attnOnly) throw new CircuitryError('--finest neurons: the model is attention-only (it has no MLPs)');
-    const graph = new CircuitGraph({ nLayers: cfg.nLayers, nHeads: cfg.nHeads, hasMlp: !cfg.attnOnly, qkv: true });
+    const graph = graphForModel(cfg);
     patcher = new Patcher(model, graph, ds, { metric, direction, ablation, batchSize });
     console.log(`model: ${loaded.name}; dataset: ${describeData(ds)}; ${metric}: clean ${fmt(patcher.cleanMetric)}, corrupted ${fmt(patcher.corruptedMetric)}; ${direction}`);
     const progress = createProgress('search');
