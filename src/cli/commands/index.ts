@@ -11,11 +11,15 @@ import { traceCommand } from './trace.js';
 import { steerCommand } from './steer.js';
 import { directionCommand } from './direction.js';
 import { searchCommand } from './search.js';
+import { sweepCommand } from './sweep.js';
+import { workerCommand } from './worker.js';
 
 /** Every subcommand, in the order --help lists them. */
 export const commands: readonly Command[] = [
   startCommand,
   discoverCommand,
+  sweepCommand,
+  workerCommand,
   acdcCommand,
   evaluateCommand,
   attributeCommand,
