@@ -5,16 +5,9 @@ import { join } from 'node:path';
 import { tempDir } from './helpers/io-files.js';
 import { freePort } from './helpers/redis-server.js';
 import { CLI } from './helpers/cli-process.js';
+import { SWEEP_YAML } from './helpers/sweep-fixture.js';
 
 const run = (args: string[]) => spawnSync('node', [CLI, ...args], { encoding: 'utf8', timeout: 120_000 });
-
-/** Two planted models × two thresholds: four small pipelines. */
-export const SWEEP_YAML = `runs:
-  - { name: ind, model: planted-induction, task: { name: induction, n: 16 } }
-  - { name: and, model: planted-and, task: { name: both-colors, n: 16 } }
-grid:
-  prune.tau: [0.02, 0.3]
-`;
 
 describe('circuitry sweep: bad input fails before anything is written', () => {
   const cases: [string, string, string[], RegExp][] = [

@@ -38,10 +38,10 @@ describe('sweep files', () => {
 
   it('rejects bad sweep files with messages naming the file and the key', () => {
     const bad = (raw: unknown) => () => planSweep(raw, 'my.yaml', 'o');
-    expect(bad({ runs: [] })).toThrow(/my\.yaml: invalid sweep file\n  runs: expected at least one run/);
-    expect(bad({ runs: [inline], grid: { 'prune.taux': [1] } })).toThrow(/my\.yaml: run 'ind' with prune\.taux=1: invalid pipeline config\n  prune: Unrecognized key: "taux"/);
+    expect(bad({ runs: [] })).toThrow(/my\.yaml: invalid sweep file\n {2}runs: expected at least one run/);
+    expect(bad({ runs: [inline], grid: { 'prune.taux': [1] } })).toThrow(/my\.yaml: run 'ind' with prune\.taux=1: invalid pipeline config\n {2}prune: Unrecognized key: "taux"/);
     expect(bad({ runs: [inline], grid: { 'bogus.key': [1] } })).toThrow(/Unrecognized key: "bogus"/);
-    expect(bad({ runs: [inline], grid: { 'prune.tau': ['high'] } })).toThrow(/run 'ind' with prune\.tau=high: invalid pipeline config\n  prune\.tau: Invalid input: expected number/);
+    expect(bad({ runs: [inline], grid: { 'prune.tau': ['high'] } })).toThrow(/run 'ind' with prune\.tau=high: invalid pipeline config\n {2}prune\.tau: Invalid input: expected number/);
     expect(bad({ runs: [inline], grid: { 'prune.tau': [] } })).toThrow(/grid\.prune\.tau: expected a non-empty list of values/);
     expect(bad({ runs: [inline], grid: { 'output.graph': ['x.json'] } })).toThrow(/grid key 'output\.graph': the sweep names the outputs itself/);
     expect(bad({ runs: [inline], grid: { 'model.name': ['x'] } })).toThrow(/grid key 'model\.name' \(run 'ind'\): model is not a mapping/);
@@ -62,9 +62,9 @@ describe('sweep jobs', () => {
 
   it('validates the payload by the pipeline schema and checks the id against the content', () => {
     expect(checkPayload(jobPayload(item), 'j').config.model).toBe('planted-induction');
-    expect(() => checkPayload({ ...jobPayload(item), pipeline: { ...item.pipeline, prune: { tau: 'x' } } }, 'j')).toThrow(/j \(ind\): invalid pipeline config\n  prune\.tau/);
+    expect(() => checkPayload({ ...jobPayload(item), pipeline: { ...item.pipeline, prune: { tau: 'x' } } }, 'j')).toThrow(/j \(ind\): invalid pipeline config\n {2}prune\.tau/);
     expect(() => checkPayload({ ...jobPayload(item), pipeline: { ...item.pipeline, model: '../other' } }, 'j')).toThrow(/does not match its content/);
-    expect(() => checkPayload({ ...jobPayload(item), code: 'process.exit()' }, 'j')).toThrow(/invalid job payload\n  \(top level\): Unrecognized key: "code"/);
+    expect(() => checkPayload({ ...jobPayload(item), code: 'process.exit()' }, 'j')).toThrow(/invalid job payload\n {2}\(top level\): Unrecognized key: "code"/);
   });
 
   it('worker counts are whole numbers ≥ 1', () => {

@@ -47,7 +47,7 @@ export async function runWorker(opts: WorkerOptions): Promise<void> {
       try {
         payload = checkPayload(job.data, label).payload;
       } catch (e) {
-        log(`refused ${label}: ${(e as Error).message}`);
+        log(`refused ${(e as Error).message}`);
         throw new UnrecoverableError((e as Error).message);
       }
       log(`${label} (${payload.name}): started, attempt ${job.attemptsMade + 1}`);
