@@ -1,6 +1,6 @@
 /**
  * `npm run bench [section ...]`: speed and memory ratios, each measured within one run on this
- * machine. Sections: runtime, patching, attribution, pipeline (default: all).
+ * machine. Sections: runtime, patching, attribution, pipeline, interventions, sweep (default: all).
  */
 import { initBackend } from '../../src/backend/index.js';
 import { benchRuntime } from './runtime.bench.js';
@@ -13,6 +13,7 @@ const sections: Record<string, (log: (line: string) => void) => Promise<void>> =
   attribution: async (log) => (await import('./attribution.bench.js')).benchAttribution(log),
   pipeline: benchPipeline,
   interventions: async (log) => (await import('./interventions.bench.js')).benchInterventions(log),
+  sweep: async (log) => (await import('./sweep.bench.js')).benchSweep(log),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
