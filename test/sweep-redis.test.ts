@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { HAVE_REDIS, startRedis, type RedisServer } from './helpers/redis-server.js';
+import { HAVE_OPENSSL, HAVE_REDIS, startRedis, startTlsRedis, type RedisServer } from './helpers/redis-server.js';
 import { CLI, startCli, type CliProcess } from './helpers/cli-process.js';
 import { SWEEP_YAML } from './helpers/sweep-fixture.js';
 import { planSweep } from '../src/sweep/spec.js';
@@ -129,6 +129,37 @@ describe.skipIf(!HAVE_REDIS)('circuitry sweep --redis with circuitry worker proc
     } finally {
       await queue.close();
       connection.disconnect();
+    }
+  });
+});
+
+describe.skipIf(!HAVE_REDIS || !HAVE_OPENSSL)('circuitry sweep over rediss:// (TLS) with a password', () => {
+  it('runs a job through a TLS Redis that requires a password, and never prints the password', async () => {
+    const password = 'pa ss/word';
+    const redis = await startTlsRedis(password);
+    const dir = mkdtempSync(join(tmpdir(), 'circuitry-sweep-tls-'));
+    const env = { NODE_EXTRA_CA_CERTS: redis.ca };
+    const procs: CliProcess[] = [];
+    try {
+      writeFileSync(join(dir, 's.yaml'), 'runs:\n  - { name: ind, model: planted-induction, task: { name: induction, n: 16 } }\n');
+      const w = startCli(['worker', '--redis', redis.url, '--lock-seconds', '2'], env);
+      procs.push(w);
+      await w.waitFor(/waiting for jobs/);
+      const s = startCli(['sweep', join(dir, 's.yaml'), '--out-dir', join(dir, 'out'), '--redis', redis.url, '--no-report'], env);
+      procs.push(s);
+      expect(await s.exited, s.output()).toBe(0);
+      const file = JSON.parse(readFileSync(join(dir, 'out', 'graphs', 'ind.json'), 'utf8'));
+      expect(Object.values(file.edges as Record<string, { in_graph: boolean }>).filter((e) => e.in_graph)).toHaveLength(4);
+      expect(w.output()).toContain(`at rediss://:***@localhost:${redis.tlsPort}`);
+      for (const p of procs) expect(p.output()).not.toContain('pa ss');
+      // without the CA the certificate is refused: a clear error, at once
+      const refused = spawnSync('node', [CLI, 'worker', '--redis', redis.url], { encoding: 'utf8', timeout: 60_000 });
+      expect(refused.status).toBe(1);
+      expect(refused.stderr).toMatch(/cannot reach Redis at rediss:\/\/:\*\*\*@localhost:\d+ \(self-signed certificate/);
+    } finally {
+      await Promise.all(procs.map((p) => p.kill('SIGKILL')));
+      await redis.stop();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

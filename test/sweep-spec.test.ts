@@ -80,6 +80,7 @@ describe('Redis URLs', () => {
     const t = parseRedisUrl('rediss://alice:s%40cret@cache.example.org:6380/2');
     expect(t.options).toMatchObject({ host: 'cache.example.org', port: 6380, db: 2, username: 'alice', password: 's@cret', tls: { servername: 'cache.example.org' } });
     expect(t.label).toBe('rediss://alice:***@cache.example.org:6380/2');
+    expect(parseRedisUrl('rediss://127.0.0.1:6380').options.tls).toEqual({}); // no SNI for an address
     expect(parseRedisUrl('redis://:pw@h').options).toMatchObject({ host: 'h', port: 6379, db: 0, password: 'pw', tls: undefined });
     expect(redact('redis://:pw@h:1')).toBe('redis://:***@h:1');
     expect(() => parseRedisUrl('http://h:1')).toThrow("--redis: expected a redis:// or rediss:// URL, got 'http://…'");

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { Redis, type RedisOptions } from 'ioredis';
 import { CircuitryError } from '../errors.js';
 
@@ -27,13 +28,15 @@ export function parseRedisUrl(url: string, flag = '--redis'): RedisTarget {
   const db = dbText === '' ? 0 : Number(dbText);
   if (!Number.isInteger(db) || db < 0) throw new CircuitryError(`${flag}: the database (the URL's path) must be a number ≥ 0, got '${dbText}'`);
   const label = redact(url);
+  const host = u.hostname.replace(/^\[|\]$/g, '');
   const options: RedisOptions = {
-    host: u.hostname.replace(/^\[|\]$/g, ''),
+    host,
     port,
     db,
     username: u.username ? decodeURIComponent(u.username) : undefined,
     password: u.password ? decodeURIComponent(u.password) : undefined,
-    tls: u.protocol === 'rediss:' ? { servername: u.hostname } : undefined,
+    // certificates are checked against the host name (SNI only for names, not addresses)
+    tls: u.protocol === 'rediss:' ? (isIP(host) ? {} : { servername: host }) : undefined,
   };
   return { label, options };
 }

@@ -14,8 +14,8 @@ export interface CliProcess {
   kill(signal?: NodeJS.Signals): Promise<number | string>;
 }
 
-export function startCli(args: string[]): CliProcess {
-  const proc = spawn('node', [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): CliProcess {
+  const proc = spawn('node', [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let out = '';
   const listeners = new Set<() => void>();
   const onData = (d: Buffer) => {

@@ -1,4 +1,7 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 
@@ -28,10 +31,10 @@ export function freePort(): Promise<number> {
   });
 }
 
-async function waitForPing(port: number, timeoutMs = 10_000): Promise<void> {
+async function waitForPing(port: number, password?: string, timeoutMs = 10_000): Promise<void> {
   const t0 = Date.now();
   for (;;) {
-    const c = new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+    const c = new Redis({ host: '127.0.0.1', port, password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
     c.on('error', () => {});
     try {
       await c.connect();
@@ -46,12 +49,40 @@ async function waitForPing(port: number, timeoutMs = 10_000): Promise<void> {
   }
 }
 
-export async function startRedis(extraArgs: string[] = []): Promise<RedisServer> {
+/**
+ * A CA and a server certificate for localhost / 127.0.0.1 (openssl), for a TLS redis-server.
+ * Clients trust the CA through NODE_EXTRA_CA_CERTS=<dir>/ca.pem.
+ */
+export function makeTlsCertificates(): { dir: string; ca: string; args: string[] } {
+  const dir = mkdtempSync(join(tmpdir(), 'circuitry-tls-'));
+  const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
+  ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=circuitry test CA');
+  ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost');
+  writeFileSync(join(dir, 'ext.cnf'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
+  ssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'ext.cnf');
+  const f = (n: string) => join(dir, n);
+  return { dir, ca: f('ca.pem'), args: ['--tls-cert-file', f('server.pem'), '--tls-key-file', f('server.key'), '--tls-ca-cert-file', f('ca.pem'), '--tls-auth-clients', 'no'] };
+}
+
+export const HAVE_OPENSSL = spawnSync('openssl', ['version'], { encoding: 'utf8' }).status === 0;
+
+/**
+ * A TLS-only redis-server with a password; `url` is its rediss:// URL. The readiness check
+ * connects to a plain port first, so this one listens on both and the test uses the TLS one.
+ */
+export async function startTlsRedis(password: string): Promise<RedisServer & { ca: string; tlsPort: number }> {
+  const certs = makeTlsCertificates();
+  const tlsPort = await freePort();
+  const server = await startRedis(['--tls-port', String(tlsPort), '--requirepass', password, ...certs.args], password);
+  return { ...server, url: `rediss://:${encodeURIComponent(password)}@localhost:${tlsPort}`, ca: certs.ca, tlsPort };
+}
+
+export async function startRedis(extraArgs: string[] = [], password?: string): Promise<RedisServer> {
   const port = await freePort();
   let proc: ChildProcess | undefined;
   const launch = async () => {
     proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...extraArgs], { stdio: 'ignore' });
-    await waitForPing(port);
+    await waitForPing(port, password);
   };
   const kill = () =>
     new Promise<void>((resolve) => {
