@@ -20,7 +20,8 @@ import { VERSION } from '../src/version.js';
 /** A circuit file without what legitimately differs between two runs (wall times, creation time). */
 const strip = (text: string) => JSON.parse(text, (k, v) => (k === 'timings' || k === 'created' ? undefined : v)) as unknown;
 
-describe.skipIf(!HAVE_REDIS)('circuitry sweep --redis with circuitry worker processes', () => {
+// several processes each (tsx start-up, model load): generous limits for a loaded CI machine
+describe.skipIf(!HAVE_REDIS)('circuitry sweep --redis with circuitry worker processes', { timeout: 300_000 }, () => {
   let redis: RedisServer;
   let dir: string;
   let out: string;
@@ -44,7 +45,7 @@ describe.skipIf(!HAVE_REDIS)('circuitry sweep --redis with circuitry worker proc
     const local = spawnSync('node', [CLI, 'sweep', sweepFile, '--out-dir', out, '--no-report'], { encoding: 'utf8' });
     expect(local.status, local.stderr).toBe(0);
     renameSync(out, join(dir, 'local'));
-  });
+  }, 300_000);
 
   afterEach(async () => {
     await Promise.all(procs.splice(0).map((p) => p.kill('SIGKILL')));
@@ -133,7 +134,7 @@ describe.skipIf(!HAVE_REDIS)('circuitry sweep --redis with circuitry worker proc
   });
 });
 
-describe.skipIf(!HAVE_REDIS || !HAVE_OPENSSL)('circuitry sweep over rediss:// (TLS) with a password', () => {
+describe.skipIf(!HAVE_REDIS || !HAVE_OPENSSL)('circuitry sweep over rediss:// (TLS) with a password', { timeout: 300_000 }, () => {
   it('runs a job through a TLS Redis that requires a password, and never prints the password', async () => {
     const password = 'pa ss/word';
     const redis = await startTlsRedis(password);
