@@ -47,7 +47,7 @@ describe('circuitry sweep: bad input fails before anything is written', () => {
   });
 });
 
-describe('circuitry sweep, locally', () => {
+describe('circuitry sweep, locally', { timeout: 300_000 }, () => {
   it('runs every run × grid combination and writes the circuits, the CSV table and the comparison page; --resume keeps them', () => {
     const dir = tempDir('circuitry-sweep-');
     writeFileSync(join(dir, 's.yaml'), SWEEP_YAML);

@@ -1,5 +1,13 @@
 import { describe, it, expect } from 'vitest';
+import { copyFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { initBackend } from '../src/backend/index.js';
+import { loadModel } from '../src/model/load.js';
+import { loadJsonlDataset } from '../src/tasks/index.js';
+import { runPipeline } from '../src/discovery/pipeline.js';
+import { ModelCache, runJob } from '../src/sweep/job.js';
+import { TINY } from './helpers/fixtures.js';
+import { tempDir } from './helpers/io-files.js';
 import { planSweep, jobKey } from '../src/sweep/spec.js';
 import { checkPayload, jobPayload } from '../src/sweep/job.js';
 import { parseRedisUrl, redact } from '../src/sweep/redis.js';
@@ -86,5 +94,40 @@ describe('Redis URLs', () => {
     expect(() => parseRedisUrl('http://h:1')).toThrow("--redis: expected a redis:// or rediss:// URL, got 'http://…'");
     expect(() => parseRedisUrl('redis://h/x')).toThrow(/the database \(the URL's path\) must be a number/);
     expect(() => parseRedisUrl('not a url :pw@')).toThrow(/--redis: expected a URL/);
+  });
+});
+
+describe('a job carries its dataset', () => {
+  it('a worker runs a JSONL-dataset pipeline from the job alone (the file need not exist there), with the result of a local run', async () => {
+    await initBackend('wasm');
+    const dir = tempDir('circuitry-sweep-data-');
+    const dataset = join(dir, 'pairs.jsonl');
+    copyFileSync(join(TINY, 'dataset.jsonl'), dataset);
+    const run = { name: 'tiny', model: join(TINY, 'model'), dataset, verify: { top: 20 } };
+    const item = planSweep({ runs: [run] }, 's', join(dir, 'out')).items[0];
+    const payload = jobPayload(item);
+    expect(payload.datasetText).toContain('"clean"');
+    // planning again gives the same job (other dataset text would not: see the end)
+    const other = planSweep({ runs: [run] }, 's', join(dir, 'out')).items[0];
+    expect(other.key).toBe(item.key);
+
+    // the reference: the pipeline run directly on the file
+    const loaded = await loadModel(run.model);
+    const reference = await runPipeline(item.config, loaded, loadJsonlDataset(dataset, loaded.tokenizer));
+    loaded.model.dispose();
+
+    rmSync(dataset);
+    const models = new ModelCache();
+    try {
+      const { config } = checkPayload(payload, 'job');
+      const result = await runJob(payload, config, models);
+      const strip = (f: unknown) => JSON.parse(JSON.stringify(f, (k, v) => (k === 'timings' || k === 'created' ? undefined : v)));
+      expect(strip(result.circuit)).toEqual(strip(reference.file));
+      expect(result.circuit.meta?.config).toMatchObject({ dataset, output: item.config.output });
+    } finally {
+      models.dispose();
+    }
+    expect(() => checkPayload({ ...payload, datasetText: undefined }, 'job')).toThrow(/names dataset .*pairs\.jsonl but the job carries no dataset text/);
+    expect(() => checkPayload({ ...payload, datasetText: payload.datasetText + '\n' }, 'job')).toThrow(/does not match its content/);
   });
 });
