@@ -54,6 +54,7 @@ describe('sweep files', () => {
     expect(bad({ runs: [inline], grid: { 'output.graph': ['x.json'] } })).toThrow(/grid key 'output\.graph': the sweep names the outputs itself/);
     expect(bad({ runs: [inline], grid: { 'model.name': ['x'] } })).toThrow(/grid key 'model\.name' \(run 'ind'\): model is not a mapping/);
     expect(bad({ runs: [inline, inline] })).toThrow(/runs 1 and 2 are both named 'ind'/);
+    expect(bad({ runs: [inline], grid: { 'task.ioi_names': ['a b', 'a/b'] } })).toThrow(/two combinations would both be named 'ind_ioi_names=a_b'/);
     expect(bad({ runs: ['nope/missing.yaml'] })).toThrow(/my\.yaml: runs\[0\]: nope\/missing\.yaml: cannot read the pipeline file/);
     expect(bad({ runs: [inline], extra: 1 })).toThrow(/Unrecognized key: "extra"/);
     expect(bad([1, 2])).toThrow(/my\.yaml: expected a mapping with runs:/);

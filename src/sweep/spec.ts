@@ -110,6 +110,11 @@ export function planSweep(raw: unknown, file: string, outDir: string): SweepPlan
       items.push({ name, run: run.name, grid: choice, pipeline, config, datasetText, key: jobKey(pipeline, datasetText) });
     }
   }
+  const names = new Set<string>();
+  for (const item of items) {
+    if (names.has(item.name)) throw new CircuitryError(`${file}: two combinations would both be named '${item.name}' (grid values that differ only in characters other than letters, digits, '.', '+' and '-'); make them differ in those`);
+    names.add(item.name);
+  }
   return { file, outDir, gridKeys, items };
 }
 
