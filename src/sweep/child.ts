@@ -8,14 +8,16 @@ import type { ChildMessage, ParentMessage } from './pool.js';
 
 const send = (m: ChildMessage) => process.send?.(m);
 const models = new ModelCache();
-const backend = process.argv[2] || undefined;
-
-await initBackend(backend);
+// listen before anything is awaited, so that no message sent at start-up is missed
+const backend = initBackend(process.argv[2] || undefined);
 process.on('disconnect', () => process.exit(0));
+// Ctrl-C reaches the whole process group: the parent decides (a worker lets running jobs finish)
+process.on('SIGINT', () => {});
 process.on('message', (m: ParentMessage) => {
   if (m.type !== 'run') return;
   void (async () => {
     try {
+      await backend;
       const { payload, config } = checkPayload(m.payload, `job ${m.id}`);
       send({ type: 'done', id: m.id, result: await runJob(payload, config, models) });
     } catch (e) {
@@ -23,4 +25,7 @@ process.on('message', (m: ParentMessage) => {
     }
   })();
 });
-send({ type: 'ready' });
+backend.then(
+  () => send({ type: 'ready' }),
+  () => {}, // reported with the first job
+);
