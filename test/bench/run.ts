@@ -1,6 +1,6 @@
 /**
  * `npm run bench [section ...]`: speed and memory ratios, each measured within one run on this
- * machine. Sections: runtime, patching, attribution, pipeline, interventions, live, families (default: all).
+ * machine. Sections: runtime, patching, attribution, pipeline, interventions, live, families, sweep (default: all).
  */
 import { initBackend } from '../../src/backend/index.js';
 import { benchRuntime } from './runtime.bench.js';
@@ -15,6 +15,7 @@ const sections: Record<string, (log: (line: string) => void) => Promise<void>> =
   interventions: async (log) => (await import('./interventions.bench.js')).benchInterventions(log),
   live: async (log) => (await import('./live.bench.js')).benchLive(log),
   families: async (log) => (await import('./families.bench.js')).benchFamilies(log),
+  sweep: async (log) => (await import('./sweep.bench.js')).benchSweep(log),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

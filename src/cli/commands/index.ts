@@ -14,11 +14,15 @@ import { steerCommand } from './steer.js';
 import { directionCommand } from './direction.js';
 import { searchCommand } from './search.js';
 import { tokenizeCommand } from './tokenize.js';
+import { sweepCommand } from './sweep.js';
+import { workerCommand } from './worker.js';
 
 /** Every subcommand, in the order --help lists them. */
 export const commands: readonly Command[] = [
   startCommand,
   discoverCommand,
+  sweepCommand,
+  workerCommand,
   acdcCommand,
   evaluateCommand,
   attributeCommand,
