@@ -1,4 +1,4 @@
-import { createProgress } from '../patching/progress.js';
+import { createProgress } from './progress.js';
 import { runSweep, runWorker } from '../sweep/index.js';
 
 export async function sweepCli(args: { sweep: string; outDir?: string; redis?: string; queue?: string; workers?: string; resume: boolean; report: boolean; backend?: string }): Promise<number> {
