@@ -65,10 +65,10 @@ describe('circuitry attribute', () => {
   const bad: [string, Record<string, unknown>, RegExp][] = [
     ['--top with --threshold', { top: 5, threshold: 0.1 }, /--top and --threshold/],
     ['--steps with eap', { steps: 3 }, /--steps: method eap takes no integration steps/],
-    ['an unknown method', { method: 'acdc' }, /--method: expected one of eap, eap-ig, eap-ig-activations, got 'acdc'/],
+    ['an unknown method', { method: 'acdc' }, /--method: unknown method 'acdc' \(expected one of eap, eap-ig, eap-ig-activations\)/],
     ['accuracy', { metric: 'accuracy' }, /--metric: accuracy has zero gradient/],
     ['--greedy without --top', { greedy: true }, /--greedy: needs --top/],
-    ['zero steps', { method: 'eap-ig', steps: 0 }, /--steps: expected an integer from 1 to 1000, got 0/],
+    ['zero steps', { method: 'eap-ig', steps: 0 }, /--steps: expected a positive integer ≤ 1000, got '0'/],
     ['a missing dataset', { dataset: join(TINY, 'nope.jsonl') }, /--dataset: no such file/],
     ['--top beyond the graph', { top: 500 }, /--top: 500 is more than the 110 edges/],
     ['an unknown direction', { direction: 'sideways' }, /--direction: expected one of noise, denoise/],

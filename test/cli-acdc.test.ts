@@ -52,12 +52,32 @@ describe('circuitry acdc', () => {
 
   it('rejects a bad threshold and an unknown order with clear messages and writes nothing', () => {
     const dir = mkdtempSync(join(tmpdir(), 'circuitry-acdc-'));
-    const r1 = spawnSync('node', [CLI, ...base.slice(0, 6), '--threshold', '-1', '--out', join(dir, 'x.json')], { encoding: 'utf8' });
+    const r1 = spawnSync('node', [CLI, ...base.slice(0, 5), '--threshold', '-1', '--out', join(dir, 'x.json')], { encoding: 'utf8' });
     expect(r1.status).not.toBe(0);
-    expect(r1.stderr).toMatch(/--threshold: expected a number ≥ 0, got -1/);
+    expect(r1.stderr).toMatch(/--threshold: expected a non-negative number, got '-1'/);
     const r2 = spawnSync('node', [CLI, ...base.slice(0, -2), '--order', 'random', '--out', join(dir, 'x.json')], { encoding: 'utf8' });
     expect(r2.status).not.toBe(0);
     expect(r2.stderr).toMatch(/--order: unknown ACDC order 'random' \(expected acdc or auto-circuit\)/);
     expect(existsSync(join(dir, 'x.json'))).toBe(false);
+  });
+
+  it('--stop-after stops at a node boundary with exit 0 and a checkpoint; --resume finishes it; evaluate names the data it used', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'circuitry-acdc-'));
+    const full = join(dir, 'full.json');
+    expect(spawnSync('node', [CLI, ...base, '--out', full], { encoding: 'utf8' }).status).toBe(0);
+    const out = join(dir, 'stopped.json');
+    const stopped = spawnSync('node', [CLI, ...base, '--out', out, '--stop-after', '3'], { encoding: 'utf8' });
+    expect(stopped.status, stopped.stderr).toBe(0);
+    expect(stopped.stdout).toMatch(/stopped after \d+ edges \(--stop-after 3\); the checkpoint is .*stopped\.json\.checkpoint\.json/);
+    expect(existsSync(out)).toBe(false);
+    expect(existsSync(`${out}.checkpoint.json`)).toBe(true);
+    const resumed = spawnSync('node', [CLI, ...base, '--out', out, '--resume'], { encoding: 'utf8' });
+    expect(resumed.status, resumed.stderr).toBe(0);
+    expect(circuitOf(out)).toEqual(circuitOf(full));
+
+    // the circuit records its data (meta.config), so evaluate needs no --dataset and says which it used
+    const ev = spawnSync('node', [CLI, 'evaluate', out, '--metric', 'kl'], { encoding: 'utf8' });
+    expect(ev.status, ev.stderr).toBe(0);
+    expect(ev.stdout).toContain(`dataset: ${join(TINY, 'dataset.jsonl')} (16 pairs of 12 tokens), the circuit's own (from its meta)`);
   });
 });

@@ -61,7 +61,7 @@ describe('circuitry patch', () => {
     expect(f.tool.name).toBe('circuitry');
     expect(f.model.name).toBe(MODEL);
     expect(f.model.hash).toMatch(/^[0-9a-f]{16}$/);
-    expect(f.dataset).toMatchObject({ path: DATASET, n_examples: 16, seq_len: 12 });
+    expect(f.dataset).toMatchObject({ source: DATASET, n_examples: 16, seq_len: 12 });
     expect(f.dataset.hash).toMatch(/^[0-9a-f]{64}$/);
     expect(Number.isNaN(Date.parse(f.created))).toBe(false);
     expect(f).toMatchObject({ sweep: 'heads', direction: 'noise', metric: 'logit-diff', ablation: 'patch', rows: ['L0', 'L1'], cols: ['h0', 'h1', 'h2', 'h3'] });
@@ -105,10 +105,10 @@ describe('circuitry patch', () => {
     ['a neuron layer out of range', ['--sweep', 'neurons:2'], /sweep neurons:2: layer 2 is out of range \(the model has layers 0\.\.1\)/],
     ['a neuron sweep without a layer', ['--sweep', 'neurons'], /neurons:L/],
     ['a missing dataset', ['--sweep', 'heads', '--dataset', '/nonexistent/d.jsonl'], /--dataset: no such file '\/nonexistent\/d.jsonl'/],
-    ['an unknown direction', ['--sweep', 'heads', '--direction', 'sideways'], /--direction: expected noise or denoise/],
+    ['an unknown direction', ['--sweep', 'heads', '--direction', 'sideways'], /--direction: expected one of denoise, noise, got 'sideways'/],
     ['an unknown metric', ['--sweep', 'heads', '--metric', 'f1'], /--metric: unknown metric 'f1'/],
     ['a bad batch size', ['--sweep', 'heads', '--batch-size', '0'], /--batch-size: expected a positive integer/],
-    ['an unknown ablation', ['--sweep', 'heads', '--ablation', 'resample'], /--ablation: expected patch, zero or mean/],
+    ['an unknown ablation', ['--sweep', 'heads', '--ablation', 'resample'], /--ablation: expected one of patch, zero, mean, got 'resample'/],
   ];
   for (const [what, flags, message] of bad) {
     it(`rejects ${what} with a clear error and writes nothing`, async () => {

@@ -23,8 +23,8 @@ async function main(argv: string[]): Promise<number> {
     .help()
     .wrap(Math.min(110, process.stdout.columns || 100))
     .fail((msg, err) => {
-      // yargs' own validation gives a message; .check() functions throw UsageError themselves
-      throw err ?? new UsageError(msg);
+      // yargs' own validation gives a message (or a YError); .check() functions throw UsageError themselves
+      throw err === undefined || err === null || (err as Error).name === 'YError' ? new UsageError(err ? (err as Error).message : msg) : err;
     });
   for (const c of commands) {
     parser.command({

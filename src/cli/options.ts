@@ -25,12 +25,17 @@ export const DEFAULT_SEED = 0;
 
 /** --dataset or --task with -n, --seed and --task-option. */
 export function dataOptions<T>(y: Argv<T>) {
-  return y
-    .option('dataset', { type: 'string', requiresArg: true, describe: 'JSONL file of {"clean", "corrupted", "answer", "wrong"} pairs (circuitry tasks NAME --out FILE writes one)' })
-    .option('task', { type: 'string', requiresArg: true, describe: "built-in task instead of --dataset (see 'circuitry tasks')" })
-    .option('n', { ...numberFlag('pairs to generate for --task'), defaultDescription: String(DEFAULT_N) })
-    .option('seed', { ...numberFlag('seed of the --task generator'), defaultDescription: String(DEFAULT_SEED) })
-    .option('task-option', { type: 'string', array: true, requiresArg: true, describe: 'a --task option as KEY=VALUE (VALUE is JSON or a word), e.g. corruption=name-swap; repeatable' });
+  return (
+    y
+      // --task-option repeats; with this, any other flag given twice is an error (flags.ts str)
+      // rather than silently taking its last value
+      .parserConfiguration({ 'duplicate-arguments-array': true })
+      .option('dataset', { type: 'string', requiresArg: true, describe: 'JSONL file of {"clean", "corrupted", "answer", "wrong"} pairs (circuitry tasks NAME --out FILE writes one)' })
+      .option('task', { type: 'string', requiresArg: true, describe: "built-in task instead of --dataset (see 'circuitry tasks')" })
+      .option('n', { ...numberFlag('pairs to generate for --task'), defaultDescription: String(DEFAULT_N) })
+      .option('seed', { ...numberFlag('seed of the --task generator'), defaultDescription: String(DEFAULT_SEED) })
+      .option('task-option', { type: 'string', array: true, requiresArg: true, describe: 'a --task option as KEY=VALUE (VALUE is JSON or a word), e.g. corruption=name-swap; repeatable' })
+  );
 }
 
 export function metricOption<T>(y: Argv<T>, fallback = 'logit-diff') {

@@ -22,7 +22,7 @@ export interface Provenance {
 
 /** The dataset's entry: name, where it came from, the hash of its token ids, its size. */
 export function datasetProvenance(ds: TaskDataset): NonNullable<CircuitMeta['dataset']> {
-  return { name: ds.name, source: ds.source, hash: datasetHash(ds).slice(0, 16), n_examples: ds.clean.length, seq_len: ds.seqLen };
+  return { name: ds.name, source: ds.source, hash: datasetHash(ds), n_examples: ds.clean.length, seq_len: ds.seqLen };
 }
 
 export function provenance(input: {

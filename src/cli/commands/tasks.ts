@@ -13,6 +13,7 @@ export const tasksCommand: Command = {
   describe: 'list the tasks and the models that run them; with a name, its options and examples, or (--out) its pairs as JSONL',
   builder: (y) =>
     y
+      .parserConfiguration({ 'duplicate-arguments-array': true })
       .positional('name', { type: 'string', describe: 'a task to show in detail or write' })
       .option('n', { ...numberFlag('pairs to write with --out'), defaultDescription: String(DEFAULT_N) })
       .option('seed', numberFlag('seed of the generator (the same as --seed of the other commands)', DEFAULT_SEED))
