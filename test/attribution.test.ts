@@ -95,15 +95,15 @@ describe('edge attribution on tiny-gpt2', () => {
 
   it('EAP-IG and EAP-IG on activations with one step are EAP', () => {
     const base = eap({ model, graph, data }, { metric: 'logit-diff' });
-    const ig1 = eapIg({ model, graph, data }, { metric: 'logit-diff', steps: 1 });
+    const ig1 = eapIg({ model, graph, data }, { metric: 'logit-diff', steps: 1, interpolation: 'run' });
     const act1 = eapIgActivations({ model, graph, data }, { metric: 'logit-diff', steps: 1 });
     expect(relDiff(graph, ig1.scores, base.scores)).toBeLessThan(1e-5);
     expect(relDiff(graph, act1.scores, base.scores)).toBeLessThan(1e-4);
   });
 
   it('EAP-IG gives the same scores with its steps stacked in one pass or run one by one', () => {
-    const one = eapIg({ model, graph, data }, { metric: 'logit-diff', steps: 4, stepBatch: 1 });
-    const stacked = eapIg({ model, graph, data }, { metric: 'logit-diff', steps: 4, stepBatch: 3, batchSize: 10 });
+    const one = eapIg({ model, graph, data }, { metric: 'logit-diff', steps: 4, stepBatch: 1, interpolation: 'run' });
+    const stacked = eapIg({ model, graph, data }, { metric: 'logit-diff', steps: 4, stepBatch: 3, batchSize: 10, interpolation: 'run' });
     expect([one.forwardPasses, one.backwardPasses]).toEqual([5, 4]);
     expect([stacked.forwardPasses, stacked.backwardPasses]).toEqual([2 * 3, 2 * 2]);
     expect(relDiff(graph, stacked.scores, one.scores)).toBeLessThan(1e-5);

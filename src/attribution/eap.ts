@@ -170,9 +170,9 @@ export function* eapRun(input: AttributionInput, opts: AttributionOptions = {}):
  * block 0: embeddings plus learned positions, or the scaled embedding of a rotary model) is
  * interpolated from the patch run's to the run's, x(α) = patch + α(run − patch); the gradients at
  * every destination input are averaged over the m steps and contracted with the source differences
- * of the two real runs. The steps (`interpolation`): `run` (default) takes α = k/m, k = 1..m, so
- * α = 1 is the run itself and m = 1 is EAP; `eap-ig` takes α = k/m, k = 0..m − 1, as EAP-IG's
- * attribute.py does (its reference numbers need it). Cost: the other run's forward pass and m
+ * of the two real runs. The steps (`interpolation`): `eap-ig` (default) takes α = k/m,
+ * k = 0..m − 1, as EAP-IG's attribute.py does, so the scores are EAP-IG's; `run` takes α = k/m,
+ * k = 1..m, so α = 1 is the run itself and m = 1 is EAP. Cost: the other run's forward pass and m
  * forward + backward passes (`eap-ig`: one more forward pass for the run's own sources, unless cached).
  */
 export function eapIg(input: AttributionInput, opts: AttributionOptions = {}): EdgeAttribution {
@@ -185,7 +185,7 @@ export function* eapIgRun(input: AttributionInput, opts: AttributionOptions = {}
   const m = checkSteps(opts.steps);
   if (s.path === 'mask') throw new CircuitryError("eap-ig interpolates the input embeddings, which the mask gradient does not do; use gradient 'fused' or 'split' (or method eap-ig-activations)");
   if (opts.stepBatch !== undefined && !(Number.isInteger(opts.stepBatch) && opts.stepBatch >= 1)) throw new CircuitryError(`stepBatch: expected a positive integer, got ${String(opts.stepBatch)}`);
-  const rule = opts.interpolation ?? 'run';
+  const rule = opts.interpolation ?? 'eap-ig';
   if (rule !== 'run' && rule !== 'eap-ig') throw new CircuitryError(`interpolation: expected run or eap-ig, got '${String(rule)}'`);
   let tokensPerChunk = 0;
   if ('patcher' in input) input.patcher.forEachChunk((c) => (tokensPerChunk = Math.max(tokensPerChunk, c.run.tokens.size)));

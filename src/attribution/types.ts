@@ -41,9 +41,9 @@ export interface AttributionOptions {
    */
   readonly stepBatch?: number;
   /**
-   * eap-ig: where the m steps sit on the path from the patch input to the run's. `run` (default):
-   * α = k/m, k = 1..m (α = 1 is the run; m = 1 is EAP). `eap-ig`: α = k/m, k = 0..m − 1, as
-   * EAP-IG's attribute.py.
+   * eap-ig: where the m steps sit on the path from the patch input to the run's. `eap-ig`
+   * (default): α = k/m, k = 0..m − 1, as EAP-IG's attribute.py (the same scores as EAP-IG).
+   * `run`: α = k/m, k = 1..m (α = 1 is the run; m = 1 is EAP).
    */
   readonly interpolation?: 'run' | 'eap-ig';
   readonly gradient?: GradientChoice;

@@ -15,6 +15,7 @@ export const attributeCommand: Command = {
     dataOptions(modelOption(y))
       .option('method', { type: 'string', default: 'eap', describe: 'a method of the attribution registry: eap | eap-ig (inputs interpolated) | eap-ig-activations (masks interpolated)' })
       .option('steps', numberFlag('integration steps m of eap-ig / eap-ig-activations (default 5)'))
+      .option('interpolation', { type: 'string', requiresArg: true, describe: 'eap-ig steps: eap-ig (α = k/m, k = 0..m−1, as EAP-IG; default) | run (k = 1..m: m = 1 is EAP)' })
       .option('metric', { type: 'string', default: 'logit-diff', describe: 'logit-diff | prob | logprob | kl' })
       .option('direction', { type: 'string', default: 'noise', describe: 'noise: run clean, patch in corrupted (EAP); denoise: run corrupted, patch in clean' })
       .option('ablation', { type: 'string', default: 'patch', describe: "what a patched edge carries: patch (the other run's value) | zero | mean" })
@@ -41,6 +42,7 @@ async function runAttribute(args: Record<string, unknown>): Promise<number> {
   // outputs and numbers before the library is even imported.
   const out = outFile(args, true, 'out', 'the circuit JSON file to write')!;
   const steps = readNumber(args, 'steps', 'count', { max: 1000 });
+  const interpolation = str(args, 'interpolation') === undefined ? undefined : oneOf(args, 'interpolation', ['eap-ig', 'run'] as const, 'eap-ig');
   const direction = oneOf(args, 'direction', ['noise', 'denoise'] as const, 'noise');
   const ablation = oneOf(args, 'ablation', ['patch', 'zero', 'mean'] as const, 'patch');
   const gradient = oneOf(args, 'gradient', ['auto', 'fused', 'split', 'mask'] as const, 'auto');
@@ -92,7 +94,7 @@ async function runAttribute(args: Record<string, unknown>): Promise<number> {
       const gap = unpatchedMetrics(model, ds, metric, batchSize);
       checkMetricGap(metric, gap.clean, gap.corrupted, ds.source);
     }
-    const options = { metric, direction, ablation, gradient, ...(steps !== undefined ? { steps } : {}), ...(batchSize !== undefined ? { batchSize } : {}) };
+    const options = { metric, direction, ablation, gradient, ...(steps !== undefined ? { steps } : {}), ...(interpolation ? { interpolation } : {}), ...(batchSize !== undefined ? { batchSize } : {}) };
     const result = attribution.attributeEdges({ model, graph, data: ds }, method, options);
     for (const w of result.warnings) console.error(`warning: ${w}`);
     let nodeScores: Float32Array | undefined;
