@@ -10,6 +10,6 @@ export const discoverCommand: Command = {
       .option('fresh', { type: 'boolean', default: false, describe: 'discard the checkpoint of an interrupted run and start over' })
       .option('report', { type: 'boolean', default: true, describe: 'also write the HTML report (--no-report: the circuit JSON only)' })
       .example('$0 discover pipelines/planted-induction.yaml', 'screen, verify, prune and evaluate; Ctrl-C leaves a checkpoint')
-      .example('$0 discover pipelines/planted-induction.yaml --resume', 'continue an interrupted run'),
+      .example('$0 discover pipelines/planted-induction.yaml --fresh', "start over, discarding an interrupted run's checkpoint (--resume continues it)"),
   run: async (args) => (await import('../discover-impl.js')).discoverCli(args as never),
 };

@@ -12,6 +12,8 @@ export const sweepCommand: Command = {
       .option('queue', { type: 'string', describe: 'BullMQ queue name (default circuitry)' })
       .option('workers', { type: 'string', describe: 'local worker processes without --redis (default 1: in this process)' })
       .option('resume', { type: 'boolean', default: false, describe: 'keep the results already written (and, with --redis, jobs already queued or finished)' })
-      .option('report', { type: 'boolean', default: true, describe: 'also write an HTML report per pipeline (--no-report: circuits only)' }),
+      .option('report', { type: 'boolean', default: true, describe: 'also write an HTML report per pipeline (--no-report: circuits only)' })
+      .example('circuitry sweep docs/examples/sweep.yaml --out-dir sweeps/example', 'two thresholds of the planted induction pipeline, a table, a CSV and a compare page')
+      .example('circuitry sweep docs/examples/sweep.yaml --redis redis://127.0.0.1:6379', "the same as jobs for 'circuitry worker' processes"),
   run: async (args) => (await import('../sweep-impl.js')).sweepCli(args as never),
 };

@@ -11,6 +11,7 @@ export const tokenizeCommand: Command = {
       .positional('text', { type: 'string', describe: 'the text to tokenize' })
       .option('json', { type: 'boolean', default: false, describe: 'print JSON {ids, pieces, ...} instead of a table' })
       .option('special', { type: 'boolean', default: true, describe: "add the tokenizer's special tokens (BOS) as a prompt gets them; --no-special for the text's own tokens" })
+      .example('circuitry tokenize --model mini-gpt2 "When Mary and John went to the store"', 'the ids and pieces of a prompt')
       .check((a) => {
         if (typeof a.text !== 'string') throw new UsageError('give the text to tokenize');
         return true;

@@ -9,6 +9,7 @@ export const workerCommand: Command = {
       .option('redis', { type: 'string', demandOption: true, describe: 'redis://[user:password@]host:port[/db] or rediss://…' })
       .option('concurrency', { type: 'string', default: '1', describe: 'pipelines run at once (one child process each)' })
       .option('queue', { type: 'string', describe: 'BullMQ queue name (default circuitry)' })
-      .option('lock-seconds', { type: 'number', default: 30, describe: "a job whose worker stops renewing its lock this long goes to another worker" }),
+      .option('lock-seconds', { type: 'number', default: 30, describe: "a job whose worker stops renewing its lock this long goes to another worker" })
+      .example('circuitry worker --redis redis://127.0.0.1:6379 --concurrency 2', 'take sweep jobs from Redis, two pipelines at a time'),
   run: async (args) => (await import('../sweep-impl.js')).workerCli(args as never),
 };
