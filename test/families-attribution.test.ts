@@ -156,8 +156,10 @@ describe.each(FAMILIES)('%s-shared: every engine against the reference', (family
     expect(relError(graph, (_, i) => stacked.scores[i], (n) => igRef.edges[n].score).rel).toBeLessThan(1e-3);
     // the other run, the run's own sources, and the five steps in one forward + backward pass
     expect([stacked.forwardPasses, stacked.backwardPasses]).toEqual([3, 1]);
-    // circuitry's default steps (α = 1/5 … 1) are another Riemann sum: the choice matters
-    const ownSteps = eapIg({ model, graph, data }, { metric: 'logit-diff', steps: 5 });
+    // the default is EAP-IG's own rule; the run's steps (α = 1/5 … 1) are another Riemann sum: the choice matters
+    const byDefault = eapIg({ model, graph, data }, { metric: 'logit-diff', steps: 5 });
+    expect(relError(graph, (_, i) => byDefault.scores[i], (n) => igRef.edges[n].score).rel).toBeLessThan(1e-3);
+    const ownSteps = eapIg({ model, graph, data }, { metric: 'logit-diff', steps: 5, interpolation: 'run' });
     expect(relError(graph, (_, i) => ownSteps.scores[i], (n) => igRef.edges[n].score).rel).toBeGreaterThan(1e-2);
   });
 
@@ -258,7 +260,8 @@ describe.each(FAMILIES)('%s, one layer deeper: the engines agree with each other
     const split = eap(input, { metric: 'logit-diff', gradient: 'split' });
     const fused = eap(input, { metric: 'logit-diff', gradient: 'fused' });
     const mask = eap(input, { metric: 'logit-diff', gradient: 'mask' });
-    const ig1 = eapIg(input, { metric: 'logit-diff', steps: 1, gradient: 'split' });
+    // one step at α = 1 (the run's rule) is the clean input itself
+    const ig1 = eapIg(input, { metric: 'logit-diff', steps: 1, gradient: 'split', interpolation: 'run' });
     const at = (r: { scores: Float32Array }) => (_: string, i: number) => r.scores[i];
     const want = (n: string) => split.scores[graph.edge(n).index];
     expect(relError(graph, at(fused), want).rel).toBeLessThan(1e-4);
