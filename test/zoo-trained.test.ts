@@ -210,3 +210,31 @@ describe('scripts/train-zoo.ts', () => {
     expect(existsSync(join(dir, 'never'))).toBe(false);
   }, 60_000);
 });
+
+describe("mini-llama's induction circuit, as npm start finds it", () => {
+  it('is K-composition: layer-1 heads write into the keys of the layer-2 heads that answer', async () => {
+    await initBackend('wasm');
+    const { loadModel } = await import('../src/model/load.js');
+    const { readPipelineConfig } = await import('../src/discovery/config.js');
+    const { runPipeline } = await import('../src/discovery/pipeline.js');
+    const { resolveDataset } = await import('../src/discovery/data.js');
+    const dir = mkdtempSync(join(tmpdir(), 'circuitry-llama-circuit-'));
+    const shipped = readPipelineConfig(join(ROOT, 'pipelines', 'mini-llama-induction.yaml'));
+    const cfg = { ...shipped, output: { graph: join(dir, 'c.json'), report: join(dir, 'c.html') } };
+    const loaded = await loadModel(cfg.model);
+    try {
+      const { file } = await runPipeline(cfg, loaded, resolveDataset(loaded, { task: cfg.task }));
+      const edges = Object.entries(file!.edges).filter(([, e]) => e.in_graph).map(([n]) => n);
+      expect(file!.meta!.metrics!.normalized).toBeGreaterThan(0.8);
+      expect(edges.length).toBeLessThan(40); // of 262
+      const kComposition = edges.filter((e) => /^a1\.h\d->a2\.h\d<k>$/u.test(e));
+      expect(kComposition.length).toBeGreaterThanOrEqual(2);
+      // the heads whose keys are composed into carry the answer to the logits
+      const readers = new Set(kComposition.map((e) => e.split('->')[1].replace('<k>', '')));
+      for (const head of readers) expect(edges).toContain(`${head}->logits`);
+    } finally {
+      loaded.model.dispose();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
