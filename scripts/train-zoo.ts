@@ -98,10 +98,9 @@ const DEFAULTS: TrainOptions = {
 /** Task weights in the loss (each task's loss is the weighted mean over its trained positions). */
 const TASK_WEIGHT: Readonly<Record<ZooTask, number>> = { ioi: 1, 'greater-than': 1, induction: 1 };
 
-/** GPT-2's initialisation: N(0, 0.02), residual projections scaled by 1/sqrt(2L), LN = identity. */
-function initTensors(cfg: ModelConfig, seed: number): Map<string, HostTensor> {
-  const rng = new Rng(seed);
-  const normal = (shape: number[], std: number): HostTensor => {
+/** Tensors of N(0, std²) entries drawn in order from one seeded stream. */
+function normalSampler(rng: Rng): (shape: number[], std: number) => HostTensor {
+  return (shape, std) => {
     const n = shape.reduce((a, b) => a * b, 1);
     const data = new Float32Array(n);
     for (let i = 0; i < n; i += 2) {
@@ -113,6 +112,11 @@ function initTensors(cfg: ModelConfig, seed: number): Map<string, HostTensor> {
     }
     return { shape, data };
   };
+}
+
+/** GPT-2's initialisation: N(0, 0.02), residual projections scaled by 1/sqrt(2L), LN = identity. */
+function initTensors(cfg: ModelConfig, seed: number): Map<string, HostTensor> {
+  const normal = normalSampler(new Rng(seed));
   const fill = (n: number, v: number): HostTensor => ({ shape: [n], data: new Float32Array(n).fill(v) });
   const { dModel: d, dMlp: dm, dVocab: V, nCtx, nLayers: L } = cfg;
   const resid = 0.02 / Math.sqrt(2 * L);
@@ -145,24 +149,14 @@ function initTensors(cfg: ModelConfig, seed: number): Map<string, HostTensor> {
  * (rotary), RMSNorm gains 1, residual projections (o_proj, down_proj) scaled by 1/sqrt(2L).
  */
 function initLlamaTensors(cfg: ModelConfig, seed: number): Map<string, HostTensor> {
-  const gpt2Like = initTensors({ ...cfg, tiedEmbeddings: true }, seed);
-  const rng = new Rng(seed + 1);
-  const normal = (shape: number[], std: number): HostTensor => {
-    const n = shape.reduce((a, b) => a * b, 1);
-    const data = new Float32Array(n);
-    for (let i = 0; i < n; i += 2) {
-      const r = Math.sqrt(-2 * Math.log(1 - rng.next()));
-      const t = 2 * Math.PI * rng.next();
-      data[i] = std * r * Math.cos(t);
-      if (i + 1 < n) data[i + 1] = std * r * Math.sin(t);
-    }
-    return { shape, data };
-  };
+  // the embedding is the first draw of the seed's stream (as GPT-2's wte), the rest from seed + 1
+  const embed = normalSampler(new Rng(seed))([cfg.dVocab, cfg.dModel], 0.02);
+  const normal = normalSampler(new Rng(seed + 1));
   const ones = (n: number): HostTensor => ({ shape: [n], data: new Float32Array(n).fill(1) });
   const { dModel: d, dMlp: dm, dVocab: V, nLayers: L, nHeads: H, nKvHeads: Hkv, dHead: dh } = cfg;
   const resid = 0.02 / Math.sqrt(2 * L);
   const t = new Map<string, HostTensor>();
-  t.set('model.embed_tokens.weight', gpt2Like.get('wte.weight')!);
+  t.set('model.embed_tokens.weight', embed);
   for (let l = 0; l < L; l++) {
     const p = `model.layers.${l}`;
     t.set(`${p}.input_layernorm.weight`, ones(d));
