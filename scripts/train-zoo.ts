@@ -1,9 +1,12 @@
 /**
- * Trains the zoo's small GPT-2-style model on a mixture of small-vocabulary IOI, greater-than
- * and induction (scripts/zoo-data.ts), deterministically from a seed, and writes it as a
- * HuggingFace folder (config.json, model.safetensors) with vocab.json and MODEL_CARD.md.
+ * Trains the zoo's small models on a mixture of small-vocabulary IOI, greater-than and induction
+ * (scripts/zoo-data.ts), deterministically from a seed, and writes each as a HuggingFace folder
+ * (config.json, model.safetensors) with vocab.json and MODEL_CARD.md. `--arch gpt2` (the
+ * default) is the GPT-2 block; `--arch llama` the modern one (rotary, RMSNorm, SwiGLU,
+ * grouped-query attention), written as a HF llama folder.
  *
  *   npm run train:zoo                      # the shipped model: src/zoo/trained/mini-gpt2
+ *   npm run train:zoo -- --arch llama      # the shipped model: src/zoo/trained/mini-llama
  *   npm run train:zoo -- --steps 5 --out /tmp/m --eval-n 0
  *
  * Same seed, same weights: the initialisation and the data order come from seeded PRNGs, and
@@ -20,6 +23,7 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { initBackend } from '../src/backend/index.js';
 import { configFromHf, configToHf, type ModelConfig } from '../src/model/config.js';
+import { checkpointOf, modelFromTensors } from '../src/model/arch/index.js';
 import type { HostTensor } from '../src/model/safetensors.js';
 import { writeSafetensors } from '../src/model/safetensors.js';
 import { gpt2WeightsFromTensors } from '../src/model/weights.js';
@@ -41,9 +45,15 @@ import {
 } from './zoo-data.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const DEFAULT_OUT = join(ROOT, 'src', 'zoo', 'trained', 'mini-gpt2');
+const ZOO_ARCHS = ['gpt2', 'llama'] as const;
+type ZooArch = (typeof ZOO_ARCHS)[number];
+const DEFAULT_OUT: Readonly<Record<ZooArch, string>> = {
+  gpt2: join(ROOT, 'src', 'zoo', 'trained', 'mini-gpt2'),
+  llama: join(ROOT, 'src', 'zoo', 'trained', 'mini-llama'),
+};
 
 interface TrainOptions {
+  readonly arch: ZooArch;
   readonly seed: number;
   readonly steps: number;
   /** The tasks of the mixture (all three for the shipped model). */
@@ -62,9 +72,12 @@ interface TrainOptions {
   readonly heads: number;
   readonly dModel: number;
   readonly nCtx: number;
+  /** Key/value heads (llama only; each shared by heads / kvHeads query heads). */
+  readonly kvHeads: number;
 }
 
 const DEFAULTS: TrainOptions = {
+  arch: 'gpt2',
   seed: 0,
   steps: 2000,
   tasks: ZOO_TASKS,
@@ -74,20 +87,20 @@ const DEFAULTS: TrainOptions = {
   weightDecay: 0.01,
   evalEvery: 250,
   evalN: 200,
-  out: DEFAULT_OUT,
+  out: DEFAULT_OUT.gpt2,
   layers: 3,
   heads: 4,
   dModel: 64,
   nCtx: 24,
+  kvHeads: 2,
 };
 
 /** Task weights in the loss (each task's loss is the weighted mean over its trained positions). */
 const TASK_WEIGHT: Readonly<Record<ZooTask, number>> = { ioi: 1, 'greater-than': 1, induction: 1 };
 
-/** GPT-2's initialisation: N(0, 0.02), residual projections scaled by 1/sqrt(2L), LN = identity. */
-function initTensors(cfg: ModelConfig, seed: number): Map<string, HostTensor> {
-  const rng = new Rng(seed);
-  const normal = (shape: number[], std: number): HostTensor => {
+/** Tensors of N(0, std²) entries drawn in order from one seeded stream. */
+function normalSampler(rng: Rng): (shape: number[], std: number) => HostTensor {
+  return (shape, std) => {
     const n = shape.reduce((a, b) => a * b, 1);
     const data = new Float32Array(n);
     for (let i = 0; i < n; i += 2) {
@@ -99,6 +112,11 @@ function initTensors(cfg: ModelConfig, seed: number): Map<string, HostTensor> {
     }
     return { shape, data };
   };
+}
+
+/** GPT-2's initialisation: N(0, 0.02), residual projections scaled by 1/sqrt(2L), LN = identity. */
+function initTensors(cfg: ModelConfig, seed: number): Map<string, HostTensor> {
+  const normal = normalSampler(new Rng(seed));
   const fill = (n: number, v: number): HostTensor => ({ shape: [n], data: new Float32Array(n).fill(v) });
   const { dModel: d, dMlp: dm, dVocab: V, nCtx, nLayers: L } = cfg;
   const resid = 0.02 / Math.sqrt(2 * L);
@@ -122,6 +140,36 @@ function initTensors(cfg: ModelConfig, seed: number): Map<string, HostTensor> {
   }
   t.set('ln_f.weight', fill(d, 1));
   t.set('ln_f.bias', fill(d, 0));
+  if (!cfg.tiedEmbeddings) t.set('lm_head.weight', normal([V, d], 0.02));
+  return t;
+}
+
+/**
+ * The same scheme in the Llama block's names (nn.Linear [out, in]): no biases, no positions
+ * (rotary), RMSNorm gains 1, residual projections (o_proj, down_proj) scaled by 1/sqrt(2L).
+ */
+function initLlamaTensors(cfg: ModelConfig, seed: number): Map<string, HostTensor> {
+  // the embedding is the first draw of the seed's stream (as GPT-2's wte), the rest from seed + 1
+  const embed = normalSampler(new Rng(seed))([cfg.dVocab, cfg.dModel], 0.02);
+  const normal = normalSampler(new Rng(seed + 1));
+  const ones = (n: number): HostTensor => ({ shape: [n], data: new Float32Array(n).fill(1) });
+  const { dModel: d, dMlp: dm, dVocab: V, nLayers: L, nHeads: H, nKvHeads: Hkv, dHead: dh } = cfg;
+  const resid = 0.02 / Math.sqrt(2 * L);
+  const t = new Map<string, HostTensor>();
+  t.set('model.embed_tokens.weight', embed);
+  for (let l = 0; l < L; l++) {
+    const p = `model.layers.${l}`;
+    t.set(`${p}.input_layernorm.weight`, ones(d));
+    t.set(`${p}.self_attn.q_proj.weight`, normal([H * dh, d], 0.02));
+    t.set(`${p}.self_attn.k_proj.weight`, normal([Hkv * dh, d], 0.02));
+    t.set(`${p}.self_attn.v_proj.weight`, normal([Hkv * dh, d], 0.02));
+    t.set(`${p}.self_attn.o_proj.weight`, normal([d, H * dh], resid));
+    t.set(`${p}.post_attention_layernorm.weight`, ones(d));
+    t.set(`${p}.mlp.gate_proj.weight`, normal([dm, d], 0.02));
+    t.set(`${p}.mlp.up_proj.weight`, normal([dm, d], 0.02));
+    t.set(`${p}.mlp.down_proj.weight`, normal([d, dm], resid));
+  }
+  t.set('model.norm.weight', ones(d));
   if (!cfg.tiedEmbeddings) t.set('lm_head.weight', normal([V, d], 0.02));
   return t;
 }
@@ -239,6 +287,8 @@ function embedding(onehot: tf.Tensor, onehotT: tf.Tensor, wte: tf.Tensor): tf.Te
 
 interface TrainResult {
   readonly cfg: ModelConfig;
+  /** config.json as written */
+  readonly hfConfig: Record<string, unknown>;
   readonly tensors: Map<string, HostTensor>;
   readonly seconds: number;
   readonly history: readonly { step: number; loss: number; eval?: EvalResult }[];
@@ -247,7 +297,34 @@ interface TrainResult {
   readonly meanLoad: number;
 }
 
-function zooConfig(opts: Pick<TrainOptions, 'layers' | 'heads' | 'dModel' | 'nCtx'>): ModelConfig {
+/** The config.json of the model to train. */
+function zooHfConfig(opts: Pick<TrainOptions, 'arch' | 'layers' | 'heads' | 'kvHeads' | 'dModel' | 'nCtx'>): Record<string, unknown> {
+  if (opts.arch === 'llama') {
+    return {
+      model_type: 'llama',
+      architectures: ['LlamaForCausalLM'],
+      num_hidden_layers: opts.layers,
+      num_attention_heads: opts.heads,
+      num_key_value_heads: opts.kvHeads,
+      hidden_size: opts.dModel,
+      head_dim: opts.dModel / opts.heads,
+      // SwiGLU's usual width: 2/3 of 4·d_model (three matrices instead of two), rounded up to 8
+      intermediate_size: Math.ceil((8 * opts.dModel) / 3 / 8) * 8,
+      vocab_size: ZOO_VOCAB.length,
+      max_position_embeddings: opts.nCtx,
+      hidden_act: 'silu',
+      rms_norm_eps: 1e-5,
+      rope_theta: 10000,
+      attention_bias: false,
+      mlp_bias: false,
+      tie_word_embeddings: false,
+    };
+  }
+  return configToHf(zooConfig(opts));
+}
+
+function zooConfig(opts: Pick<TrainOptions, 'arch' | 'layers' | 'heads' | 'kvHeads' | 'dModel' | 'nCtx'>): ModelConfig {
+  if (opts.arch === 'llama') return configFromHf(zooHfConfig(opts));
   return configFromHf({
     model_type: 'gpt2',
     n_layer: opts.layers,
@@ -261,11 +338,18 @@ function zooConfig(opts: Pick<TrainOptions, 'layers' | 'heads' | 'dModel' | 'nCt
   });
 }
 
+/** A fresh trainable model of the options' shape, initialised from the seed. */
+function initialModel(opts: TrainOptions): Transformer {
+  const cfg = zooConfig(opts);
+  if (opts.arch === 'llama') return modelFromTensors(zooHfConfig(opts), initLlamaTensors(cfg, opts.seed), 'init', { trainable: true });
+  return new Transformer(cfg, gpt2WeightsFromTensors(cfg, initTensors(cfg, opts.seed), 'init'), { trainable: true });
+}
+
 /** Trains a model; `log` receives the progress lines. */
 function train(opts: TrainOptions, log: (line: string) => void = console.log): TrainResult {
-  const cfg = zooConfig(opts);
+  const model = initialModel(opts);
+  const cfg = model.cfg;
   const V = cfg.dVocab;
-  const model = new Transformer(cfg, gpt2WeightsFromTensors(cfg, initTensors(cfg, opts.seed), 'init'), { trainable: true });
   const params = model.variables();
   // wasm has no gradient for gather: the embedding is recomputed as onehot @ wte in a hook
   const wte = params[0];
@@ -338,8 +422,8 @@ function train(opts: TrainOptions, log: (line: string) => void = console.log): T
       }
     }
     const seconds = (performance.now() - start) / 1000;
-    const tensors = model.exportTensors();
-    return { cfg, tensors, seconds, history, final: history.at(-1)?.eval, meanLoad: loads.reduce((a, x) => a + x, 0) / Math.max(1, loads.length) };
+    const saved = opts.arch === 'gpt2' ? { config: configToHf(cfg), tensors: model.exportTensors() } : checkpointOf(model);
+    return { cfg, hfConfig: saved.config, tensors: saved.tensors, seconds, history, final: history.at(-1)?.eval, meanLoad: loads.reduce((a, x) => a + x, 0) / Math.max(1, loads.length) };
   } finally {
     optimizer.dispose();
     model.dispose();
@@ -351,6 +435,7 @@ const CARD_EVAL_SEEDS: readonly number[] = [1, 2, 3];
 
 function parseOptions(argv: readonly string[]): TrainOptions {
   const spec = {
+    arch: ZOO_ARCHS.join(' or '),
     seed: 'integer',
     steps: 'positive integer',
     tasks: `comma-separated tasks among ${ZOO_TASKS.join(', ')}`,
@@ -365,6 +450,7 @@ function parseOptions(argv: readonly string[]): TrainOptions {
     heads: 'positive integer',
     'd-model': 'positive integer',
     'n-ctx': 'positive integer',
+    'kv-heads': 'positive integer dividing --heads (llama only)',
   } as const;
   const { values } = parseArgs({
     args: [...argv],
@@ -379,7 +465,11 @@ function parseOptions(argv: readonly string[]): TrainOptions {
     return v;
   };
   const int = (v: number) => Number.isSafeInteger(v);
+  const arch = values.arch ?? DEFAULTS.arch;
+  if (!(ZOO_ARCHS as readonly string[]).includes(arch)) throw new CircuitryError(`--arch: expected ${spec.arch}, got '${arch}'`);
+  if (arch !== 'llama' && values['kv-heads'] !== undefined) throw new CircuitryError(`--kv-heads: only for --arch llama (GPT-2 has one key/value head per head)`);
   const opts: TrainOptions = {
+    arch: arch as ZooArch,
     seed: num('seed', DEFAULTS.seed, int),
     steps: num('steps', DEFAULTS.steps, (v) => int(v) && v > 0),
     tasks: values.tasks === undefined ? DEFAULTS.tasks : parseTasks(values.tasks),
@@ -389,12 +479,14 @@ function parseOptions(argv: readonly string[]): TrainOptions {
     weightDecay: num('weight-decay', DEFAULTS.weightDecay, (v) => v >= 0),
     evalEvery: num('eval-every', DEFAULTS.evalEvery, (v) => int(v) && v >= 0),
     evalN: num('eval-n', DEFAULTS.evalN, (v) => int(v) && v >= 0),
-    out: values.out === undefined ? DEFAULTS.out : resolve(values.out),
+    out: values.out === undefined ? DEFAULT_OUT[arch as ZooArch] : resolve(values.out),
     layers: num('layers', DEFAULTS.layers, (v) => int(v) && v > 0),
     heads: num('heads', DEFAULTS.heads, (v) => int(v) && v > 0),
     dModel: num('d-model', DEFAULTS.dModel, (v) => int(v) && v > 0),
     nCtx: num('n-ctx', DEFAULTS.nCtx, (v) => int(v) && v > 0),
+    kvHeads: num('kv-heads', DEFAULTS.kvHeads, (v) => int(v) && v > 0),
   };
+  if (opts.arch === 'llama' && opts.heads % opts.kvHeads !== 0) throw new CircuitryError(`--kv-heads (${opts.kvHeads}) must divide --heads (${opts.heads})`);
   if (opts.dModel % opts.heads !== 0) throw new CircuitryError(`--d-model (${opts.dModel}) must be divisible by --heads (${opts.heads})`);
   return opts;
 }
@@ -416,7 +508,7 @@ function modelCard(opts: TrainOptions, res: TrainResult, backend: string, final:
   const lines = [
     `# ${basename(opts.out)}`,
     '',
-    "one of circuitry's built-in trained models: a small GPT-2-style transformer trained by `npm run train:zoo`",
+    `one of circuitry's built-in trained models: a small ${opts.arch === 'llama' ? 'Llama-style (rotary, RMSNorm, SwiGLU, grouped-query attention)' : 'GPT-2-style'} transformer trained by \`npm run train:zoo\``,
     '(scripts/train-zoo.ts) on a mixture of small-vocabulary IOI, greater-than and induction prompts.',
     'Its circuits are learned, not planted: nothing in the weights was set by hand.',
     '',
@@ -425,12 +517,12 @@ function modelCard(opts: TrainOptions, res: TrainResult, backend: string, final:
     '| field | value |',
     '| --- | --- |',
     `| layers | ${c.nLayers} |`,
-    `| heads | ${c.nHeads} (d_head ${c.dHead}) |`,
+    ...(c.nKvHeads === c.nHeads ? [`| heads | ${c.nHeads} (d_head ${c.dHead}) |`] : [`| heads | ${c.nHeads} query heads sharing ${c.nKvHeads} key/value heads (grouped-query, d_head ${c.dHead}) |`]),
     `| d_model | ${c.dModel} |`,
-    `| d_mlp | ${c.dMlp} (GELU, gelu_new) |`,
-    `| n_ctx | ${c.nCtx} (learned positions) |`,
+    c.gatedMlp ? `| d_mlp | ${c.dMlp} (SwiGLU: silu(gate) · up) |` : `| d_mlp | ${c.dMlp} (GELU, gelu_new) |`,
+    c.positional === 'rotary' ? `| n_ctx | ${c.nCtx} (rotary positions, θ = ${c.rotaryBase}) |` : `| n_ctx | ${c.nCtx} (learned positions) |`,
     `| vocabulary | ${c.dVocab} words (vocab.json = ZOO_VOCAB of src/zoo/vocab.ts at training time) |`,
-    `| normalization | LayerNorm (pre-LN, final ln_f) |`,
+    c.normalization === 'RMS' ? `| normalization | RMSNorm (pre-norm, final norm) |` : `| normalization | LayerNorm (pre-LN, final ln_f) |`,
     `| embeddings | ${c.tiedEmbeddings ? 'tied (W_U = W_E^T)' : 'untied (lm_head)'} |`,
     `| parameters | ${params.toLocaleString('en-US')} |`,
     '',
@@ -480,12 +572,13 @@ function modelCard(opts: TrainOptions, res: TrainResult, backend: string, final:
     for (const h of curve) lines.push(`| ${h.step} | ${h.loss.toFixed(4)} | ${ZOO_TASKS.map((t) => pct(h.eval!.tasks[t].accuracy)).join(' | ')} |`);
     lines.push('');
   }
-  const shape = ([['layers', opts.layers, DEFAULTS.layers], ['heads', opts.heads, DEFAULTS.heads], ['d-model', opts.dModel, DEFAULTS.dModel]] as const)
+  const shape = ([['layers', opts.layers, DEFAULTS.layers], ['heads', opts.heads, DEFAULTS.heads], ['d-model', opts.dModel, DEFAULTS.dModel], ['kv-heads', opts.arch === 'llama' ? opts.kvHeads : DEFAULTS.kvHeads, DEFAULTS.kvHeads]] as const)
     .filter(([, v, dflt]) => v !== dflt)
     .map(([flag, v]) => ` --${flag} ${v}`)
     .join('');
-  const out = opts.out === DEFAULT_OUT ? '' : ` --out src/zoo/trained/${basename(opts.out)}`;
-  lines.push('## Reproduce', '', '```', `npm run train:zoo -- --seed ${opts.seed} --steps ${opts.steps}${shape}${out}`, '```', '');
+  const arch = opts.arch === DEFAULTS.arch ? '' : ` --arch ${opts.arch}`;
+  const out = opts.out === DEFAULT_OUT[opts.arch] ? '' : ` --out src/zoo/trained/${basename(opts.out)}`;
+  lines.push('## Reproduce', '', '```', `npm run train:zoo -- ${arch.slice(1)}${arch ? ' ' : ''}--seed ${opts.seed} --steps ${opts.steps}${shape}${out}`, '```', '');
   return lines.join('\n');
 }
 
@@ -495,7 +588,7 @@ function writeModelFolder(opts: TrainOptions, res: TrainResult, backend: string,
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
   try {
-    writeFileSync(join(tmp, 'config.json'), `${JSON.stringify(configToHf(res.cfg), null, 2)}\n`);
+    writeFileSync(join(tmp, 'config.json'), `${JSON.stringify(res.hfConfig, null, 2)}\n`);
     writeFileSync(join(tmp, 'vocab.json'), `${JSON.stringify(ZOO_VOCAB.slice(0, res.cfg.dVocab))}\n`);
     // metadata holds nothing that varies between runs, so the same seed gives the same bytes
     writeSafetensors(join(tmp, 'model.safetensors'), res.tensors, { format: 'pt', trainer: 'circuitry scripts/train-zoo.ts', seed: String(opts.seed), steps: String(opts.steps) });
@@ -512,11 +605,11 @@ async function main(): Promise<void> {
   const opts = parseOptions(process.argv.slice(2));
   const backend = await initBackend();
   const cfg = zooConfig(opts);
-  console.log(`train-zoo: ${cfg.nLayers} layers, ${cfg.nHeads} heads, d_model ${cfg.dModel}, vocab ${cfg.dVocab}, n_ctx ${cfg.nCtx}; seed ${opts.seed}, ${opts.steps} steps; backend ${backend}`);
+  console.log(`train-zoo: ${opts.arch}, ${cfg.nLayers} layers, ${cfg.nHeads} heads (${cfg.nKvHeads} key/value), d_model ${cfg.dModel}, vocab ${cfg.dVocab}, n_ctx ${cfg.nCtx}; seed ${opts.seed}, ${opts.steps} steps; backend ${backend}`);
   const res = train(opts);
   let final: EvalResult | undefined;
   if (opts.evalN > 0) {
-    const model = new Transformer(res.cfg, gpt2WeightsFromTensors(res.cfg, res.tensors, 'trained'));
+    const model = modelFromTensors(res.hfConfig, res.tensors, 'trained');
     try {
       final = evaluateZooModel(model, { n: opts.evalN, seeds: CARD_EVAL_SEEDS });
     } finally {

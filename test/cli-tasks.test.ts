@@ -19,8 +19,8 @@ describe('circuitry tasks (spawned)', () => {
     const names = lines.filter((l) => !l.startsWith(' ')).map((l) => l.split(/\s+/u)[0]);
     expect(names).toEqual(['ioi', 'greater-than', 'induction', 'docstring', 'both-colors', 'first-color', 'recall-first']);
     const models = (task: string) => lines[lines.findIndex((l) => l.startsWith(`${task} `)) + 1].trim();
-    expect(models('ioi')).toBe('models: mini-gpt2, mini-gpt2-l4h8, HuggingFace GPT-2 models');
-    expect(models('induction')).toMatch(/^models: mini-gpt2, mini-gpt2-l4h8, planted-induction/u);
+    expect(models('ioi')).toBe('models: mini-gpt2, mini-gpt2-l4h8, mini-llama, HuggingFace GPT-2 models');
+    expect(models('induction')).toMatch(/^models: mini-gpt2, mini-gpt2-l4h8, mini-llama, planted-induction/u);
     expect(models('both-colors')).toBe('models: planted-and');
     expect(models('first-color')).toBe('models: planted-or');
     expect(models('recall-first')).toBe('models: planted-negative');

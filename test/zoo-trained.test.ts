@@ -6,11 +6,10 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initBackend } from '../src/backend/index.js';
-import { configFromHf } from '../src/model/config.js';
+import { modelFromTensors } from '../src/model/arch/index.js';
 import { readSafetensors } from '../src/model/safetensors.js';
 import { WordTokenizer } from '../src/model/tokenizer.js';
-import { gpt2WeightsFromTensors } from '../src/model/weights.js';
-import { Transformer } from '../src/model/transformer.js';
+import type { Transformer } from '../src/model/transformer.js';
 import { MetricTargets, metricPerExample, type MetricName } from '../src/metrics/index.js';
 import type { TaskDataset } from '../src/tasks/dataset.js';
 import { greaterThanDataset } from '../src/tasks/greater-than.js';
@@ -18,7 +17,7 @@ import { inductionDataset } from '../src/tasks/induction.js';
 import { ioiDataset } from '../src/tasks/ioi.js';
 import { zooModel } from '../src/zoo/index.js';
 import { ZOO_VOCAB } from '../src/zoo/vocab.js';
-import { MINI_GPT2_DIR, MINI_GPT2_L4H8_DIR } from '../src/zoo/trained/index.js';
+import { MINI_GPT2_DIR, MINI_GPT2_L4H8_DIR, MINI_LLAMA_DIR } from '../src/zoo/trained/index.js';
 import { CircuitGraph } from '../src/graph/graph.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -34,8 +33,7 @@ const generators: Record<string, (tok: WordTokenizer, o: { n: number; seed: numb
 };
 
 function loadShipped(dir = MINI_GPT2_DIR): Transformer {
-  const cfg = configFromHf(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')));
-  return new Transformer(cfg, gpt2WeightsFromTensors(cfg, readSafetensors(join(dir, 'model.safetensors')), dir));
+  return modelFromTensors(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')), readSafetensors(join(dir, 'model.safetensors')), dir);
 }
 
 function metric(model: Transformer, name: MetricName, rows: number[][], ds: TaskDataset): number[] {
@@ -50,9 +48,11 @@ function metric(model: Transformer, name: MetricName, rows: number[][], ds: Task
 const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 describe.each([
-  { name: 'mini-gpt2', dir: MINI_GPT2_DIR, layers: 3, heads: 4, edges: 262 },
-  { name: 'mini-gpt2-l4h8', dir: MINI_GPT2_L4H8_DIR, layers: 4, heads: 8, edges: 1519 },
-])('$name, a trained zoo model', ({ name, dir, layers, heads, edges }) => {
+  { name: 'mini-gpt2', dir: MINI_GPT2_DIR, family: 'gpt2', layers: 3, heads: 4, kvHeads: 4, edges: 262 },
+  { name: 'mini-gpt2-l4h8', dir: MINI_GPT2_L4H8_DIR, family: 'gpt2', layers: 4, heads: 8, kvHeads: 8, edges: 1519 },
+  // the modern block: rotary, RMSNorm, SwiGLU, 4 query heads sharing 2 key/value heads
+  { name: 'mini-llama', dir: MINI_LLAMA_DIR, family: 'llama', layers: 3, heads: 4, kvHeads: 2, edges: 262 },
+])('$name, a trained zoo model', ({ name, dir, family, layers, heads, kvHeads, edges }) => {
   let model: Transformer;
   let tok: WordTokenizer;
   beforeAll(async () => {
@@ -71,7 +71,11 @@ describe.each([
     // the shipped vocabulary is the zoo vocabulary (append-only) and matches the weights
     expect(z?.vocab).toEqual(ZOO_VOCAB.slice(0, z!.vocab.length));
     expect(model.cfg.dVocab).toBe(z!.vocab.length);
-    expect([model.cfg.nLayers, model.cfg.nHeads]).toEqual([layers, heads]);
+    expect([model.cfg.family, model.cfg.nLayers, model.cfg.nHeads, model.cfg.nKvHeads]).toEqual([family, layers, heads, kvHeads]);
+    if (family === 'llama') {
+      expect(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'))).toMatchObject({ model_type: 'llama', architectures: ['LlamaForCausalLM'] });
+      expect([model.cfg.positional, model.cfg.normalization, model.cfg.gatedMlp, model.cfg.act]).toEqual(['rotary', 'RMS', true, 'silu']);
+    }
     expect(new CircuitGraph({ nLayers: layers, nHeads: heads, hasMlp: true, qkv: true }).nEdges).toBe(edges);
     expect(statSync(join(dir, 'model.safetensors')).size).toBeLessThan(5_000_000);
   });
@@ -152,9 +156,9 @@ describe('scripts/train-zoo.ts', () => {
   const dir = mkdtempSync(join(tmpdir(), 'circuitry-train-zoo-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  const run = (name: string, seed: number): Map<string, Float32Array> => {
+  const run = (name: string, seed: number, extra: readonly string[] = []): Map<string, Float32Array> => {
     const out = join(dir, name);
-    execFileSync(process.execPath, [join(ROOT, 'bin', 'run-ts.js'), join(ROOT, 'scripts', 'train-zoo.ts'), '--steps', '5', '--batch-per-task', '8', '--eval-n', '0', '--seed', String(seed), '--out', out], {
+    execFileSync(process.execPath, [join(ROOT, 'bin', 'run-ts.js'), join(ROOT, 'scripts', 'train-zoo.ts'), '--steps', '5', '--batch-per-task', '8', '--eval-n', '0', '--seed', String(seed), '--out', out, ...extra], {
       cwd: ROOT,
       stdio: 'pipe',
       env: { ...process.env, CIRCUITRY_BACKEND: 'wasm' },
@@ -172,4 +176,65 @@ describe('scripts/train-zoo.ts', () => {
     expect(readFileSync(join(dir, 'a', 'model.safetensors')).equals(readFileSync(join(dir, 'b', 'model.safetensors')))).toBe(true);
     expect(Buffer.from(c.get('wte.weight')!.buffer).equals(Buffer.from(a.get('wte.weight')!.buffer))).toBe(false);
   }, 60_000);
+
+  it('--arch llama trains a HF llama folder (grouped k/v, no biases), deterministically, that loads as a llama model', () => {
+    const a = run('llama-a', 3, ['--arch', 'llama']);
+    const b = run('llama-b', 3, ['--arch', 'llama']);
+    expect(readFileSync(join(dir, 'llama-a', 'model.safetensors')).equals(readFileSync(join(dir, 'llama-b', 'model.safetensors')))).toBe(true);
+    const config = JSON.parse(readFileSync(join(dir, 'llama-a', 'config.json'), 'utf8'));
+    expect(config).toMatchObject({ model_type: 'llama', num_attention_heads: 4, num_key_value_heads: 2, hidden_size: 64, hidden_act: 'silu', tie_word_embeddings: false });
+    expect([...a.keys()].filter((k) => k.includes('bias'))).toEqual([]);
+    const shapes = new Map([...readSafetensors(join(dir, 'llama-a', 'model.safetensors'))].map(([k, t]) => [k, t.shape]));
+    expect(shapes.get('model.layers.0.self_attn.k_proj.weight')).toEqual([32, 64]);
+    expect(shapes.get('model.layers.0.self_attn.q_proj.weight')).toEqual([64, 64]);
+    expect(shapes.has('lm_head.weight')).toBe(true);
+    expect(b.size).toBe(a.size);
+    expect(readFileSync(join(dir, 'llama-a', 'MODEL_CARD.md'), 'utf8')).toContain('npm run train:zoo -- --arch llama --seed 3 --steps 5');
+    const model = loadShipped(join(dir, 'llama-a'));
+    expect([model.cfg.family, model.cfg.nKvHeads, model.cfg.positional]).toEqual(['llama', 2, 'rotary']);
+    model.dispose();
+  }, 60_000);
+
+  it('refuses an unknown --arch and --kv-heads on GPT-2, naming the flag, before training', () => {
+    const fail = (args: string[]): string => {
+      try {
+        execFileSync(process.execPath, [join(ROOT, 'bin', 'run-ts.js'), join(ROOT, 'scripts', 'train-zoo.ts'), ...args, '--out', join(dir, 'never')], { cwd: ROOT, stdio: 'pipe' });
+      } catch (e) {
+        return String((e as { stderr: Buffer }).stderr);
+      }
+      throw new Error('expected a failure');
+    };
+    expect(fail(['--arch', 'mamba'])).toContain("train-zoo: --arch: expected gpt2 or llama, got 'mamba'");
+    expect(fail(['--kv-heads', '2'])).toContain('train-zoo: --kv-heads: only for --arch llama');
+    expect(fail(['--arch', 'llama', '--kv-heads', '3'])).toContain('train-zoo: --kv-heads (3) must divide --heads (4)');
+    expect(existsSync(join(dir, 'never'))).toBe(false);
+  }, 60_000);
+});
+
+describe("mini-llama's induction circuit, as npm start finds it", () => {
+  it('is K-composition: layer-1 heads write into the keys of the layer-2 heads that answer', async () => {
+    await initBackend('wasm');
+    const { loadModel } = await import('../src/model/load.js');
+    const { readPipelineConfig } = await import('../src/discovery/config.js');
+    const { runPipeline } = await import('../src/discovery/pipeline.js');
+    const { resolveDataset } = await import('../src/discovery/data.js');
+    const dir = mkdtempSync(join(tmpdir(), 'circuitry-llama-circuit-'));
+    const shipped = readPipelineConfig(join(ROOT, 'pipelines', 'mini-llama-induction.yaml'));
+    const cfg = { ...shipped, output: { graph: join(dir, 'c.json'), report: join(dir, 'c.html') } };
+    const loaded = await loadModel(cfg.model);
+    try {
+      const { file } = await runPipeline(cfg, loaded, resolveDataset(loaded, { task: cfg.task }));
+      const edges = Object.entries(file!.edges).filter(([, e]) => e.in_graph).map(([n]) => n);
+      expect(file!.meta!.metrics!.normalized).toBeGreaterThan(0.8);
+      expect(edges.length).toBeLessThan(40); // of 262
+      const kComposition = edges.filter((e) => /^a1\.h\d->a2\.h\d<k>$/u.test(e));
+      expect(kComposition.length).toBeGreaterThanOrEqual(2);
+      // the heads whose keys are composed into carry the answer to the logits
+      const readers = new Set(kComposition.map((e) => e.split('->')[1].replace('<k>', '')));
+      for (const head of readers) expect(edges).toContain(`${head}->logits`);
+    } finally {
+      loaded.model.dispose();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });

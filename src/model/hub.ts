@@ -1,10 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, copyFileSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
-import { Readable, Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { HubApiError, downloadFileToCacheDir, modelInfo, pathsInfo, type PathInfo } from '@huggingface/hub';
 import { CircuitryError } from '../errors.js';
 import { CONFIG_FILE, INDEX_FILE, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE, shardsOfIndex } from './checkpoint.js';
 
@@ -18,6 +16,10 @@ import { CONFIG_FILE, INDEX_FILE, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE, WEIGHTS
  *       refs/{revision}                 the commit hash the revision (branch) points to
  *       blobs/{etag}                    file contents
  *       snapshots/{commit}/{file}       symlinks to the blobs (plain copies where symlinks fail)
+ *
+ * Downloads go through @huggingface/hub (model info, paths-info, downloadFileToCacheDir, which
+ * also reads Xet-stored files); this module adds the commit pinning, the checks (size, sha256),
+ * the clean-up of a failed download and messages that name the model, the file and the status.
  */
 
 export interface ResolvedModel {
@@ -147,137 +149,127 @@ function networkReason(e: unknown): string {
   return cause.code && !cause.message.includes(cause.code) ? `${cause.code}: ${cause.message}` : cause.message || err.message;
 }
 
-async function transfer<T>(file: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (e) {
-    if (e instanceof CircuitryError) throw e;
-    throw new TransferError(file, networkReason(e));
-  }
-}
-
-interface HubResponse {
-  readonly file: string;
+/** One answer of the hub (or the CDN), as the fetch below saw it. */
+interface HubAnswer {
   readonly url: string;
-  readonly res: Response;
-  /** from the hub's own responses (the CDN's lack them): commit, etag, error code */
-  readonly commit?: string;
-  readonly etag?: string;
-  /** x-linked-etag: an LFS file's sha256 */
-  readonly lfsSha256?: string;
+  readonly status: number;
+  /** x-error-code: RepoNotFound, RevisionNotFound, EntryNotFound, GatedRepo */
   readonly errorCode?: string;
 }
 
 interface HubContext {
   readonly id: string;
-  readonly endpoint: string;
-  readonly token?: string;
+  readonly revision: string;
+  readonly hubUrl: string;
+  readonly accessToken?: string;
+  readonly fetch: typeof fetch;
+  readonly answers: HubAnswer[];
   readonly log?: (message: string) => void;
 }
 
 /**
- * GET {endpoint}/{id}/resolve/{rev}/{file}, following redirects by hand: the hub's first
- * response carries the commit and etag headers; the CDN it redirects large files to does not.
- * The token goes to the hub's origin only.
+ * The fetch @huggingface/hub is given: it follows redirects itself so that the token goes to
+ * the hub's origin only (never to the CDN a large file redirects to), and it records each
+ * answer's status and x-error-code, which the library's errors do not keep.
  */
-async function hubGet(ctx: HubContext, rev: string, file: string): Promise<HubResponse> {
-  const url = `${ctx.endpoint}/${ctx.id}/resolve/${encodeURIComponent(rev)}/${file.split('/').map(encodeURIComponent).join('/')}`;
-  const origin = new URL(url).origin;
-  let next = url;
-  const hops: Headers[] = [];
-  // the first hop that sends a header wins (a renamed repo adds a same-origin redirect first)
-  const header = (name: string): string | undefined => hops.map((h) => h.get(name)).find((v) => v != null) ?? undefined;
-  for (let hop = 0; hop < 10; hop++) {
-    const headers: Record<string, string> = {};
-    if (ctx.token && new URL(next).origin === origin) headers.authorization = `Bearer ${ctx.token}`;
-    const res = await fetch(next, { redirect: 'manual', headers });
-    hops.push(res.headers);
-    const location = res.headers.get('location');
-    if (res.status >= 300 && res.status < 400 && location) {
+function hubFetch(hubUrl: string, answers: HubAnswer[]): typeof fetch {
+  const origin = new URL(hubUrl).origin;
+  return async (input, init = {}) => {
+    let url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+    for (let hop = 0; hop < 10; hop++) {
+      const headers = new Headers(init.headers);
+      if (new URL(url).origin !== origin) headers.delete('authorization');
+      const res = await fetch(url, { ...init, headers, redirect: 'manual' });
+      answers.push({ url, status: res.status, errorCode: res.headers.get('x-error-code') ?? undefined });
+      const location = res.headers.get('location');
+      if (res.status < 300 || res.status >= 400 || !location) return res;
       await res.body?.cancel();
-      next = new URL(location, next).toString();
-      continue;
+      url = new URL(location, url).href;
     }
-    const clean = (v: string | undefined): string | undefined => v?.replace(/^W\//, '').replace(/"/g, '') || undefined;
-    const lfsSha256 = clean(header('x-linked-etag'));
-    return { file, url, res, commit: header('x-repo-commit'), etag: lfsSha256 ?? clean(header('etag')), lfsSha256, errorCode: header('x-error-code') };
-  }
-  throw new CircuitryError(`${url}: too many redirects`);
+    throw new CircuitryError(`${url}: too many redirects`);
+  };
 }
 
-function isMissing(r: HubResponse): boolean {
-  return r.res.status === 404 || r.errorCode === 'EntryNotFound';
-}
-
-/** An HTTP failure as a CircuitryError naming the model, file and status. */
-function httpError(ctx: HubContext, r: HubResponse, revision: string): CircuitryError {
-  const status = `${r.url} returned HTTP ${r.res.status}`;
-  if (r.errorCode === 'RepoNotFound' || (r.file === CONFIG_FILE && r.res.status === 404 && !r.errorCode)) {
+/** The hub's last failed answer as a CircuitryError naming the model, the file and the status. */
+function httpError(ctx: HubContext, file: string | undefined): CircuitryError {
+  const r = [...ctx.answers].reverse().find((a) => a.status >= 400) ?? ctx.answers.at(-1);
+  if (!r) return new CircuitryError(`model '${ctx.id}': the HuggingFace hub gave no answer`);
+  const status = `${r.url.split('?')[0]} returned HTTP ${r.status}`;
+  if (r.errorCode === 'RepoNotFound' || (file === undefined && r.status === 404 && !r.errorCode)) {
     return new CircuitryError(`model '${ctx.id}' was not found on the HuggingFace hub (${status}); check the id, or set HF_TOKEN if it is private`);
   }
-  if (r.errorCode === 'RevisionNotFound') return new CircuitryError(`model '${ctx.id}' has no revision '${revision}' on the HuggingFace hub (${status})`);
-  if (r.errorCode === 'EntryNotFound' || r.res.status === 404) {
-    return new CircuitryError(`model '${ctx.id}' has no ${r.file} on the HuggingFace hub (${status})`);
+  if (r.errorCode === 'RevisionNotFound') return new CircuitryError(`model '${ctx.id}' has no revision '${ctx.revision}' on the HuggingFace hub (${status})`);
+  if (file !== undefined && (r.errorCode === 'EntryNotFound' || r.status === 404)) {
+    return new CircuitryError(`model '${ctx.id}' has no ${file} on the HuggingFace hub (${status})`);
   }
-  if (r.errorCode === 'GatedRepo' || r.res.status === 401 || r.res.status === 403) {
+  if (r.errorCode === 'GatedRepo' || r.status === 401 || r.status === 403) {
     return new CircuitryError(`model '${ctx.id}' needs authorization (${status}): it may be gated or private; accept its terms on the hub and set HF_TOKEN`);
   }
-  return new CircuitryError(`downloading ${r.file} of model '${ctx.id}' failed (${status})`);
+  return new CircuitryError(`downloading ${file ?? 'the file list'} of model '${ctx.id}' failed (${status})`);
+}
+
+/** Runs one library call; a hub answer becomes httpError, anything else a TransferError. */
+async function hubCall<T>(ctx: HubContext, file: string | undefined, fn: () => Promise<T>): Promise<T> {
+  const before = ctx.answers.length;
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof CircuitryError) throw e;
+    if (e instanceof HubApiError || ctx.answers.slice(before).some((a) => a.status >= 400)) throw httpError(ctx, file);
+    throw new TransferError(file ?? CONFIG_FILE, networkReason(e));
+  }
 }
 
 function formatBytes(n: number): string {
   return n >= 1e9 ? `${(n / 1e9).toFixed(1)} GB` : n >= 1e6 ? `${(n / 1e6).toFixed(0)} MB` : `${(n / 1e3).toFixed(0)} kB`;
 }
 
+/** What paths-info says of the files asked for (absent files are left out). */
+async function filesAt(ctx: HubContext, commit: string, paths: readonly string[]): Promise<Map<string, PathInfo>> {
+  const infos = await hubCall(ctx, undefined, () =>
+    pathsInfo({ repo: { type: 'model', name: ctx.id }, paths: [...paths], revision: commit, expand: true, hubUrl: ctx.hubUrl, accessToken: ctx.accessToken, fetch: ctx.fetch }),
+  );
+  return new Map(infos.filter((i) => i.type === 'file').map((i) => [i.path, i]));
+}
+
 /**
- * Streams a response body into blobs/ (temp name, then rename) and links it from the snapshot.
- * An LFS file's linked etag is its sha256, which is checked. Blobs are named by the etag, as
- * huggingface_hub names them, or by the sha256 when the server sent no usable etag.
+ * One file into the cache by @huggingface/hub (blobs/{etag}, snapshots/{commit}/{file} a
+ * relative symlink), then checked: its size, and an LFS file's sha256. A failed or bad download
+ * leaves neither a blob, nor a temporary file, nor a snapshot entry behind.
  */
-async function store(ctx: HubContext, r: HubResponse, repoDir: string, snapshot: string): Promise<void> {
-  const blobs = join(repoDir, 'blobs');
-  mkdirSync(blobs, { recursive: true });
-  const size = Number(r.res.headers.get('content-length') ?? NaN);
-  ctx.log?.(`downloading ${ctx.id}/${r.file}${Number.isFinite(size) ? ` (${formatBytes(size)})` : ''}`);
-  const tmp = join(blobs, `${randomBytes(8).toString('hex')}.incomplete`);
-  const sha = createHash('sha256');
-  let bytes = 0;
+async function fetchFile(ctx: HubContext, repoDir: string, commit: string, file: string, info: PathInfo): Promise<void> {
+  ctx.log?.(`downloading ${ctx.id}/${file} (${formatBytes(info.size)})`);
+  // the blob name the library gives it
+  const etag = info.lfs?.oid ?? info.xetHash ?? info.oid;
+  if (!etag) throw new CircuitryError(`model '${ctx.id}': the hub sent no oid for ${file}`);
+  const blob = join(repoDir, 'blobs', etag);
+  const pointer = join(repoDir, 'snapshots', commit, file);
+  const discard = () => [blob, `${blob}.incomplete`, pointer].forEach((p) => rmSync(p, { force: true }));
+  // the library announces each download on console.debug, which is stdout: our stdout is the command's output
+  const debug = console.debug;
+  console.debug = () => undefined;
   try {
-    if (!r.res.body) throw new CircuitryError(`${r.url}: empty response body`);
-    const tap = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        sha.update(chunk);
-        bytes += chunk.length;
-        done(null, chunk);
-      },
-    });
-    await pipeline(Readable.fromWeb(r.res.body as WebReadableStream), tap, createWriteStream(tmp));
-    if (Number.isFinite(size) && bytes !== size) {
-      throw new CircuitryError(`downloading ${r.file} of model '${ctx.id}': got ${bytes} bytes, expected ${size} (connection cut?)`);
+    await hubCall(ctx, file, () =>
+      downloadFileToCacheDir({ repo: { type: 'model', name: ctx.id }, path: file, revision: commit, cacheDir: dirname(repoDir), hubUrl: ctx.hubUrl, accessToken: ctx.accessToken, fetch: ctx.fetch }),
+    );
+    const bytes = statSync(blob).size;
+    if (bytes !== info.size) throw new TransferError(file, `got ${bytes} bytes, expected ${info.size} (connection cut?)`);
+    if (info.lfs) {
+      const digest = await sha256File(blob);
+      if (digest !== info.lfs.oid) throw new CircuitryError(`downloading ${file} of model '${ctx.id}': sha256 ${digest} does not match the hub's ${info.lfs.oid} (corrupted download)`);
     }
-    const digest = sha.digest('hex');
-    if (r.lfsSha256 && /^[0-9a-f]{64}$/.test(r.lfsSha256) && r.lfsSha256 !== digest) {
-      throw new CircuitryError(`downloading ${r.file} of model '${ctx.id}': sha256 ${digest} does not match the hub's ${r.lfsSha256} (corrupted download)`);
-    }
-    const blobName = r.etag && /^[0-9a-f]{40}$|^[0-9a-f]{64}$/.test(r.etag) ? r.etag : digest;
-    const blob = join(blobs, blobName);
-    renameSync(tmp, blob);
-    linkIntoSnapshot(blob, join(snapshot, r.file));
+  } catch (e) {
+    discard();
+    throw e;
   } finally {
-    rmSync(tmp, { force: true });
+    console.debug = debug;
   }
 }
 
-/** snapshot/file -> ../../blobs/x as a relative symlink (a copy where symlinks are not allowed). */
-function linkIntoSnapshot(blob: string, target: string): void {
-  mkdirSync(dirname(target), { recursive: true });
-  const tmp = `${target}.${randomBytes(4).toString('hex')}.tmp`;
-  try {
-    symlinkSync(relative(dirname(target), blob), tmp);
-  } catch {
-    copyFileSync(blob, tmp);
-  }
-  renameSync(tmp, target);
+async function sha256File(path: string): Promise<string> {
+  const sha = createHash('sha256');
+  for await (const chunk of createReadStream(path)) sha.update(chunk as Buffer);
+  return sha.digest('hex');
 }
 
 /** Writes refs/{revision} (temp file, then rename). */
@@ -289,42 +281,29 @@ function writeRef(repoDir: string, revision: string, commit: string): void {
   renameSync(tmp, ref);
 }
 
+/**
+ * Downloads through @huggingface/hub: the revision's commit (model info), which of the files we
+ * read exist there (paths-info), then each file pinned to that commit, so that one snapshot
+ * folder holds one commit's files (the library alone would file each under its last commit).
+ */
 async function download(id: string, revision: string, repoDir: string, env: Env, log?: (m: string) => void): Promise<string> {
-  const ctx: HubContext = {
-    id,
-    endpoint: (env.HF_ENDPOINT || 'https://huggingface.co').replace(/\/+$/, ''),
-    token: env.HF_TOKEN || undefined,
-    log,
-  };
-  const config = await transfer(CONFIG_FILE, () => hubGet(ctx, revision, CONFIG_FILE));
-  if (!config.res.ok) throw httpError(ctx, config, revision);
-  // pin every later file to the commit config.json came from; mirrors without the header
-  // get a snapshot named after the revision
-  const commit = config.commit ?? revision;
-  if (!/^[\w.-]+$/.test(commit)) throw new CircuitryError(`${config.url}: unexpected x-repo-commit header ${JSON.stringify(commit)}`);
+  const hubUrl = (env.HF_ENDPOINT || 'https://huggingface.co').replace(/\/+$/, '');
+  const answers: HubAnswer[] = [];
+  const ctx: HubContext = { id, revision, hubUrl, accessToken: env.HF_TOKEN || undefined, fetch: hubFetch(hubUrl, answers), answers, log };
+  const commit = COMMIT.test(revision)
+    ? revision
+    : (await hubCall(ctx, undefined, () => modelInfo({ name: id, revision, hubUrl, accessToken: ctx.accessToken, fetch: ctx.fetch, additionalFields: ['sha'] }))).sha;
+  if (typeof commit !== 'string' || !/^[\w.-]+$/.test(commit)) throw new CircuitryError(`model '${id}': the hub named an unexpected commit ${JSON.stringify(commit)} for revision '${revision}'`);
   const snapshot = join(repoDir, 'snapshots', commit);
-  await transfer(CONFIG_FILE, () => store(ctx, config, repoDir, snapshot));
-
-  const fetchIfAbsent = (file: string, optional: boolean): Promise<boolean> =>
-    transfer(file, async () => {
-      if (existsSync(join(snapshot, file))) return true;
-      const r = await hubGet(ctx, commit, file);
-      if (isMissing(r) && optional) {
-        await r.res.body?.cancel();
-        return false;
-      }
-      if (!r.res.ok) throw httpError(ctx, r, revision);
-      await store(ctx, r, repoDir, snapshot);
-      return true;
-    });
-
-  if (!(await fetchIfAbsent(WEIGHTS_FILE, true))) {
-    if (!(await fetchIfAbsent(INDEX_FILE, true))) {
-      throw new CircuitryError(
-        `model '${id}' has no ${WEIGHTS_FILE} or ${INDEX_FILE} on the HuggingFace hub (revision '${revision}'): circuitry reads safetensors only. ` +
-          `Convert it with transformers (save_pretrained(dir, safe_serialization=True)) and pass the folder`,
-      );
-    }
+  const present = await filesAt(ctx, commit, [CONFIG_FILE, WEIGHTS_FILE, INDEX_FILE, TOKENIZER_FILE, TOKENIZER_CONFIG_FILE]);
+  const get = async (file: string, info: PathInfo | undefined): Promise<void> => {
+    if (!info) throw new CircuitryError(`model '${id}' has no ${file} on the HuggingFace hub (revision '${revision}')`);
+    if (!existsSync(join(snapshot, file))) await fetchFile(ctx, repoDir, commit, file, info);
+  };
+  await get(CONFIG_FILE, present.get(CONFIG_FILE));
+  if (present.has(WEIGHTS_FILE)) await get(WEIGHTS_FILE, present.get(WEIGHTS_FILE));
+  else if (present.has(INDEX_FILE)) {
+    await get(INDEX_FILE, present.get(INDEX_FILE));
     const indexPath = join(snapshot, INDEX_FILE);
     let raw: unknown;
     try {
@@ -332,10 +311,20 @@ async function download(id: string, revision: string, repoDir: string, env: Env,
     } catch (e) {
       throw new CircuitryError(`${indexPath}: invalid JSON (${(e as Error).message})`);
     }
-    for (const shard of shardsOfIndex(raw, indexPath).shards) await fetchIfAbsent(shard, false);
+    const { shards } = shardsOfIndex(raw, indexPath);
+    const shardInfo = await filesAt(ctx, commit, shards);
+    for (const shard of shards) await get(shard, shardInfo.get(shard));
+  } else {
+    throw new CircuitryError(
+      `model '${id}' has no ${WEIGHTS_FILE} or ${INDEX_FILE} on the HuggingFace hub (revision '${revision}'): circuitry reads safetensors only. ` +
+        `Convert it with transformers (save_pretrained(dir, safe_serialization=True)) and pass the folder`,
+    );
   }
   // tokenizer_config.json completes the tokenizer (special tokens, BOS) only beside a tokenizer.json
-  if (await fetchIfAbsent(TOKENIZER_FILE, true)) await fetchIfAbsent(TOKENIZER_CONFIG_FILE, true);
+  if (present.has(TOKENIZER_FILE)) {
+    await get(TOKENIZER_FILE, present.get(TOKENIZER_FILE));
+    if (present.has(TOKENIZER_CONFIG_FILE)) await get(TOKENIZER_CONFIG_FILE, present.get(TOKENIZER_CONFIG_FILE));
+  }
   if (!COMMIT.test(revision)) writeRef(repoDir, revision, commit);
   return snapshot;
 }
