@@ -97,7 +97,7 @@ function receiverIndex(graph: CircuitGraph, name: string): number {
 }
 
 /** The dense mask keeping every edge except the given ones. */
-export function maskPatching(patcher: Patcher, edges: readonly Edge[]): Float32Array {
+export function maskPatching(patcher: Pick<Patcher, 'fullMask'>, edges: readonly Edge[]): Float32Array {
   const m = patcher.fullMask();
   for (const e of edges) m[e.index] = 0;
   return m;
