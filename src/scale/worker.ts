@@ -50,11 +50,17 @@ function denseMask(p: Patcher, m: SparseMask): Float32Array {
   return out;
 }
 
-/** Test hook (CIRCUITRY_TEST_WORKER_DIES=FILE): the first evaluate task of shard 1 ends the thread, once. */
+/**
+ * Test hooks: with CIRCUITRY_TEST_WORKER_DIES=FILE the first evaluate task of the second shard
+ * ends its thread (once: FILE marks it done); with CIRCUITRY_TEST_WORKER_DIES=always, every time.
+ */
 function maybeDie(task: WorkerTask): void {
   const marker = process.env.CIRCUITRY_TEST_WORKER_DIES;
-  if (!marker || task.kind !== 'evaluate' || !task.shard.key.endsWith('#1') || existsSync(marker)) return;
-  writeFileSync(marker, 'died once\n');
+  if (!marker || task.kind !== 'evaluate' || !task.shard.key.endsWith('#1')) return;
+  if (marker !== 'always') {
+    if (existsSync(marker)) return;
+    writeFileSync(marker, 'died once\n');
+  }
   process.exit(9);
 }
 
