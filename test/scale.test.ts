@@ -152,4 +152,19 @@ describe('circuitry --workers', () => {
     expect(verified(b)).toEqual(verified(a));
     expect(b.meta.config.workers).toBeUndefined();
   });
+
+  it('patch with --workers 2 writes the sweep of --workers 1 (activation and edge sweeps)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'circuitry-workers-patch-'));
+    for (const sweep of ['heads-by-pos', 'edges']) {
+      const out = (w: number) => join(dir, `${sweep}-${w}.json`);
+      for (const w of [1, 2]) {
+        const r = circuitry(['patch', '--model', 'mini-gpt2', '--task', 'ioi', '-n', '24', '--batch-size', '8', '--sweep', sweep, '--workers', String(w), '--out', out(w)]);
+        expect(r.status, r.stderr).toBe(0);
+        expect(r.stdout.includes('on 2 workers')).toBe(w === 2);
+      }
+      const [a, b] = [out(1), out(2)].map((f) => JSON.parse(readFileSync(f, 'utf8')));
+      expect(b.components).toEqual(a.components);
+      expect(b.meta_sweep).toEqual(a.meta_sweep);
+    }
+  });
 });

@@ -47,7 +47,7 @@ export interface EdgeEffect extends PatchEffect {
 }
 
 /** metric, delta and recovery of a patched value under this patcher's direction. */
-export function effectOf(patcher: Patcher, metric: number): PatchEffect {
+export function effectOf(patcher: Pick<Patcher, 'baseMetric' | 'cleanMetric' | 'corruptedMetric'>, metric: number): PatchEffect {
   return { metric, delta: metric - patcher.baseMetric, recovery: recovery(metric, patcher.cleanMetric, patcher.corruptedMetric) };
 }
 

@@ -12,6 +12,8 @@ import {
   combineChunkValues,
   effectiveBatchSize,
 } from '../patching/patcher.js';
+import { type SweepPlan, type SweepResult, type SweepSpec, activationSweepResult, combineWeighted } from '../patching/sweeps.js';
+import { effectOf } from '../patching/path-patching.js';
 import type { WorkerPool } from './pool.js';
 import type { ModelRef, ShardSpec, SparseMask } from './protocol.js';
 import { type Shard, exampleRange, shardRanges } from './shards.js';
@@ -136,6 +138,44 @@ export class PooledPatcher implements MaskEvaluator {
       for (let j = 0; j < sum.length; j++) sum[j] += scores[j] * w;
     });
     return Float32Array.from(sum);
+  }
+
+  /**
+   * A patching sweep (runSweep) over the workers' chunks, combined in dataset order: the same
+   * numbers as in-process. `plan` is the sweep planned for the model (planSweep).
+   */
+  async sweep(spec: SweepSpec, plan: SweepPlan, opts: { positionLabels?: readonly string[]; onProgress?: (done: number, total: number) => void; signal?: AbortSignal } = {}): Promise<SweepResult> {
+    if (spec.kind === 'edges') {
+      const edges = this.graph.edges;
+      const before = this.forwardPasses;
+      const values = await this.evaluateAsync(
+        edges.map((e) => {
+          const m = this.fullMask();
+          m[e.index] = 0;
+          return m;
+        }),
+        opts,
+      );
+      const components = values.map((v, i) => ({ name: edges[i].name, row: edges[i].dst, col: edges[i].src, ...effectOf(this, v) }));
+      const base = { direction: this.direction, metric: this.metric, ablation: this.ablation, clean: this.cleanMetric, corrupted: this.corruptedMetric };
+      return { kind: 'edges', ...base, rows: this.graph.destinations.map((d) => d.name), cols: this.graph.sources.map((x) => x.name), components, forwardPasses: this.forwardPasses - before, cachePasses: 0 };
+    }
+    let done = 0;
+    opts.onProgress?.(0, this.shards.length);
+    let forwardPasses = 0;
+    let cachePasses = 0;
+    const replies = await Promise.all(
+      this.shards.map(async (s) => {
+        const r = await this.pool.run(s.shard.index, { kind: 'sweep', backend: this.backend, model: this.model, shard: s.spec, sweep: spec, positionLabels: opts.positionLabels }, s.what, opts.signal);
+        forwardPasses += r.passes ?? 0;
+        cachePasses += r.cachePasses ?? 0;
+        opts.onProgress?.(++done, this.shards.length);
+        return r;
+      }),
+    );
+    this.forwardPasses += forwardPasses;
+    const values = combineWeighted(replies.flatMap((r) => r.values!), replies.flatMap((r) => r.sizes!), this.nExamples);
+    return activationSweepResult(this, plan, values, { forwardPasses, cachePasses });
   }
 
   /** Frees the workers' caches of this patcher (the pool stays). */

@@ -7,6 +7,7 @@ import { parseSafetensors } from '../model/safetensors-bytes.js';
 import type { Transformer } from '../model/transformer.js';
 import { Patcher } from '../patching/patcher.js';
 import { attributeEdgesAsync } from '../attribution/index.js';
+import { activationSweepChunks, planSweep } from '../patching/sweeps.js';
 import type { ModelRef, ShardSpec, SparseMask, WorkerReply, WorkerTask } from './protocol.js';
 
 /**
@@ -82,6 +83,14 @@ export async function handleTask(task: WorkerTask): Promise<WorkerReply> {
         const p = await patcherOf(task);
         const r = await attributeEdgesAsync({ patcher: p }, task.method, task.steps === undefined ? {} : { steps: task.steps });
         return { ok: true, scores: r.scores, passes: r.forwardPasses };
+      }
+      case 'sweep': {
+        const p = await patcherOf(task);
+        let seqLen = 0;
+        p.forEachChunk(({ run }) => (seqLen = run.tokens.shape[1]));
+        const plan = planSweep(task.sweep, p.engine.model.cfg, seqLen, task.positionLabels);
+        const r = activationSweepChunks(p, plan);
+        return { ok: true, values: r.chunks, sizes: r.sizes, passes: r.forwardPasses, cachePasses: r.cachePasses };
       }
       case 'close': {
         patchers.get(task.shard)?.dispose();
