@@ -31,15 +31,19 @@ export function interruptSignal(): { signal: AbortSignal; dispose: () => void } 
   return { signal: controller.signal, dispose: () => process.off('SIGINT', handler) };
 }
 
-/** Progress bars per stage, drawn on stderr. */
-export function stageProgress(): { onProgress: (stage: string, done: number, total: number) => void; stop: () => void } {
+/** Progress bars per stage (stage, done/total, ETA, and the worker threads once known), drawn on stderr. */
+export function stageProgress(): { onProgress: (stage: string, done: number, total: number) => void; stop: () => void; setWorkers: (threads: number) => void } {
   const bars = new Map<string, Progress>();
+  let suffix = '';
   return {
+    setWorkers(threads) {
+      suffix = threads > 0 ? ` · ${threads} workers` : '';
+    },
     onProgress(stage, done, total) {
       let bar = bars.get(stage);
       if (!bar) {
         bars.forEach((b) => b.stop());
-        bar = createProgress(stage);
+        bar = createProgress(`${stage}${suffix}`);
         bars.set(stage, bar);
       }
       bar.update(done, total);
@@ -77,6 +81,7 @@ export async function runPipelineFile(cfg: PipelineConfig, opts: { resume: boole
       signal: interrupt.signal,
       resume: opts.resume,
       workers,
+      onPool: progress.setWorkers,
     });
     progress.stop();
     if (!result.complete || !result.file) {

@@ -6,6 +6,7 @@ import { circuitToJson, createCircuit } from '../graph/index.js';
 import { provenance } from '../graph/provenance.js';
 import { type MetricName, checkMetricGap } from '../metrics/index.js';
 import { Executor } from '../scale/index.js';
+import { InterruptedError } from '../errors.js';
 import { runAcdc, type AcdcFaith } from './acdc.js';
 import type { AcdcOrder } from './order.js';
 import { circuitMetricsAsync } from './evaluate.js';
@@ -28,6 +29,8 @@ export interface AcdcCircuitOptions {
   readonly data?: DataSpec;
   /** Worker threads (default 1: in-process); the decisions are the same for any count. */
   readonly workers?: number;
+  /** Called once the worker threads are known (0: in this process). */
+  readonly onPool?: (threads: number) => void;
 }
 
 export interface AcdcCircuitResult {
@@ -51,7 +54,15 @@ export async function acdcCircuit(loaded: LoadedModel, data: TaskDataset, opts: 
   const executor = new Executor(loaded, opts.workers ?? 1);
   const t0 = performance.now();
   try {
-    const patcher = await executor.patcher(graph, data, { metric: opts.metric, ...(opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {}) }, opts.signal);
+    let patcher;
+    try {
+      patcher = await executor.patcher(graph, data, { metric: opts.metric, ...(opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {}) }, opts.signal);
+    } catch (e) {
+      // Ctrl-C while the workers start: nothing decided yet
+      if (e instanceof InterruptedError) return { complete: false, nEdges: graph.nEdges, kept: 0, forwardPasses: 0, seconds: (performance.now() - t0) / 1000 };
+      throw e;
+    }
+    opts.onPool?.(executor.threads);
     // (with kl: the clean run's value is 0 and the corrupted run's KL(clean ‖ corrupted))
     checkMetricGap(opts.metric, patcher.cleanMetric, patcher.corruptedMetric, data.source);
     const result = await runAcdc(patcher, {

@@ -35,6 +35,8 @@ export interface PipelineHooks {
    * whatever the count: the pool shards whole batches and sums them in dataset order.
    */
   readonly workers?: number;
+  /** Called once the worker threads are known (0: the work runs in this process). */
+  readonly onPool?: (threads: number) => void;
 }
 
 export interface PipelineResult {
@@ -122,6 +124,7 @@ export async function runPipeline(cfg: PipelineConfig, loaded: LoadedModel, data
       throw e;
     }
     const pooled = executor.threads > 0 ? ` on ${executor.threads} workers` : '';
+    hooks.onPool?.(executor.threads);
     const gap = noise.cleanMetric - noise.corruptedMetric;
     log(`${graph.nEdges} edges; ${cfg.metric}: clean ${fmt(noise.cleanMetric)}, corrupted ${fmt(noise.corruptedMetric)}${pooled}`);
     checkMetricGap(cfg.metric, noise.cleanMetric, noise.corruptedMetric, data.name);

@@ -79,10 +79,11 @@ export class WorkerPool {
 
   /** Ends every worker thread. */
   async destroy(): Promise<void> {
-    await Promise.all(this.background);
+    // (cache releases still running end with their threads: nothing to free any more)
     this.destroyed = true;
     const pools = this.pools.filter((p): p is Piscina => p !== undefined);
     this.pools.fill(undefined);
     await Promise.all(pools.map((p) => p.destroy()));
+    await Promise.all(this.background);
   }
 }

@@ -122,7 +122,7 @@ async function speedups(log: (line: string) => void, loaded: LoadedModel, data: 
  * tfjs-backend-wasm's threaded SIMD build (setThreadsCount), tried in a child process: tfjs
  * turns it off under Node (WASM_HAS_MULTITHREAD_SUPPORT is false there), so the flag is forced.
  */
-function threadedSimd(log: (line: string) => void): void {
+export function threadedSimd(log: (line: string) => void): void {
   const script = `
         import * as wasm from '@tensorflow/tfjs-backend-wasm';
     const threads = Number(process.argv[2]);

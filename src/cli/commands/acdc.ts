@@ -64,6 +64,7 @@ async function runAcdcCommand(args: Record<string, unknown>): Promise<number> {
       },
       data,
       workers,
+      onPool: progress.setWorkers,
     });
     progress.stop();
     if ((!r.complete || !r.file) && stopRequested() && !interrupt.signal.aborted) {
