@@ -37,6 +37,10 @@ export class WorkerPool {
     let p = this.pools[w];
     if (!p) {
       p = new Piscina({ filename: ENTRY, minThreads: 1, maxThreads: 1, idleTimeout: 2 ** 31 - 1, name: 'default', ...(this.resourceLimits ? { resourceLimits: this.resourceLimits } : {}) });
+      // a reply that arrives while the pool is being destroyed: nothing waits for it any more
+      p.on('error', (e: Error) => {
+        if (!this.destroyed) this.log(`worker ${w + 1}: ${e.message}`);
+      });
       this.pools[w] = p;
     }
     return p;
@@ -79,11 +83,11 @@ export class WorkerPool {
 
   /** Ends every worker thread. */
   async destroy(): Promise<void> {
-    // (cache releases still running end with their threads: nothing to free any more)
-    this.destroyed = true;
+    this.destroyed = true; // no new tasks
+    // cache releases still running get a moment to finish (the threads end anyway)
+    await Promise.race([Promise.all(this.background), new Promise((r) => setTimeout(r, 2000).unref())]);
     const pools = this.pools.filter((p): p is Piscina => p !== undefined);
     this.pools.fill(undefined);
     await Promise.all(pools.map((p) => p.destroy()));
-    await Promise.all(this.background);
   }
 }

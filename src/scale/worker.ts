@@ -102,6 +102,8 @@ export async function handleTask(task: WorkerTask): Promise<WorkerReply> {
     }
   } catch (e) {
     const err = e as Error;
+    // out of memory: a fresh worker (a fresh heap) retries the shard, as when the thread is killed
+    if (/out of memory|allocation failed|Array buffer allocation/iu.test(String(err.message))) process.exit(137);
     return { ok: false, name: err.name ?? 'Error', message: err.message ?? String(e) };
   }
 }

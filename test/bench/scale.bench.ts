@@ -1,12 +1,11 @@
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadModel, type LoadedModel } from '../../src/model/load.js';
 import { graphForModel } from '../../src/graph/graph.js';
 import { resolveDataset } from '../../src/discovery/data.js';
-import { resolvePipelineConfig } from '../../src/discovery/config.js';
-import { runPipeline } from '../../src/discovery/pipeline.js';
+import { type PipelineConfig, resolvePipelineConfig } from '../../src/discovery/config.js';
 import { runAcdc } from '../../src/discovery/acdc.js';
 import { screenEdges } from '../../src/discovery/screen.js';
 import { maskPatching } from '../../src/patching/path-patching.js';
@@ -46,20 +45,58 @@ export async function benchScale(log: (line: string) => void): Promise<void> {
   const data = resolveDataset(big, { task: cfg.task });
   await speedups(log, big, data, { verify: small ? 16 : 64, acdc: false, eapIgPerCore: true });
 
-  // 3. the pipeline of pipelines/gpt2-ioi.yaml on 2 workers
-  const t0 = performance.now();
-  const rssBefore = process.memoryUsage().rss;
-  let peak = rssBefore;
-  const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 500);
-  const result = await runPipeline(cfg, big, data, { workers: 2, fresh: true });
-  clearInterval(timer);
-  const t = result.file?.meta?.timings ?? {};
-  log(
-    `GPT-2-small-shape IOI pipeline (as pipelines/gpt2-ioi.yaml${small ? `, top ${cfg.verify.top}` : ''}), 2 workers: ${fmt((performance.now() - t0) / 1000, 0)} s wall ` +
-      `(screen ${fmt(t.screen ?? NaN, 0)} s, verify ${fmt(t.verify ?? NaN, 0)} s, prune ${fmt(t.prune ?? NaN, 0)} s, evaluate ${fmt(t.evaluate ?? NaN, 0)} s); ` +
-      `${(result.file?.meta?.pipeline as { prune?: { kept: number } } | undefined)?.prune?.kept ?? '?'} edges kept; parent RSS peak ${fmt(peak / 2 ** 30, 2)} GiB (workers' heaps not included)`,
-  );
   big.model.dispose();
+
+  // 3. the pipeline of pipelines/gpt2-ioi.yaml, as `circuitry discover` in a fresh process
+  // (its peak RSS covers the worker threads, which live in the same process)
+  const counts = small || process.env.CIRCUITRY_BENCH_SCALE_SERIAL === '1' ? [2, 1] : [2];
+  const wall: Record<number, number> = {};
+  for (const workers of counts) {
+    const r = await discover(cfg, workers);
+    wall[workers] = r.seconds;
+    log(
+      `GPT-2-small-shape IOI pipeline (as pipelines/gpt2-ioi.yaml${small ? `, top ${cfg.verify.top}` : ''}), ${workers} worker${workers > 1 ? 's' : ''}: ${fmt(r.seconds, 0)} s wall ` +
+        `(${r.stages}); peak RSS ${fmt(r.peakRss / 2 ** 30, 2)} GiB${r.error ? `; FAILED: ${r.error}` : ''}`,
+    );
+  }
+  if (wall[1] !== undefined) log(`discover end to end, workers=2 over workers=1: ${fmt(wall[1] / wall[2])}× (goal ≥ 1.7× on 2 cores)`);
+}
+
+/** `circuitry discover` on a pipeline config in a child process: wall time, stage times, peak RSS (VmHWM). */
+async function discover(cfg: PipelineConfig, workers: number): Promise<{ seconds: number; peakRss: number; stages: string; error?: string }> {
+  const dir = join(tmpdir(), 'circuitry-bench-scale');
+  mkdirSync(dir, { recursive: true });
+  const graph = join(dir, `gpt2-ioi-${workers}.json`);
+  const yaml = join(dir, `gpt2-ioi-${workers}.yaml`);
+  writeFileSync(
+    yaml,
+    [`model: ${cfg.model}`, `task: ${JSON.stringify({ name: cfg.task!.name, n: cfg.task!.n, seed: cfg.task!.seed, ...cfg.task!.options })}`, `metric: ${cfg.metric}`, `batch_size: ${cfg.batchSize}`,
+      `screen: { method: ${cfg.screen.method} }`, `verify: { top: ${cfg.verify.top}, floor: ${cfg.verify.floor} }`, `prune: { tau: ${cfg.prune.tau}, faith: ${cfg.prune.faith}, order: ${cfg.prune.order} }`, `output: ${graph}`, ''].join('\n'),
+  );
+  const t0 = performance.now();
+  const child = spawn(process.execPath, [join(process.cwd(), 'bin', 'circuitry.js'), 'discover', yaml, '--no-report', '--fresh', '--workers', String(workers)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (err += d));
+  let peak = 0;
+  const poll = setInterval(() => {
+    try {
+      const hwm = /VmHWM:\s+(\d+) kB/u.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+      if (hwm) peak = Math.max(peak, Number(hwm[1]) * 1024);
+    } catch {
+      // the process has ended
+    }
+  }, 250);
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  clearInterval(poll);
+  const seconds = (performance.now() - t0) / 1000;
+  let stages = '';
+  if (code === 0) {
+    const t = JSON.parse(readFileSync(graph, 'utf8')).meta.timings as Record<string, number>;
+    stages = Object.entries(t).map(([k, v]) => `${k} ${fmt(v, 0)} s`).join(', ');
+  }
+  return { seconds, peakRss: peak, stages, ...(code === 0 ? {} : { error: `exit ${code}: ${(err || out).trim().split('\n').slice(-2).join(' ')}` }) };
 }
 
 /** The same work on 1 and 2 workers: verify (single-edge patching), ACDC over those edges, EAP-IG (m = 5). */
@@ -76,10 +113,11 @@ async function speedups(log: (line: string) => void, loaded: LoadedModel, data: 
       const p = await executor.patcher(graph, data, { metric: 'logit-diff', batchSize });
       const open = (performance.now() - t) / 1000;
       t = performance.now();
-      const scores = await screenEdges(p, 'eap-ig', 5);
+      const scores = await screenEdges(p, 'eap-ig', 5); // (first call: includes one-time weight copies)
       const ig = (performance.now() - t) / 1000;
       if (candidates.length === 0) candidates = [...graph.edges].sort((a, b) => Math.abs(scores[b.index]) - Math.abs(scores[a.index])).slice(0, opts.verify).map((e) => e.name);
       const edges = candidates.map((n) => graph.edge(n));
+      await p.evaluateAsync([maskPatching(p, [edges[0]])]); // warm-up: each tfjs's first masked passes
       t = performance.now();
       const effects = await p.evaluateAsync(edges.map((e) => maskPatching(p, [e])));
       const verify = (performance.now() - t) / 1000;
