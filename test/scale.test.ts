@@ -167,4 +167,20 @@ describe('circuitry --workers', () => {
       expect(b.meta_sweep).toEqual(a.meta_sweep);
     }
   });
+
+  it('attribute with --workers 2 scores every edge as --workers 1 does, to 1e-6', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'circuitry-workers-attr-'));
+    const files = [1, 2].map((w) => {
+      const out = join(dir, `eap-ig-${w}.json`);
+      const r = circuitry(['attribute', '--model', 'mini-gpt2', '--task', 'ioi', '-n', '24', '--batch-size', '8', '--method', 'eap-ig', '--top', '20', '--workers', String(w), '--out', out]);
+      expect(r.status, r.stderr).toBe(0);
+      return JSON.parse(readFileSync(out, 'utf8')) as { edges: Record<string, { score: number; in_graph: boolean }> };
+    });
+    const [a, b] = files;
+    const scale = Math.max(...Object.values(a.edges).map((e) => Math.abs(e.score)));
+    for (const [name, e] of Object.entries(a.edges)) {
+      expect(Math.abs(b.edges[name].score - e.score)).toBeLessThanOrEqual(1e-6 * Math.max(1, scale));
+      expect(b.edges[name].in_graph).toBe(e.in_graph);
+    }
+  });
 });

@@ -6,7 +6,7 @@ import { loadModel } from '../model/load.js';
 import { parseSafetensors } from '../model/safetensors-bytes.js';
 import type { Transformer } from '../model/transformer.js';
 import { Patcher } from '../patching/patcher.js';
-import { attributeEdgesAsync } from '../attribution/index.js';
+import { attributeEdges, attributeEdgesAsync } from '../attribution/index.js';
 import { activationSweepChunks, planSweep } from '../patching/sweeps.js';
 import type { ModelRef, ShardSpec, SparseMask, WorkerReply, WorkerTask } from './protocol.js';
 
@@ -91,6 +91,11 @@ export async function handleTask(task: WorkerTask): Promise<WorkerReply> {
         const plan = planSweep(task.sweep, p.engine.model.cfg, seqLen, task.positionLabels);
         const r = activationSweepChunks(p, plan);
         return { ok: true, values: r.chunks, sizes: r.sizes, passes: r.forwardPasses, cachePasses: r.cachePasses };
+      }
+      case 'attribute-data': {
+        const m = await modelOf(task.model, task.backend);
+        const { graph: _graph, ...r } = attributeEdges({ model: m, graph: new CircuitGraph(task.graph), data: task.data }, task.method, task.options);
+        return { ok: true, attribution: r };
       }
       case 'close': {
         patchers.get(task.shard)?.dispose();
