@@ -12,7 +12,8 @@ import { screenEdges } from '../src/discovery/screen.js';
 import { Executor, PooledPatcher, shardRanges } from '../src/scale/index.js';
 import type { TaskDataset } from '../src/tasks/index.js';
 import { CircuitryError } from '../src/errors.js';
-import { circuitry } from './helpers/cli.js';
+import { CLI, circuitry } from './helpers/cli.js';
+import { spawn } from 'node:child_process';
 
 // mini-gpt2 on 24 IOI pairs in batches of 8: three chunks, split 2 + 1 over two workers
 describe('worker pool (--workers N) gives the numbers of --workers 1', () => {
@@ -182,5 +183,44 @@ describe('circuitry --workers', () => {
       expect(Math.abs(b.edges[name].score - e.score)).toBeLessThanOrEqual(1e-6 * Math.max(1, scale));
       expect(b.edges[name].in_graph).toBe(e.in_graph);
     }
+  });
+
+  it('acdc on 2 workers stopped by Ctrl-C (SIGINT) stops every worker, and --resume on 1 worker finishes the run of --workers 1', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'circuitry-workers-acdc-'));
+    const base = ['acdc', '--model', 'mini-gpt2', '--task', 'ioi', '-n', '24', '--batch-size', '8', '--threshold', '0.02', '--metric', 'kl'];
+    const full = join(dir, 'full.json');
+    const one = circuitry([...base, '--workers', '1', '--out', full]);
+    expect(one.status, one.stderr).toBe(0);
+    const out = join(dir, 'resumed.json');
+    const checkpoint = `${out}.checkpoint.json`;
+    const child = spawn(process.execPath, [CLI, ...base, '--workers', '2', '--out', out], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CIRCUITRY_BACKEND: 'wasm' } });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+    // interrupt once the first destination's checkpoint exists
+    await new Promise<void>((resolve, reject) => {
+      const t = setInterval(() => {
+        if (existsSync(checkpoint)) {
+          clearInterval(t);
+          child.kill('SIGINT');
+          resolve();
+        }
+      }, 20);
+      void exited.then(() => {
+        clearInterval(t);
+        reject(new Error(`finished before it could be interrupted: ${stderr}`));
+      });
+    });
+    const sent = performance.now();
+    expect(await exited).toBe(130);
+    // a measure for the lead: Ctrl-C to exit with two workers
+    console.log(`[scale] SIGINT with 2 workers answered in ${((performance.now() - sent) / 1000).toFixed(2)} s`);
+    expect(stderr).toMatch(/--resume/);
+    expect(existsSync(out)).toBe(false);
+    const resumed = circuitry([...base, '--workers', '1', '--out', out, '--resume']);
+    expect(resumed.status, resumed.stderr).toBe(0);
+    const steps = (f: string) => JSON.parse(readFileSync(f, 'utf8')).meta.acdc.steps;
+    expect(steps(out)).toEqual(steps(full));
+    expect(existsSync(checkpoint)).toBe(false);
   });
 });

@@ -21,13 +21,16 @@ import { fmt } from './timing.js';
  */
 export async function benchScale(log: (line: string) => void): Promise<void> {
   const small = process.env.CIRCUITRY_BENCH_SCALE === 'small';
+  // CIRCUITRY_BENCH_SCALE=pipeline: only the full GPT-2-small-shape pipeline (part 3)
+  const onlyPipeline = process.env.CIRCUITRY_BENCH_SCALE === 'pipeline';
   log(`cores: ${(await import('node:os')).availableParallelism()}; the pool runs one tfjs-wasm (single-threaded SIMD) per worker thread`);
-  threadedSimd(log);
-
-  // 1. workers=2 over workers=1 on a trained zoo model
-  const zoo = await loadModel('mini-gpt2-l4h8', { shareWeights: true });
-  await speedups(log, zoo, resolveDataset(zoo, { task: { name: 'ioi', n: 32, seed: 7, options: {} } }), { verify: 100 });
-  zoo.model.dispose();
+  if (!onlyPipeline) {
+    threadedSimd(log);
+    // 1. workers=2 over workers=1 on a trained zoo model
+    const zoo = await loadModel('mini-gpt2-l4h8', { shareWeights: true });
+    await speedups(log, zoo, resolveDataset(zoo, { task: { name: 'ioi', n: 32, seed: 7, options: {} } }), { verify: 100 });
+    zoo.model.dispose();
+  }
 
   // 2. the GPT-2-small shape (random weights, built once and cached outside the repository)
   const dir = gpt2SmallShapeFolder(log);
@@ -43,7 +46,7 @@ export async function benchScale(log: (line: string) => void): Promise<void> {
     output: join(tmpdir(), 'circuitry-bench-scale', 'gpt2-ioi.json'),
   });
   const data = resolveDataset(big, { task: cfg.task });
-  await speedups(log, big, data, { verify: small ? 16 : 64, acdc: false, eapIgPerCore: true });
+  if (!onlyPipeline) await speedups(log, big, data, { verify: small ? 16 : 64, acdc: false, eapIgPerCore: true });
 
   big.model.dispose();
 
