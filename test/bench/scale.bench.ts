@@ -165,7 +165,8 @@ async function speedups(log: (line: string) => void, loaded: LoadedModel, data: 
  */
 export function threadedSimd(log: (line: string) => void): void {
   const script = `
-        import * as wasm from '@tensorflow/tfjs-backend-wasm';
+    import * as tf from '@tensorflow/tfjs';
+    import * as wasm from '@tensorflow/tfjs-backend-wasm';
     const threads = Number(process.argv[2]);
     if (threads > 1) { tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true); wasm.setThreadsCount(threads); }
     const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error('did not start in 20 s')), 20000));
