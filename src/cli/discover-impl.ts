@@ -3,7 +3,8 @@ import { initBackend, backendName } from '../backend/index.js';
 import { loadModel, type LoadedModel } from '../model/load.js';
 import { readCircuitFile, writeCircuitFile } from '../graph/index.js';
 import type { CircuitMeta } from '../graph/circuit-types.js';
-import { Patcher } from '../patching/patcher.js';
+import type { MaskEvaluator } from '../patching/patcher.js';
+import { Executor } from '../scale/index.js';
 import { createProgress, type Progress } from './progress.js';
 import { checkMetricGap, parseMetricName } from '../metrics/index.js';
 import { readPipelineConfig, type PipelineConfig } from '../discovery/config.js';
@@ -30,15 +31,19 @@ export function interruptSignal(): { signal: AbortSignal; dispose: () => void } 
   return { signal: controller.signal, dispose: () => process.off('SIGINT', handler) };
 }
 
-/** Progress bars per stage, drawn on stderr. */
-export function stageProgress(): { onProgress: (stage: string, done: number, total: number) => void; stop: () => void } {
+/** Progress bars per stage (stage, done/total, ETA, and the worker threads once known), drawn on stderr. */
+export function stageProgress(): { onProgress: (stage: string, done: number, total: number) => void; stop: () => void; setWorkers: (threads: number) => void } {
   const bars = new Map<string, Progress>();
+  let suffix = '';
   return {
+    setWorkers(threads) {
+      suffix = threads > 0 ? ` · ${threads} workers` : '';
+    },
     onProgress(stage, done, total) {
       let bar = bars.get(stage);
       if (!bar) {
         bars.forEach((b) => b.stop());
-        bar = createProgress(stage);
+        bar = createProgress(`${stage}${suffix}`);
         bars.set(stage, bar);
       }
       bar.update(done, total);
@@ -56,11 +61,12 @@ async function writeReportFor(graphPath: string, reportPath: string): Promise<vo
 }
 
 /** Runs one pipeline file; returns the written graph path, or undefined when interrupted. */
-export async function runPipelineFile(cfg: PipelineConfig, opts: { resume: boolean; fresh?: boolean; report: boolean; loaded?: LoadedModel }): Promise<string | undefined> {
+export async function runPipelineFile(cfg: PipelineConfig, opts: { resume: boolean; fresh?: boolean; report: boolean; loaded?: LoadedModel; workers?: number }): Promise<string | undefined> {
   const resumeHint = `circuitry discover ${cfg.file ?? 'PIPELINE.yaml'}`;
   // before the model loads: an interrupted run's checkpoint is continued or discarded on purpose only
   checkCheckpoint(checkpointPath(cfg), { resume: opts.resume, fresh: opts.fresh, command: resumeHint });
-  const loaded = opts.loaded ?? (await loadModel(cfg.model, { log: (m) => console.error(m) }));
+  const workers = opts.workers ?? cfg.workers ?? 1;
+  const loaded = opts.loaded ?? (await loadModel(cfg.model, { log: (m) => console.error(m), shareWeights: workers > 1 }));
   const interrupt = interruptSignal();
   const progress = stageProgress();
   try {
@@ -74,6 +80,8 @@ export async function runPipelineFile(cfg: PipelineConfig, opts: { resume: boole
       onProgress: progress.onProgress,
       signal: interrupt.signal,
       resume: opts.resume,
+      workers,
+      onPool: progress.setWorkers,
     });
     progress.stop();
     if (!result.complete || !result.file) {
@@ -99,11 +107,12 @@ export async function runPipelineFile(cfg: PipelineConfig, opts: { resume: boole
   }
 }
 
-export async function discoverCli(args: { pipeline: string; resume: boolean; fresh: boolean; report: boolean; backend?: string }): Promise<number> {
+export async function discoverCli(args: { pipeline: string; resume: boolean; fresh: boolean; report: boolean; backend?: string; workers: number; workersGiven?: boolean }): Promise<number> {
   const cfg = readPipelineConfig(args.pipeline);
   checkPipelineOutputs(cfg, args.report);
   await initBackend(args.backend);
-  const out = await runPipelineFile(cfg, { resume: args.resume, fresh: args.fresh, report: args.report });
+  // --workers, else the file's workers:, else the core count
+  const out = await runPipelineFile(cfg, { resume: args.resume, fresh: args.fresh, report: args.report, workers: args.workersGiven ? args.workers : (cfg.workers ?? args.workers) });
   return out ? 0 : 130;
 }
 
@@ -138,7 +147,7 @@ function evaluationData(args: { circuit: string; dataset?: string; task?: string
 }
 
 export async function evaluateCli(args: {
-  circuit: string; model?: string; dataset?: string; task?: string; n: number; seed: number; metric?: string; groundTruth?: string; batchSize?: number; json: boolean; backend?: string;
+  circuit: string; model?: string; dataset?: string; task?: string; n: number; seed: number; metric?: string; groundTruth?: string; batchSize?: number; json: boolean; backend?: string; workers?: number;
 }): Promise<number> {
   const { file, circuit } = readCircuitFile(args.circuit);
   const meta = file.meta;
@@ -159,7 +168,8 @@ export async function evaluateCli(args: {
     }
   }
   await initBackend(args.backend);
-  const loaded = await loadModel(modelName, { log: (m) => console.error(m) });
+  const workers = args.workers ?? 1;
+  const loaded = await loadModel(modelName, { log: (m) => console.error(m), shareWeights: workers > 1 });
   const data = resolveDataset(loaded, source);
   const hash = datasetHash(data).slice(0, 16);
   const recordedHash = own ? meta?.dataset?.hash : undefined;
@@ -169,8 +179,10 @@ export async function evaluateCli(args: {
   if (recordedHash && recordedHash !== hash) {
     console.error(`warning: this dataset (hash ${hash}) is not the one the circuit was discovered on (hash ${recordedHash}); the numbers will differ from discover's`);
   }
-  const patcher = new Patcher(loaded.model, graph, data, { metric, batchSize });
+  const executor = new Executor(loaded, workers);
+  let patcher: MaskEvaluator | undefined;
   try {
+    patcher = await executor.patcher(graph, data, { metric, batchSize });
     checkMetricGap(metric, patcher.cleanMetric, patcher.corruptedMetric, data.name);
     const kept = Object.entries(file.edges).filter(([, e]) => e.in_graph).map(([n]) => n);
     const inCircuit = new Set(kept);
@@ -198,7 +210,8 @@ export async function evaluateCli(args: {
     }
     return 0;
   } finally {
-    patcher.dispose();
+    patcher?.dispose();
+    await executor.close();
     loaded.model.dispose();
   }
 }

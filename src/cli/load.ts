@@ -7,11 +7,11 @@ import { str } from './flags.js';
  * The heavy start every model command shares, after its flags are checked: the backend (printed)
  * and the model. Imported lazily by the commands, so --help and flag errors load no tfjs.
  */
-export async function backendAndModel(args: Record<string, unknown>, modelName: string): Promise<{ backend: string; loaded: LoadedModel }> {
+export async function backendAndModel(args: Record<string, unknown>, modelName: string, opts: { shareWeights?: boolean } = {}): Promise<{ backend: string; loaded: LoadedModel }> {
   const [{ initBackend }, { loadModel }] = await Promise.all([import('../backend/index.js'), import('../model/load.js')]);
   const backend = await initBackend(str(args, 'backend'));
   console.log(`backend: ${backend}`);
-  const loaded = await loadModel(modelName, { log: (m) => console.error(m) });
+  const loaded = await loadModel(modelName, { log: (m) => console.error(m), ...opts });
   return { backend, loaded };
 }
 

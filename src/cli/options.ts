@@ -1,5 +1,7 @@
 import type { Argv, Options } from 'yargs';
+import { availableParallelism } from 'node:os';
 import { CircuitryError } from '../errors.js';
+import { UsageError } from './usage.js';
 import { flagName, inFile, outFile, readNumber, str } from './flags.js';
 
 /**
@@ -14,6 +16,29 @@ import { flagName, inFile, outFile, readNumber, str } from './flags.js';
  */
 export function numberFlag(describe: string, fallback?: number): Options {
   return { requiresArg: true, describe, ...(fallback !== undefined ? { default: fallback } : {}) };
+}
+
+/**
+ * --workers N: worker threads, each with its own tfjs-wasm and the weights shared (the default
+ * is the core count; 1 runs in-process). Checked while the command line is parsed, so a bad
+ * value is a usage error (exit 2) before anything loads.
+ */
+export function workersOption<T>(y: Argv<T>) {
+  return y
+    .option('workers', { ...numberFlag('worker threads, each with its own tfjs-wasm, the weights shared; results equal --workers 1 (1 = in this process)'), defaultDescription: 'the core count' })
+    .check((argv) => {
+      readWorkers(argv);
+      return true;
+    });
+}
+
+/** The --workers count, checked (a positive integer); the core count when absent. */
+export function readWorkers(args: Record<string, unknown>): number {
+  try {
+    return readNumber(args, 'workers', 'count') ?? availableParallelism();
+  } catch (e) {
+    throw e instanceof CircuitryError ? new UsageError(e.message) : e;
+  }
 }
 
 export function modelOption<T>(y: Argv<T>) {

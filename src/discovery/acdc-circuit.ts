@@ -5,10 +5,11 @@ import type { CircuitFile, CircuitMeta } from '../graph/circuit-types.js';
 import { circuitToJson, createCircuit } from '../graph/index.js';
 import { provenance } from '../graph/provenance.js';
 import { type MetricName, checkMetricGap } from '../metrics/index.js';
-import { Patcher } from '../patching/patcher.js';
+import { Executor } from '../scale/index.js';
+import { InterruptedError } from '../errors.js';
 import { runAcdc, type AcdcFaith } from './acdc.js';
 import type { AcdcOrder } from './order.js';
-import { circuitMetrics } from './evaluate.js';
+import { circuitMetricsAsync } from './evaluate.js';
 import { type DataSpec, datasetMeta } from './data.js';
 
 export interface AcdcCircuitOptions {
@@ -26,6 +27,10 @@ export interface AcdcCircuitOptions {
   readonly onProgress?: (done: number, total: number) => void;
   /** Where the data came from, recorded in meta.config so that `evaluate` can rebuild it. */
   readonly data?: DataSpec;
+  /** Worker threads (default 1: in-process); the decisions are the same for any count. */
+  readonly workers?: number;
+  /** Called once the worker threads are known (0: in this process). */
+  readonly onPool?: (threads: number) => void;
 }
 
 export interface AcdcCircuitResult {
@@ -46,9 +51,18 @@ export interface AcdcCircuitResult {
 export async function acdcCircuit(loaded: LoadedModel, data: TaskDataset, opts: AcdcCircuitOptions): Promise<AcdcCircuitResult> {
   const { model } = loaded;
   const graph = graphForModel(model.cfg);
-  const patcher = new Patcher(model, graph, data, { metric: opts.metric, ...(opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {}) });
+  const executor = new Executor(loaded, opts.workers ?? 1);
   const t0 = performance.now();
   try {
+    let patcher;
+    try {
+      patcher = await executor.patcher(graph, data, { metric: opts.metric, ...(opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {}) }, opts.signal);
+    } catch (e) {
+      // Ctrl-C while the workers start: nothing decided yet
+      if (e instanceof InterruptedError) return { complete: false, nEdges: graph.nEdges, kept: 0, forwardPasses: 0, seconds: (performance.now() - t0) / 1000 };
+      throw e;
+    }
+    opts.onPool?.(executor.threads);
     // (with kl: the clean run's value is 0 and the corrupted run's KL(clean ‖ corrupted))
     checkMetricGap(opts.metric, patcher.cleanMetric, patcher.corruptedMetric, data.source);
     const result = await runAcdc(patcher, {
@@ -70,7 +84,8 @@ export async function acdcCircuit(loaded: LoadedModel, data: TaskDataset, opts: 
       evidence[s.edge] = { acdc_delta: s.delta, acdc_tau: Math.max(0, s.delta) };
       scores[graph.edge(s.edge).index] = s.delta;
     }
-    const metrics = circuitMetrics(patcher, result.mask);
+    const metrics = await circuitMetricsAsync(patcher, result.mask);
+    patcher.dispose();
     const meta: CircuitMeta = {
       ...provenance({ model: loaded, dataset: data, timings: { prune: seconds } }),
       ...(opts.data ? { dataset: datasetMeta(data, opts.data) } : {}),
@@ -85,6 +100,6 @@ export async function acdcCircuit(loaded: LoadedModel, data: TaskDataset, opts: 
     };
     return { ...summary, file: circuitToJson(createCircuit(graph, { scores, inGraph: result.mask, dModel: model.cfg.dModel }), meta) };
   } finally {
-    patcher.dispose();
+    await executor.close();
   }
 }

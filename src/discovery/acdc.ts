@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Patcher } from '../patching/patcher.js';
+import type { MaskEvaluator } from '../patching/patcher.js';
 import type { AcdcStep } from '../graph/circuit-types.js';
 import { type AcdcOrder, visitingOrder } from './order.js';
 import { CircuitryError, InterruptedError } from '../errors.js';
@@ -82,7 +82,7 @@ export interface AcdcCheckpoint {
   forwardPasses: number;
 }
 
-export async function runAcdc(patcher: Patcher, opts: AcdcOptions): Promise<AcdcResult> {
+export async function runAcdc(patcher: MaskEvaluator, opts: AcdcOptions): Promise<AcdcResult> {
   const graph = patcher.graph;
   const order = opts.order ?? 'acdc';
   const faithKind: AcdcFaith = opts.faith ?? (patcher.metric === 'kl' ? 'kl' : 'diff');
@@ -119,7 +119,7 @@ export async function runAcdc(patcher: Patcher, opts: AcdcOptions): Promise<Acdc
     initialFaith = saved.initialFaith;
     passesBefore -= saved.forwardPasses; // count the interrupted run's passes too
   } else {
-    faith = faithOf(patcher.evaluateOne(mask));
+    faith = faithOf((await patcher.evaluateAsync([mask]))[0]);
     initialFaith = faith;
   }
 
@@ -192,7 +192,7 @@ export async function runAcdc(patcher: Patcher, opts: AcdcOptions): Promise<Acdc
 }
 
 /** Whether destination row `dst` belongs to a node with a kept output edge (logits always). */
-function feedsCircuit(graph: Patcher['graph'], mask: Float32Array, dst: number): boolean {
+function feedsCircuit(graph: MaskEvaluator['graph'], mask: Float32Array, dst: number): boolean {
   const node = graph.destinations[dst].node;
   if (node === 'logits') return true;
   const si = graph.sourceIndex(node);
@@ -208,7 +208,7 @@ function keptNames(mask: Float32Array, edges: readonly { index: number; name: st
 }
 
 /** Identifies a run: a checkpoint is only resumed by the same data, graph and settings. */
-function checkpointKey(patcher: Patcher, opts: AcdcOptions, order: AcdcOrder, faith: AcdcFaith): string {
+function checkpointKey(patcher: MaskEvaluator, opts: AcdcOptions, order: AcdcOrder, faith: AcdcFaith): string {
   const h = createHash('sha256');
   h.update(JSON.stringify({ tau: opts.tau, order, faith, metric: patcher.metric, n: patcher.nExamples, clean: patcher.cleanMetric, corrupted: patcher.corruptedMetric, shape: patcher.graph.shape, candidates: opts.candidates ?? null }));
   return h.digest('hex').slice(0, 24);

@@ -34,6 +34,8 @@ const schema = z
     dataset: z.string().min(1).optional(),
     metric: z.enum(METRIC_NAMES).default('logit-diff'),
     batch_size: z.number().int().positive().default(32),
+    /** Worker threads (default: the core count; 1 = in-process); --workers overrides it. */
+    workers: z.number().int().positive().optional(),
     screen: z
       .object({
         method: z.enum(SCREEN_METHODS).default('eap-ig'),
@@ -84,6 +86,8 @@ export interface PipelineConfig {
   readonly dataset?: string;
   readonly metric: MetricName;
   readonly batchSize: number;
+  /** Worker threads, when the file sets them (the CLI's default is the core count). */
+  readonly workers?: number;
   readonly screen: { readonly method: ScreenMethod; readonly steps: number };
   readonly verify: { readonly top?: number; readonly share: number; readonly floor: number };
   readonly prune: { readonly tau: number; readonly absolute: boolean; readonly faith: 'kl' | 'diff' | 'abs-diff'; readonly order: AcdcOrder; readonly rescue: number };
@@ -128,6 +132,7 @@ export function resolvePipelineConfig(raw: unknown, file = 'pipeline'): Pipeline
     dataset: c.dataset,
     metric: c.metric,
     batchSize: c.batch_size,
+    ...(c.workers !== undefined ? { workers: c.workers } : {}),
     screen: c.screen,
     verify: c.verify,
     prune: c.prune,

@@ -1,4 +1,4 @@
-import type { Patcher } from '../patching/patcher.js';
+import type { MaskEvaluator, Patcher } from '../patching/patcher.js';
 import type { CircuitGraph } from '../graph/graph.js';
 import type { EdgeEvidence, FaithfulnessCurve } from '../graph/circuit-types.js';
 
@@ -15,7 +15,7 @@ export interface CircuitMetrics {
 }
 
 /** A dense mask keeping exactly the named edges. */
-export function maskOf(patcher: Patcher, edges: Iterable<string>): Float32Array {
+export function maskOf(patcher: Pick<MaskEvaluator, 'graph'>, edges: Iterable<string>): Float32Array {
   const g = patcher.graph;
   const m = new Float32Array(g.denseSize);
   for (const name of edges) m[g.edge(name).index] = 1;
@@ -27,7 +27,13 @@ export function circuitMetrics(patcher: Patcher, mask: Float32Array): CircuitMet
   return metricsOf(patcher, circuit, empty);
 }
 
-function metricsOf(patcher: Patcher, circuit: number, empty: number): CircuitMetrics {
+/** circuitMetrics on any mask evaluator (a worker pool too): the same numbers. */
+export async function circuitMetricsAsync(patcher: MaskEvaluator, mask: Float32Array): Promise<CircuitMetrics> {
+  const [circuit, empty] = await patcher.evaluateAsync([mask, new Float32Array(patcher.graph.denseSize)]);
+  return metricsOf(patcher, circuit, empty);
+}
+
+function metricsOf(patcher: MaskEvaluator, circuit: number, empty: number): CircuitMetrics {
   const full = patcher.baseMetric;
   return { full, empty, circuit, normalized: (circuit - empty) / (full - empty) };
 }
@@ -49,7 +55,7 @@ export function faithfulnessCurve(patcher: Patcher, scores: ArrayLike<number>, p
  * the event loop after every pass and throws InterruptedError when `signal` fires. Same values.
  */
 export async function evaluateCircuit(
-  patcher: Patcher,
+  patcher: MaskEvaluator,
   mask: Float32Array,
   opts: { rank?: ArrayLike<number>; signal?: AbortSignal; onProgress?: (done: number, total: number) => void } = {},
 ): Promise<{ metrics: CircuitMetrics; faithfulness?: FaithfulnessCurve }> {
@@ -63,7 +69,7 @@ export async function evaluateCircuit(
   };
 }
 
-function curveMasks(patcher: Patcher, scores: ArrayLike<number>, percents: readonly number[]): { masks: Float32Array[]; sizes: number[] } {
+function curveMasks(patcher: MaskEvaluator, scores: ArrayLike<number>, percents: readonly number[]): { masks: Float32Array[]; sizes: number[] } {
   const edges = patcher.graph.edges;
   const ranked = [...edges].sort((a, b) => Math.abs(scores[b.index] || 0) - Math.abs(scores[a.index] || 0));
   const sizes = percents.map((p) => Math.max(0, Math.min(edges.length, Math.round((p / 100) * edges.length))));
@@ -75,7 +81,7 @@ function curveMasks(patcher: Patcher, scores: ArrayLike<number>, percents: reado
   return { masks, sizes };
 }
 
-function curveOf(patcher: Patcher, percents: readonly number[], sizes: readonly number[], values: readonly number[], empty: number): FaithfulnessCurve {
+function curveOf(patcher: MaskEvaluator, percents: readonly number[], sizes: readonly number[], values: readonly number[], empty: number): FaithfulnessCurve {
   const full = patcher.baseMetric;
   const points = percents.map((p, i) => ({ fraction: p / 100, n_edges: sizes[i], faithfulness: (values[i] - empty) / (full - empty) }));
   const xs = [0, ...points.map((p) => p.fraction)];

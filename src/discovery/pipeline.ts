@@ -6,7 +6,8 @@ import { graphForModel } from '../graph/graph.js';
 import type { AcdcStep, CircuitFile, CircuitMeta, EdgeEvidence } from '../graph/circuit-types.js';
 import { circuitToJson, createCircuit } from '../graph/index.js';
 import { checkMetricGap } from '../metrics/index.js';
-import { Patcher } from '../patching/patcher.js';
+import type { MaskEvaluator } from '../patching/patcher.js';
+import { Executor } from '../scale/index.js';
 import { maskPatching } from '../patching/path-patching.js';
 import { CircuitryError, InterruptedError } from '../errors.js';
 import { type AcdcCheckpoint, runAcdc } from './acdc.js';
@@ -29,6 +30,13 @@ export interface PipelineHooks {
   readonly resume?: boolean;
   /** Discard an existing checkpoint (without it, an existing checkpoint is an error). */
   readonly fresh?: boolean;
+  /**
+   * Worker threads (overrides cfg.workers; default 1, in-process). Every result is the same
+   * whatever the count: the pool shards whole batches and sums them in dataset order.
+   */
+  readonly workers?: number;
+  /** Called once the worker threads are known (0: the work runs in this process). */
+  readonly onPool?: (threads: number) => void;
 }
 
 export interface PipelineResult {
@@ -63,7 +71,7 @@ const VERIFY_GROUP = 32;
 
 /** The run a checkpoint belongs to: model, data and every setting that shapes the stages. */
 function pipelineKey(cfg: PipelineConfig, loaded: LoadedModel, data: TaskDataset): string {
-  const { file: _file, output: _output, evaluate: _evaluate, ...settings } = cfg;
+  const { file: _file, output: _output, evaluate: _evaluate, workers: _workers, ...settings } = cfg;
   return createHash('sha256')
     .update(JSON.stringify({ settings, model: loaded.source.hash, data: datasetHash(data) }))
     .digest('hex')
@@ -104,15 +112,29 @@ export async function runPipeline(cfg: PipelineConfig, loaded: LoadedModel, data
   };
   const timings: Record<string, number> = {};
 
-  const noise = new Patcher(model, graph, data, { metric: cfg.metric, direction: 'noise', batchSize: cfg.batchSize });
-  let denoise: Patcher | undefined;
-  let kl: Patcher | undefined;
+  const executor = new Executor(loaded, hooks.workers ?? cfg.workers ?? 1, { log });
+  let noise: MaskEvaluator | undefined;
+  let denoise: MaskEvaluator | undefined;
+  let kl: MaskEvaluator | undefined;
   try {
+    try {
+      noise = await executor.patcher(graph, data, { metric: cfg.metric, direction: 'noise', batchSize: cfg.batchSize }, hooks.signal);
+    } catch (e) {
+      if (e instanceof InterruptedError) return stopped();
+      throw e;
+    }
+    const pooled = executor.threads > 0 ? ` on ${executor.threads} workers` : '';
+    hooks.onPool?.(executor.threads);
     const gap = noise.cleanMetric - noise.corruptedMetric;
-    log(`${graph.nEdges} edges; ${cfg.metric}: clean ${fmt(noise.cleanMetric)}, corrupted ${fmt(noise.corruptedMetric)}`);
+    log(`${graph.nEdges} edges; ${cfg.metric}: clean ${fmt(noise.cleanMetric)}, corrupted ${fmt(noise.corruptedMetric)}${pooled}`);
     checkMetricGap(cfg.metric, noise.cleanMetric, noise.corruptedMetric, data.name);
-    denoise = cfg.prune.rescue > 0 ? new Patcher(model, graph, data, { metric: cfg.metric, direction: 'denoise', batchSize: cfg.batchSize }) : undefined;
-    kl = cfg.prune.faith === 'kl' ? new Patcher(model, graph, data, { metric: 'kl', direction: 'noise', batchSize: cfg.batchSize }) : undefined;
+    try {
+      denoise = cfg.prune.rescue > 0 ? await executor.patcher(graph, data, { metric: cfg.metric, direction: 'denoise', batchSize: cfg.batchSize }, hooks.signal) : undefined;
+      kl = cfg.prune.faith === 'kl' ? await executor.patcher(graph, data, { metric: 'kl', direction: 'noise', batchSize: cfg.batchSize }, hooks.signal) : undefined;
+    } catch (e) {
+      if (e instanceof InterruptedError) return stopped();
+      throw e;
+    }
 
     // 1. screen
     let scores: Float32Array;
@@ -155,7 +177,7 @@ export async function runPipeline(cfg: PipelineConfig, loaded: LoadedModel, data
       const before = v.seconds;
       const parts = denoise ? 2 : 1;
       const total = parts * candidates.length;
-      const groupRun = async (patcher: Patcher, out: number[], offset: number) => {
+      const groupRun = async (patcher: MaskEvaluator, out: number[], offset: number) => {
         while (out.length < candidates.length) {
           const group = candidates.slice(out.length, out.length + VERIFY_GROUP);
           const done = offset + out.length;
@@ -298,7 +320,7 @@ export async function runPipeline(cfg: PipelineConfig, loaded: LoadedModel, data
       metric: cfg.metric,
       method: 'pipeline',
       direction: 'noise',
-      config: { ...cfg, file: undefined },
+      config: { ...cfg, file: undefined, workers: undefined },
       timings,
       metrics: { clean: noise.cleanMetric, corrupted: noise.corruptedMetric, empty: evaluation.metrics.empty, circuit: evaluation.metrics.circuit, normalized: evaluation.metrics.normalized },
       edge_evidence: evidence,
@@ -315,9 +337,10 @@ export async function runPipeline(cfg: PipelineConfig, loaded: LoadedModel, data
     store.clear();
     return { file: circuitToJson(circuit, meta), complete: true, checkpoint, reused };
   } finally {
-    noise.dispose();
+    noise?.dispose();
     denoise?.dispose();
     kl?.dispose();
+    await executor.close();
   }
 }
 

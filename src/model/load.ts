@@ -10,6 +10,7 @@ import { zooModel, zooModels } from '../zoo/index.js';
 import '../zoo/builtin.js';
 import { CircuitryError } from '../errors.js';
 import { createHash } from 'node:crypto';
+import { type HostTensor, parseSafetensors, safetensorsBytes } from './safetensors-bytes.js';
 
 // fs-free (the live report's browser bundle imports it from there)
 
@@ -21,11 +22,37 @@ export interface LoadedModel {
   readonly source: { kind: 'zoo' | 'local' | 'hub'; dir?: string; hash: string };
   /** Zoo models: the tasks they solve and (planted ones) their ground truth. */
   readonly zoo?: ReturnType<typeof zooModel>;
+  /**
+   * With `shareWeights`: the weights as safetensors bytes in one SharedArrayBuffer, with the
+   * config they load with, for pool workers (src/scale) to build the same model without a copy.
+   */
+  readonly shared?: SharedWeights;
+}
+
+export interface SharedWeights {
+  readonly config: unknown;
+  readonly bytes: SharedArrayBuffer;
+  readonly source: string;
 }
 
 export interface LoadOptions {
   readonly revision?: string;
   readonly log?: (message: string) => void;
+  /** Keep the weights in a SharedArrayBuffer (LoadedModel.shared) for worker threads. */
+  readonly shareWeights?: boolean;
+}
+
+/**
+ * The model from its config and tensors; with `share`, the tensors are first written once into a
+ * SharedArrayBuffer and the model is built from views of it, so the host copy is that buffer.
+ */
+function build(config: unknown, tensors: ReadonlyMap<string, HostTensor>, source: string, file: string, share: boolean | undefined): { model: Transformer; shared?: SharedWeights } {
+  if (!share) return { model: modelFromTensors(config, tensors, source, { file }) };
+  const bytes = safetensorsBytes(tensors);
+  const buffer = new SharedArrayBuffer(bytes.byteLength);
+  new Uint8Array(buffer).set(bytes);
+  const views = parseSafetensors(new Uint8Array(buffer), source, { views: true });
+  return { model: modelFromTensors(config, views, source, { file }), shared: { config, bytes: buffer, source } };
 }
 
 /**
@@ -40,12 +67,12 @@ export async function loadModel(name: string, opts: LoadOptions = {}): Promise<L
       const { config, tensors } = zoo.build();
       const hash = createHash('sha256');
       for (const key of [...tensors.keys()].sort()) hash.update(key).update(new Uint8Array(tensors.get(key)!.data.buffer));
-      const model = modelFromTensors(config, tensors, `zoo model ${name}`, { file: `zoo model ${name}` });
-      return { name, model, tokenizer, source: { kind: 'zoo', hash: hash.digest('hex').slice(0, 16) }, zoo };
+      const { model, shared } = build(config, tensors, `zoo model ${name}`, `zoo model ${name}`, opts.shareWeights);
+      return { name, model, tokenizer, source: { kind: 'zoo', hash: hash.digest('hex').slice(0, 16) }, zoo, shared };
     }
     const ckpt = readCheckpointFolder(zoo.dir!);
-    const model = modelFromTensors(ckpt.configRaw, ckpt.tensors, zoo.dir!, { file: join(zoo.dir!, 'config.json') });
-    return { name, model, tokenizer, source: { kind: 'zoo', dir: zoo.dir, hash: hashFiles(ckpt.files).slice(0, 16) }, zoo };
+    const { model, shared } = build(ckpt.configRaw, ckpt.tensors, zoo.dir!, join(zoo.dir!, 'config.json'), opts.shareWeights);
+    return { name, model, tokenizer, source: { kind: 'zoo', dir: zoo.dir, hash: hashFiles(ckpt.files).slice(0, 16) }, zoo, shared };
   }
   let resolved;
   try {
@@ -58,9 +85,9 @@ export async function loadModel(name: string, opts: LoadOptions = {}): Promise<L
     throw e;
   }
   const ckpt = readCheckpointFolder(resolved.dir);
-  const model = modelFromTensors(ckpt.configRaw, ckpt.tensors, resolved.dir, { file: join(resolved.dir, 'config.json') });
+  const { model, shared } = build(ckpt.configRaw, ckpt.tensors, resolved.dir, join(resolved.dir, 'config.json'), opts.shareWeights);
   const tokenizer = tokenizerForFolder(resolved.dir, ckpt.config.dVocab);
-  return { name, model, tokenizer, source: { kind: resolved.kind, dir: resolved.dir, hash: hashFiles(ckpt.files).slice(0, 16) } };
+  return { name, model, tokenizer, source: { kind: resolved.kind, dir: resolved.dir, hash: hashFiles(ckpt.files).slice(0, 16) }, shared };
 }
 
 /**

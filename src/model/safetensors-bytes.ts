@@ -23,8 +23,10 @@ function f16ToF32(bits: number): number {
   return sign * 2 ** (exp - 15) * (1 + frac / 1024);
 }
 
-function decode(dtype: string, bytes: Uint8Array): Float32Array {
+function decode(dtype: string, bytes: Uint8Array, inPlace = false): Float32Array {
   const n = bytes.byteLength / DTYPE_BYTES[dtype];
+  // float32 data at an aligned offset is read in place (a little-endian host, as Node's are)
+  if (inPlace && dtype === 'F32' && bytes.byteOffset % 4 === 0) return new Float32Array(bytes.buffer, bytes.byteOffset, n);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out = new Float32Array(n);
   if (dtype === 'F32') {
@@ -50,7 +52,7 @@ export interface ByteSource {
  * a truncated file, a corrupt header, overlapping or out-of-range offsets and unknown dtypes
  * each give an error naming `source` (and the tensor).
  */
-export function parseSafetensorsFrom(src: ByteSource, source: string): Map<string, HostTensor> {
+export function parseSafetensorsFrom(src: ByteSource, source: string, opts: { views?: boolean } = {}): Map<string, HostTensor> {
   const size = src.size;
   if (size < 8) throw new CircuitryError(`${source}: not a safetensors file (${size} bytes, shorter than the 8-byte header length)`);
   const lenBytes = src.read(0, 8);
@@ -91,7 +93,7 @@ export function parseSafetensorsFrom(src: ByteSource, source: string): Map<strin
       throw new CircuitryError(`${source}: tensor '${name}' has ${end - begin} bytes but shape [${info.shape}] of ${info.dtype} needs ${count * DTYPE_BYTES[info.dtype]}`);
     }
     ranges.push([begin, end, name]);
-    out.set(name, { shape: info.shape, data: decode(info.dtype, src.read(dataStart + begin, end - begin)) });
+    out.set(name, { shape: info.shape, data: decode(info.dtype, src.read(dataStart + begin, end - begin), opts.views) });
   }
   ranges.sort((a, b) => a[0] - b[0]);
   for (let i = 1; i < ranges.length; i++) {
@@ -102,9 +104,12 @@ export function parseSafetensorsFrom(src: ByteSource, source: string): Map<strin
   return out;
 }
 
-/** Every tensor of a safetensors file held in memory. */
-export function parseSafetensors(bytes: Uint8Array, source: string): Map<string, HostTensor> {
-  return parseSafetensorsFrom({ size: bytes.byteLength, read: (offset, length) => bytes.subarray(offset, offset + length) }, source);
+/**
+ * Every tensor of a safetensors file held in memory. With `views`, float32 tensors are views of
+ * `bytes` through their offsets (no copy: pool workers read the weights of one shared buffer).
+ */
+export function parseSafetensors(bytes: Uint8Array, source: string, opts: { views?: boolean } = {}): Map<string, HostTensor> {
+  return parseSafetensorsFrom({ size: bytes.byteLength, read: (offset, length) => bytes.subarray(offset, offset + length) }, source, opts);
 }
 
 /** Float32 tensors as the bytes of a safetensors file (names sorted, header padded to 8 bytes). */

@@ -5,6 +5,17 @@ import { type MetricName, MetricTargets, lastLogits, metricMean, metricPerCopy }
 import { PatchingEngine, type RunCache } from './engine.js';
 import { CircuitryError, checkpointPause } from '../errors.js';
 
+/**
+ * The dataset mean of each mask's metric from its chunk means (chunks[c][mask], in dataset
+ * order, chunk c holding sizes[c] prompts). The one place chunk values are summed, in chunk
+ * order, so a pool of workers that each hold some chunks gives the in-process numbers exactly.
+ */
+export function combineChunkValues(chunks: readonly (readonly number[])[], sizes: readonly number[], nExamples: number): number[] {
+  const out = new Array<number>(chunks[0]?.length ?? 0).fill(0);
+  chunks.forEach((values, c) => values.forEach((v, g) => (out[g] += (v * sizes[c]) / nExamples)));
+  return out;
+}
+
 /** Clean/corrupted prompt pairs as token ids, with right and wrong answer sets. */
 export interface PairData {
   readonly clean: readonly (readonly number[])[];
@@ -33,6 +44,35 @@ export interface PatcherOptions {
   readonly maxRows?: number;
 }
 
+export const DEFAULT_STACK_BUDGET = 2 ** 26;
+export const DEFAULT_MAX_ROWS = 256;
+
+/** Prompts per chunk for a batch size option and n examples (default: all, at most 64). */
+export function effectiveBatchSize(batchSize: number | undefined, n: number): number {
+  return Math.max(1, Math.min(batchSize ?? 64, n));
+}
+
+/**
+ * What the algorithms that only evaluate masks (ACDC, verification, evaluation) need of a
+ * patcher: the Patcher itself, or a pool of workers holding its chunks (src/scale).
+ */
+export interface MaskEvaluator {
+  readonly graph: CircuitGraph;
+  readonly metric: MetricName;
+  readonly direction: Direction;
+  readonly ablation: Ablation;
+  readonly nExamples: number;
+  readonly cleanMetric: number;
+  readonly corruptedMetric: number;
+  readonly baseMetric: number;
+  readonly fullyPatchedMetric: number;
+  /** Forward passes run so far (summed over workers). */
+  readonly forwardPasses: number;
+  fullMask(): Float32Array;
+  evaluateAsync(masks: readonly Float32Array[], opts?: { onProgress?: (done: number, total: number) => void; signal?: AbortSignal }): Promise<number[]>;
+  dispose(): void;
+}
+
 interface Chunk {
   readonly size: number;
   readonly clean: RunCache;
@@ -46,7 +86,7 @@ interface Chunk {
  * and its gradient with respect to the masks. Every algorithm (sweeps, EAP, ACDC, path patching)
  * goes through this class; none touches the model directly.
  */
-export class Patcher {
+export class Patcher implements MaskEvaluator {
   readonly engine: PatchingEngine;
   readonly graph: CircuitGraph;
   readonly metric: MetricName;
@@ -56,11 +96,13 @@ export class Patcher {
   /** The metric on the unpatched clean and corrupted runs. */
   readonly cleanMetric: number;
   readonly corruptedMetric: number;
+  /** Prompts per chunk (the last chunk may hold fewer). */
+  readonly batchSize: number;
+  readonly stackBudget: number;
+  readonly maxRows: number;
   /** Forward passes run so far (each of up to `stack` masks × a chunk of prompts). */
   forwardPasses = 0;
   private readonly chunks: Chunk[];
-  private readonly stackBudget: number;
-  private readonly maxRows: number;
 
   constructor(model: Transformer, graph: CircuitGraph, data: PairData, opts: PatcherOptions) {
     const n = data.clean.length;
@@ -79,9 +121,9 @@ export class Patcher {
     this.direction = opts.direction ?? 'noise';
     this.ablation = opts.ablation ?? 'patch';
     this.nExamples = n;
-    this.stackBudget = opts.stackBudget ?? 2 ** 26;
-    this.maxRows = opts.maxRows ?? 256;
-    const bs = Math.max(1, Math.min(opts.batchSize ?? 64, n));
+    this.stackBudget = opts.stackBudget ?? DEFAULT_STACK_BUDGET;
+    this.maxRows = opts.maxRows ?? DEFAULT_MAX_ROWS;
+    const bs = effectiveBatchSize(opts.batchSize, n);
     this.chunks = [];
     for (let i = 0; i < n; i += bs) {
       const cache = (rows: PairData['clean']) => {
@@ -99,9 +141,11 @@ export class Patcher {
       cleanLast.dispose();
       this.chunks.push({ size: clean.batch, clean, corrupted, targets, patch: tf.keep(tf.zeros([0])) });
     }
+    this.batchSize = bs;
     this.setPatchValues();
-    this.cleanMetric = this.weighted((c) => metricMean(this.metric, c.clean.logits, c.targets));
-    this.corruptedMetric = this.weighted((c) => metricMean(this.metric, c.corrupted.logits, c.targets));
+    const per = this.chunkMetrics();
+    this.cleanMetric = combineChunkValues(per.clean.map((v) => [v]), this.chunkSizes, n)[0];
+    this.corruptedMetric = combineChunkValues(per.corrupted.map((v) => [v]), this.chunkSizes, n)[0];
   }
 
   /** The metric of the unpatched run that patching starts from (clean when noising). */
@@ -124,11 +168,11 @@ export class Patcher {
    * same layer are stacked into one pass that starts at that layer.
    */
   evaluate(masks: readonly Float32Array[], opts: { onProgress?: (done: number, total: number) => void } = {}): number[] {
-    const out = new Array<number>(masks.length).fill(0);
-    for (const _pass of this.passes(masks, out, opts.onProgress)) {
+    const raw = this.chunks.map(() => new Array<number>(masks.length).fill(0));
+    for (const _pass of this.passes(masks, raw, opts.onProgress)) {
       // every pass runs synchronously
     }
-    return out;
+    return combineChunkValues(raw, this.chunkSizes, this.nExamples);
   }
 
   /**
@@ -136,20 +180,46 @@ export class Patcher {
    * (Ctrl-C) can run; throws InterruptedError within one pass of `signal` firing. Same values.
    */
   async evaluateAsync(masks: readonly Float32Array[], opts: { onProgress?: (done: number, total: number) => void; signal?: AbortSignal } = {}): Promise<number[]> {
-    const out = new Array<number>(masks.length).fill(0);
-    for (const _pass of this.passes(masks, out, opts.onProgress)) await checkpointPause(opts.signal);
-    return out;
+    return combineChunkValues(await this.evaluateChunks(masks, opts), this.chunkSizes, this.nExamples);
   }
 
-  /** The passes of `evaluate`, one per iteration; values accumulate into `out`. */
-  private *passes(masks: readonly Float32Array[], out: number[], onProgress?: (done: number, total: number) => void): Generator<void> {
+  /**
+   * Per chunk of prompts, the metric (chunk mean) under each mask: what `evaluate` combines.
+   * A worker holding some chunks of a larger dataset returns these, and the parent combines
+   * every worker's chunks in dataset order (combineChunkValues), giving the same numbers.
+   */
+  async evaluateChunks(masks: readonly Float32Array[], opts: { onProgress?: (done: number, total: number) => void; signal?: AbortSignal } = {}): Promise<number[][]> {
+    const raw = this.chunks.map(() => new Array<number>(masks.length).fill(0));
+    for (const _pass of this.passes(masks, raw, opts.onProgress)) await checkpointPause(opts.signal);
+    return raw;
+  }
+
+  /** Prompts per chunk, in dataset order. */
+  get chunkSizes(): number[] {
+    return this.chunks.map((c) => c.size);
+  }
+
+  /** Per chunk, the metric (chunk mean) of the unpatched clean and corrupted runs. */
+  chunkMetrics(): { clean: number[]; corrupted: number[] } {
+    const one = (run: (c: Chunk) => RunCache) =>
+      this.chunks.map((c) => {
+        const v = metricMean(this.metric, run(c).logits, c.targets);
+        const x = v.dataSync()[0];
+        v.dispose();
+        return x;
+      });
+    return { clean: one((c) => c.clean), corrupted: one((c) => c.corrupted) };
+  }
+
+  /** The passes of `evaluate`, one per iteration; chunk c's value of mask g goes to raw[c][g]. */
+  private *passes(masks: readonly Float32Array[], raw: number[][], onProgress?: (done: number, total: number) => void): Generator<void> {
     const total = masks.length * this.chunks.length;
     let done = 0;
     onProgress?.(0, total);
     const L = this.engine.model.cfg.nLayers;
     const starts = masks.map((m) => Math.min(L - 1, this.engine.firstPatchedLayer(m)));
     const order = masks.map((_, i) => i).sort((a, b) => starts[a] - starts[b] || a - b);
-    for (const chunk of this.chunks) {
+    for (const [ci, chunk] of this.chunks.entries()) {
       const perCopy = chunk.patch.size / chunk.size; // nSrc · p · d floats per prompt
       const stack = Math.max(1, Math.min(Math.floor(this.maxRows / chunk.size), Math.floor(this.stackBudget / (perCopy * chunk.size * 3))));
       for (let i = 0; i < order.length; ) {
@@ -163,7 +233,7 @@ export class Patcher {
         const v = values.dataSync();
         values.dispose();
         this.forwardPasses++;
-        group.forEach((g, j) => (out[g] += (v[j] * chunk.size) / this.nExamples));
+        group.forEach((g, j) => (raw[ci][g] = v[j]));
         done += group.length;
         onProgress?.(done, total);
         yield;

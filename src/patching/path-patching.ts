@@ -47,7 +47,7 @@ export interface EdgeEffect extends PatchEffect {
 }
 
 /** metric, delta and recovery of a patched value under this patcher's direction. */
-export function effectOf(patcher: Patcher, metric: number): PatchEffect {
+export function effectOf(patcher: Pick<Patcher, 'baseMetric' | 'cleanMetric' | 'corruptedMetric'>, metric: number): PatchEffect {
   return { metric, delta: metric - patcher.baseMetric, recovery: recovery(metric, patcher.cleanMetric, patcher.corruptedMetric) };
 }
 
@@ -97,7 +97,7 @@ function receiverIndex(graph: CircuitGraph, name: string): number {
 }
 
 /** The dense mask keeping every edge except the given ones. */
-export function maskPatching(patcher: Patcher, edges: readonly Edge[]): Float32Array {
+export function maskPatching(patcher: Pick<Patcher, 'fullMask'>, edges: readonly Edge[]): Float32Array {
   const m = patcher.fullMask();
   for (const e of edges) m[e.index] = 0;
   return m;

@@ -222,10 +222,22 @@ export function runSweep(patcher: Patcher, spec: SweepSpec | string, opts: Sweep
   let seqLen = 0;
   patcher.forEachChunk(({ run }) => (seqLen = run.tokens.shape[1]));
   const plan = planSweep(s, patcher.engine.model.cfg, seqLen, opts.positionLabels);
-  const { values, forwardPasses, cachePasses } = runActivationPlan(patcher, plan, opts);
+  const { chunks, sizes, forwardPasses, cachePasses } = activationSweepChunks(patcher, plan, opts);
+  return activationSweepResult(patcher, plan, combineWeighted(chunks, sizes, patcher.nExamples), { forwardPasses, cachePasses });
+}
+
+/** What an activation sweep's result needs of the patcher (a Patcher, or a worker pool's). */
+type SweepBase = Pick<Patcher, 'direction' | 'metric' | 'ablation' | 'cleanMetric' | 'corruptedMetric' | 'baseMetric'>;
+
+/** An activation sweep's result from each component's dataset-mean metric. */
+export function activationSweepResult(patcher: SweepBase, plan: SweepPlan, values: readonly number[], passes: { forwardPasses: number; cachePasses: number }): SweepResult {
   return {
     kind: plan.kind,
-    ...base,
+    direction: patcher.direction,
+    metric: patcher.metric,
+    ablation: patcher.ablation,
+    clean: patcher.cleanMetric,
+    corrupted: patcher.corruptedMetric,
     rows: plan.rows,
     cols: plan.cols,
     components: plan.components.map((c, i) => ({
@@ -236,20 +248,41 @@ export function runSweep(patcher: Patcher, spec: SweepSpec | string, opts: Sweep
       delta: values[i] - patcher.baseMetric,
       recovery: recovery(values[i], patcher.cleanMetric, patcher.corruptedMetric),
     })),
-    forwardPasses,
-    cachePasses,
+    ...passes,
   };
 }
 
-function runActivationPlan(patcher: Patcher, plan: SweepPlan, opts: SweepOptions): { values: number[]; forwardPasses: number; cachePasses: number } {
+/**
+ * Per chunk of prompts, each component's metric (chunk mean), with the chunk sizes: what an
+ * activation sweep weights and sums (combineWeighted). A pool worker returns these for its chunks.
+ */
+export function activationSweepChunks(patcher: Patcher, plan: SweepPlan, opts: SweepOptions = {}): { chunks: number[][]; sizes: number[]; forwardPasses: number; cachePasses: number } {
   const comps = plan.components;
   const sites = comps.map((c) => ({ name: c.name, parts: [{ hook: c.site.hook, select: c.site.select }] }));
-  const values = new Array<number>(comps.length).fill(0);
-  // passes group the components in plan order; each copy's batch mean, weighted by its chunk
+  const chunks: number[][] = [];
+  const sizes: number[] = [];
+  const offsets: number[] = [];
+  // passes group the components in plan order; each copy's batch mean, per chunk
   const passes = runSitePasses(patcher, sites, comps.map((_, i) => i), opts, (logits, targets) => metricPerCopy(patcher.metric, logits, targets), (group, data, chunk) => {
-    group.forEach((c, j) => (values[c] += data[j] * chunk.weight));
+    if (offsets[offsets.length - 1] !== chunk.offset) {
+      offsets.push(chunk.offset);
+      sizes.push(chunk.size);
+      chunks.push(new Array<number>(comps.length).fill(0));
+    }
+    const row = chunks[chunks.length - 1];
+    group.forEach((c, j) => (row[c] = data[j]));
   });
-  return { values, ...passes };
+  return { chunks, sizes, ...passes };
+}
+
+/** Σ_chunks value · (size / n), in chunk order: the dataset mean the sweeps record. */
+export function combineWeighted(chunks: readonly (readonly number[])[], sizes: readonly number[], nExamples: number): number[] {
+  const out = new Array<number>(chunks[0]?.length ?? 0).fill(0);
+  chunks.forEach((row, c) => {
+    const weight = sizes[c] / nExamples;
+    row.forEach((v, i) => (out[i] += v * weight));
+  });
+  return out;
 }
 
 /** A sweep as an entry of a circuit file's `meta.sweeps` (cells without a component are NaN). */

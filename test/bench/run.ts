@@ -1,6 +1,6 @@
 /**
  * `npm run bench [section ...]`: speed and memory ratios, each measured within one run on this
- * machine. Sections: runtime, patching, attribution, pipeline, interventions, live, families, sweep (default: all).
+ * machine. Sections: runtime, patching, attribution, pipeline, interventions, live, families, sweep, scale, wasm-threads (default: all).
  */
 import { initBackend } from '../../src/backend/index.js';
 import { benchRuntime } from './runtime.bench.js';
@@ -16,6 +16,8 @@ const sections: Record<string, (log: (line: string) => void) => Promise<void>> =
   live: async (log) => (await import('./live.bench.js')).benchLive(log),
   families: async (log) => (await import('./families.bench.js')).benchFamilies(log),
   sweep: async (log) => (await import('./sweep.bench.js')).benchSweep(log),
+  scale: async (log) => (await import('./scale.bench.js')).benchScale(log),
+  'wasm-threads': async (log) => (await import('./scale.bench.js')).threadedSimd(log),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

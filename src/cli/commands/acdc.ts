@@ -1,5 +1,5 @@
 import type { Command } from './types.js';
-import { dataOptions, metricOption, modelOption, numberFlag, readData } from '../options.js';
+import { dataOptions, metricOption, modelOption, numberFlag, readData, readWorkers, workersOption } from '../options.js';
 import { oneOf, outFile, readNumber, str } from '../flags.js';
 import { CircuitryError } from '../../errors.js';
 
@@ -8,7 +8,7 @@ export const acdcCommand: Command = {
   command: 'acdc',
   describe: 'plain ACDC over every edge (Conmy et al. 2023): remove edges whose removal changes the output by less than τ',
   builder: (y) =>
-    metricOption(dataOptions(modelOption(y)), 'kl')
+    workersOption(metricOption(dataOptions(modelOption(y)), 'kl'))
       .option('threshold', { ...numberFlag('τ ≥ 0: an edge is removed if the faith measure grows by less than this'), demandOption: true })
       .option('order', { type: 'string', default: 'acdc', describe: 'visiting order: acdc (the paper) | auto-circuit' })
       .option('faith', { type: 'string', describe: 'kl | diff | abs-diff (default: kl for --metric kl, else diff: M(clean) − M(current))' })
@@ -31,6 +31,7 @@ async function runAcdcCommand(args: Record<string, unknown>): Promise<number> {
   if (tau === undefined) throw new CircuitryError('--threshold: give τ');
   const batchSize = readNumber(args, 'batch-size', 'count');
   const stopAfter = readNumber(args, 'stop-after', 'count');
+  const workers = readWorkers(args);
   const data = (await readData(args))!;
   if (str(args, 'checkpoint') === undefined) (await import('../../io/files.js')).checkOutputPath(checkpoint, '--out (its checkpoint)');
   const [{ parseMetricName }, { parseAcdcOrder }] = await Promise.all([import('../../metrics/index.js'), import('../../discovery/order.js')]);
@@ -46,7 +47,7 @@ async function runAcdcCommand(args: Record<string, unknown>): Promise<number> {
   ]);
   // before the model loads: an existing checkpoint needs --resume or --fresh
   checkCheckpoint(checkpoint, { resume: args.resume === true, fresh: args.fresh === true, command: 'the same command with' });
-  const { loaded } = await backendAndModel(args, str(args, 'model')!);
+  const { loaded } = await backendAndModel(args, str(args, 'model')!, { shareWeights: workers > 1 });
   const interrupt = interruptSignal();
   const progress = stageProgress();
   let decided = 0;
@@ -62,6 +63,8 @@ async function runAcdcCommand(args: Record<string, unknown>): Promise<number> {
         progress.onProgress('acdc', done, total);
       },
       data,
+      workers,
+      onPool: progress.setWorkers,
     });
     progress.stop();
     if ((!r.complete || !r.file) && stopRequested() && !interrupt.signal.aborted) {

@@ -1,5 +1,5 @@
 import { oneOf, outFile, readNumber, str } from '../flags.js';
-import { dataOptions, modelOption, numberFlag, readData } from '../options.js';
+import { dataOptions, modelOption, numberFlag, readData, readWorkers, workersOption } from '../options.js';
 import type { Command } from './types.js';
 import { CircuitryError } from '../../errors.js';
 import type { AttributionMethodKey } from '../../attribution/registry.js';
@@ -12,7 +12,7 @@ export const attributeCommand: Command = {
   command: 'attribute',
   describe: 'score every edge with attribution patching (EAP, EAP-IG) and write the circuit JSON',
   builder: (y) =>
-    dataOptions(modelOption(y))
+    workersOption(dataOptions(modelOption(y)))
       .option('method', { type: 'string', default: 'eap', describe: 'a method of the attribution registry: eap | eap-ig (inputs interpolated) | eap-ig-activations (masks interpolated)' })
       .option('steps', numberFlag('integration steps m of eap-ig / eap-ig-activations (default 5)'))
       .option('interpolation', { type: 'string', requiresArg: true, describe: 'eap-ig steps: eap-ig (α = k/m, k = 0..m−1, as EAP-IG; default) | run (k = 1..m: m = 1 is EAP)' })
@@ -56,6 +56,7 @@ async function runAttribute(args: Record<string, unknown>): Promise<number> {
   const alpha = readNumber(args, 'alpha', 'fraction') ?? 0.05;
   const correction = oneOf(args, 'correction', ['bh', 'bonferroni', 'none'] as const, 'bh');
   const resampleSeed = readNumber(args, 'resample-seed', 'integer') ?? 0;
+  const workers = readWorkers(args);
   const data = (await readData(args))!;
   const { parseMetricName } = await import('../../metrics/index.js');
   const { attributionMethod } = await import('../../attribution/registry.js');
@@ -78,8 +79,10 @@ async function runAttribute(args: Record<string, unknown>): Promise<number> {
     import('../../graph/provenance.js'),
   ]);
   const t0 = performance.now();
-  const { loaded } = await backendAndModel(args, str(args, 'model')!);
+  const { loaded } = await backendAndModel(args, str(args, 'model')!, { shareWeights: workers > 1 });
   const { model } = loaded;
+  const { Executor } = await import('../../scale/index.js');
+  const executor = new Executor(loaded, workers);
   try {
     const ds = await datasetFor(loaded, data);
     const cfg = model.cfg;
@@ -95,7 +98,7 @@ async function runAttribute(args: Record<string, unknown>): Promise<number> {
       checkMetricGap(metric, gap.clean, gap.corrupted, ds.source);
     }
     const options = { metric, direction, ablation, gradient, ...(steps !== undefined ? { steps } : {}), ...(interpolation ? { interpolation } : {}), ...(batchSize !== undefined ? { batchSize } : {}) };
-    const result = attribution.attributeEdges({ model, graph, data: ds }, method, options);
+    const result = await executor.attribute(graph, ds, method, options);
     for (const w of result.warnings) console.error(`warning: ${w}`);
     let nodeScores: Float32Array | undefined;
     let nodeSeconds: number | undefined;
@@ -136,6 +139,7 @@ async function runAttribute(args: Record<string, unknown>): Promise<number> {
     console.log(`wrote ${out}`);
     return 0;
   } finally {
+    await executor.close();
     model.dispose();
   }
 }

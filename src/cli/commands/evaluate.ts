@@ -1,5 +1,5 @@
 import type { Command } from './types.js';
-import { dataOptions, numberFlag, readData } from '../options.js';
+import { dataOptions, numberFlag, readData, readWorkers, workersOption } from '../options.js';
 import { readNumber } from '../flags.js';
 
 export const evaluateCommand: Command = {
@@ -8,7 +8,7 @@ export const evaluateCommand: Command = {
     "measure a circuit's faithfulness (metric vs the full and empty model, CPR/CMD curve) and, with a ground truth, ROC AUC, precision and recall; " +
     'by default on the dataset, metric and batch size the circuit was discovered with',
   builder: (y) =>
-    dataOptions(y.positional('circuit', { type: 'string', describe: 'circuit JSON' }))
+    workersOption(dataOptions(y.positional('circuit', { type: 'string', describe: 'circuit JSON' })))
       .option('model', { type: 'string', describe: 'model (default: the one named in the circuit file)' })
       .option('metric', { type: 'string', describe: "logit-diff | prob | logprob | accuracy | kl (default: the circuit's, else logit-diff)" })
       .option('ground-truth', { type: 'string', describe: 'circuit JSON or a text file of edge names (one per line) to compare with' })
@@ -20,6 +20,7 @@ export const evaluateCommand: Command = {
     // the shared checks first; the data defaults to what the circuit's meta records
     const task = (await readData(args, false))?.task;
     const batchSize = readNumber(args, 'batch-size', 'count');
-    return (await import('../discover-impl.js')).evaluateCli({ ...(args as Record<string, unknown>), ...(task ? { n: task.n, seed: task.seed } : {}), batchSize } as never);
+    const workers = readWorkers(args);
+    return (await import('../discover-impl.js')).evaluateCli({ ...(args as Record<string, unknown>), ...(task ? { n: task.n, seed: task.seed } : {}), batchSize, workers } as never);
   },
 };

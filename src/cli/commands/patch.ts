@@ -1,5 +1,6 @@
 import { fmt, jsonText, oneOf, outFile, positionNames, readNumber, str } from '../flags.js';
-import { dataOptions, modelOption, numberFlag, readData } from '../options.js';
+import { dataOptions, modelOption, numberFlag, readData, readWorkers, workersOption } from '../options.js';
+import type { MaskEvaluator } from '../../patching/patcher.js';
 import type { SignificanceSummary } from '../../interventions/sweep-significance.js';
 import type { Command } from './types.js';
 
@@ -14,7 +15,7 @@ export const patchCommand: Command = {
   command: 'patch',
   describe: 'activation-patching sweeps (layer, position, head, q/k/v, pattern, neuron) or every single edge; writes metric, delta and recovery per component',
   builder: (y) =>
-    dataOptions(modelOption(y))
+    workersOption(dataOptions(modelOption(y)))
       .option('sweep', { type: 'string', demandOption: true, describe: SWEEP_HELP })
       .option('direction', { type: 'string', default: 'denoise', describe: 'denoise: run corrupted, patch in clean (TransformerLens); noise: run clean, patch in corrupted' })
       .option('metric', { type: 'string', default: 'logit-diff', describe: 'logit-diff | prob | logprob | accuracy | kl' })
@@ -47,6 +48,7 @@ async function runPatch(args: Record<string, unknown>): Promise<number> {
   const alpha = readNumber(args, 'alpha', 'fraction') ?? 0.05;
   const correction = oneOf(args, 'correction', ['bh', 'bonferroni', 'none'] as const, 'bh');
   const resampleSeed = readNumber(args, 'resample-seed', 'integer') ?? 0;
+  const workers = readWorkers(args);
   const data = (await readData(args))!;
   const [{ parseSweep, sweepName, planSweep, runSweep, topComponents, sweepToMeta }, { parseMetricName }] = await Promise.all([
     import('../../patching/sweeps.js'),
@@ -55,18 +57,21 @@ async function runPatch(args: Record<string, unknown>): Promise<number> {
   const spec = parseSweep(str(args, 'sweep') ?? '', '--sweep');
   const metric = parseMetricName(str(args, 'metric') ?? 'logit-diff', '--metric');
 
-  const [{ backendAndModel, datasetFor, describeData }, { graphForModel }, { Patcher }, { createProgress }, { writeFileAtomic }, { provenance }] = await Promise.all([
+  const [{ backendAndModel, datasetFor, describeData }, { graphForModel }, { Patcher }, { Executor, PooledPatcher }, { createProgress }, { writeFileAtomic }, { provenance }] = await Promise.all([
     import('../load.js'),
     import('../../graph/graph.js'),
     import('../../patching/patcher.js'),
+    import('../../scale/index.js'),
     import('../progress.js'),
     import('../../io/files.js'),
     import('../../graph/provenance.js'),
   ]);
   const t0 = performance.now();
-  const { loaded } = await backendAndModel(args, str(args, 'model')!);
+  const { loaded } = await backendAndModel(args, str(args, 'model')!, { shareWeights: workers > 1 && !significance });
   const { model, tokenizer } = loaded;
-  let patcher: InstanceType<typeof Patcher> | undefined;
+  // --significance needs every prompt's value in one place: it runs in-process
+  const executor = new Executor(loaded, significance ? 1 : workers);
+  let patcher: MaskEvaluator | undefined;
   try {
     const ds = await datasetFor(loaded, data);
     const cfg = model.cfg;
@@ -75,16 +80,22 @@ async function runPatch(args: Record<string, unknown>): Promise<number> {
     if (spec.kind !== 'edges') planSweep(spec, cfg, ds.seqLen, positionLabels);
     const graph = graphForModel(cfg);
     console.log(`model: ${loaded.name} (${cfg.nLayers} layers, ${cfg.nHeads} heads, d_model ${cfg.dModel}); dataset: ${describeData(ds)}`);
-    patcher = new Patcher(model, graph, ds, { metric, direction, ablation, ...(batchSize !== undefined ? { batchSize } : {}) });
+    patcher = await executor.patcher(graph, ds, { metric, direction, ablation, ...(batchSize !== undefined ? { batchSize } : {}) });
     const p = patcher;
-    console.log(`${metric}: clean ${fmt(p.cleanMetric)}, corrupted ${fmt(p.corruptedMetric)}; sweep ${sweepName(spec)}, ${direction}${ablation === 'patch' ? '' : `, ${ablation} ablation`}`);
+    const pooled = executor.threads > 0 ? `, on ${executor.threads} workers` : '';
+    console.log(`${metric}: clean ${fmt(p.cleanMetric)}, corrupted ${fmt(p.corruptedMetric)}; sweep ${sweepName(spec)}, ${direction}${ablation === 'patch' ? '' : `, ${ablation} ablation`}${pooled}`);
     // patching the other run's values in: they must differ from the run's under the metric
     if (ablation === 'patch') (await import('../../metrics/index.js')).checkMetricGap(metric, p.cleanMetric, p.corruptedMetric, ds.source);
     const progress = createProgress(`patch ${sweepName(spec)}`);
     const t1 = performance.now();
     let result: ReturnType<typeof runSweep> & { significance?: SignificanceSummary };
     try {
-      if (significance) {
+      if (p instanceof PooledPatcher) {
+        const plan = spec.kind === 'edges' ? undefined : planSweep(spec, cfg, ds.seqLen, positionLabels);
+        result = await p.sweep(spec, plan!, { positionLabels, onProgress: progress.update });
+      } else if (!(p instanceof Patcher)) {
+        throw new Error('patch: expected a Patcher');
+      } else if (significance) {
         const { sweepWithSignificance } = await import('../../interventions/sweep-significance.js');
         result = sweepWithSignificance(p, spec, { onProgress: progress.update, positionLabels, resamples, alpha, correction, seed: resampleSeed });
       } else {
@@ -133,6 +144,7 @@ async function runPatch(args: Record<string, unknown>): Promise<number> {
     return 0;
   } finally {
     patcher?.dispose();
+    await executor.close();
     model.dispose();
   }
 }

@@ -1,0 +1,93 @@
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+import { CircuitryError, InterruptedError } from '../errors.js';
+import type { WorkerReply, WorkerTask } from './protocol.js';
+
+const ENTRY = fileURLToPath(new URL('./worker-entry.mjs', import.meta.url));
+
+type Ok = Extract<WorkerReply, { ok: true }>;
+
+/**
+ * N worker threads (piscina), one tfjs-wasm instance each. Tasks go to a given worker, since
+ * each worker holds the caches of its own shard: one single-thread piscina pool per worker,
+ * which replaces a worker that died. A task whose worker dies (killed, out of memory) is
+ * retried once on the fresh worker (tasks carry everything a fresh worker needs); a second
+ * death stops the run with a message naming the shard. An aborted signal (Ctrl-C) ends every
+ * running task at once (piscina terminates the thread) with an InterruptedError.
+ */
+export class WorkerPool {
+  readonly size: number;
+  private readonly pools: (Piscina | undefined)[];
+  private readonly log: (message: string) => void;
+  private destroyed = false;
+  /** Fire-and-forget tasks (cache releases) that `destroy` lets finish first. */
+  private readonly background = new Set<Promise<unknown>>();
+
+  constructor(size: number, opts: { log?: (message: string) => void; maxOldGenerationSizeMb?: number } = {}) {
+    if (!Number.isSafeInteger(size) || size < 1) throw new CircuitryError(`workers: expected a positive integer, got ${size}`);
+    this.size = size;
+    this.pools = new Array<Piscina | undefined>(size).fill(undefined);
+    this.log = opts.log ?? ((m) => console.error(m));
+    this.resourceLimits = opts.maxOldGenerationSizeMb ? { maxOldGenerationSizeMb: opts.maxOldGenerationSizeMb } : undefined;
+  }
+
+  private readonly resourceLimits?: { maxOldGenerationSizeMb: number };
+
+  private poolOf(w: number): Piscina {
+    let p = this.pools[w];
+    if (!p) {
+      p = new Piscina({ filename: ENTRY, minThreads: 1, maxThreads: 1, idleTimeout: 2 ** 31 - 1, name: 'default', ...(this.resourceLimits ? { resourceLimits: this.resourceLimits } : {}) });
+      // a reply that arrives while the pool is being destroyed: nothing waits for it any more
+      p.on('error', (e: Error) => {
+        if (!this.destroyed) this.log(`worker ${w + 1}: ${e.message}`);
+      });
+      this.pools[w] = p;
+    }
+    return p;
+  }
+
+  /** Runs `task` on worker `w`; `what` names the work in messages ("shard 2 of 4 (prompts 8–15)"). */
+  async run(w: number, task: WorkerTask, what: string, signal?: AbortSignal): Promise<Ok> {
+    if (this.destroyed) throw new InterruptedError('the worker pool was closed');
+    for (let attempt = 0; ; attempt++) {
+      if (signal?.aborted) throw new InterruptedError();
+      let reply: WorkerReply;
+      try {
+        reply = (await this.poolOf(w).run(task, signal ? { signal } : {})) as WorkerReply;
+      } catch (e) {
+        if (signal?.aborted) throw new InterruptedError();
+        if (this.destroyed) throw new InterruptedError('the worker pool was closed');
+        const why = (e as Error).message ?? String(e);
+        if (attempt === 0) {
+          this.log(`worker ${w + 1} died running ${what} (${why}); retrying the shard on a fresh worker`);
+          continue;
+        }
+        throw new CircuitryError(`worker ${w + 1} died again running ${what} (${why}); stopping (the checkpoint keeps the finished work)`);
+      }
+      if (!reply.ok) {
+        if (reply.name === 'CircuitryError') throw new CircuitryError(reply.message);
+        if (reply.name === 'InterruptedError') throw new InterruptedError();
+        throw new Error(`worker ${w + 1}, ${what}: ${reply.name}: ${reply.message}`);
+      }
+      return reply;
+    }
+  }
+
+  /** Runs `task` without waiting for it; its errors are ignored. */
+  post(w: number, task: WorkerTask, what: string): void {
+    if (this.destroyed || !this.pools[w]) return;
+    const p: Promise<unknown> = this.run(w, task, what).catch(() => {});
+    this.background.add(p);
+    void p.finally(() => this.background.delete(p));
+  }
+
+  /** Ends every worker thread. */
+  async destroy(): Promise<void> {
+    this.destroyed = true; // no new tasks
+    // cache releases still running get a moment to finish (the threads end anyway)
+    await Promise.race([Promise.all(this.background), new Promise((r) => setTimeout(r, 2000).unref())]);
+    const pools = this.pools.filter((p): p is Piscina => p !== undefined);
+    this.pools.fill(undefined);
+    await Promise.all(pools.map((p) => p.destroy()));
+  }
+}
