@@ -123,72 +123,83 @@ export async function runAcdc(patcher: MaskEvaluator, opts: AcdcOptions): Promis
     initialFaith = faith;
   }
 
-  let done = steps.length;
-  const speculate = Math.max(1, opts.speculate ?? 8);
-  // every edge in visiting order, with its group; a pass may run across groups
-  const flat = groups.flatMap((g, gi) => g.edges.map((edge) => ({ edge, gi })));
-  let pos = startEdge;
-  const skipUnused = opts.skipUnused === true && opts.tau > 0;
-  while (pos < flat.length) {
-    const firstGroup = flat[pos].gi;
-    // an edge into a node none of whose outputs remain has no effect at all: removed unevaluated
-    while (skipUnused && pos < flat.length && !feedsCircuit(graph, mask, flat[pos].edge.dst)) {
-      const { edge, gi } = flat[pos++];
-      steps.push({ edge: edge.name, metric_if_removed: faith, delta: 0, removed: true });
-      mask[edge.index] = 0;
-      opts.onProgress?.(++done, total, groups[gi].destination.name);
-    }
-    // Copy j removes edge j from the circuit as it will be if the batch's earlier edges go as
-    // expected: removed, unless expected kept and still feeding the circuit (an edge into a node
-    // whose every output is removed changes nothing). The batch ends at the first edge expected
-    // to stay: those are the guesses that fail (on the zoo models guesses of removal held), and
-    // a failure wastes every copy after it.
-    const batch: typeof flat = [];
-    const expectRemoved: boolean[] = [];
-    const masks: Float32Array[] = [];
-    const trial = new Float32Array(mask);
-    for (let end = pos; end < flat.length && batch.length < speculate && !(skipUnused && !feedsCircuit(graph, trial, flat[end].edge.dst)); end++) {
-      const { edge } = flat[end];
-      const m = new Float32Array(trial);
-      m[edge.index] = 0;
-      const goes = !(opts.expectKept?.has(edge.name) && feedsCircuit(graph, trial, edge.dst));
-      batch.push(flat[end]);
-      expectRemoved.push(goes);
-      masks.push(m);
-      if (!goes) break;
-      trial[edge.index] = 0;
-    }
-    const stopped = () => ({ mask, kept: keptNames(mask, graph.edges), steps, initialFaith, finalFaith: faith, forwardPasses: patcher.forwardPasses - passesBefore, complete: false });
-    const save = () => store?.save({ version: 2, key, nextEdge: pos, mask: keptIndices(mask, graph.edges), faith, initialFaith, steps, forwardPasses: patcher.forwardPasses - passesBefore });
-    let values: number[] = [];
-    try {
-      if (masks.length > 0) values = (await patcher.evaluateAsync(masks, { signal: opts.signal })).map(faithOf);
-    } catch (e) {
-      if (!(e instanceof InterruptedError)) throw e;
-      save();
-      return stopped();
-    }
-    for (let j = 0; j < batch.length; j++) {
-      const { edge: e, gi } = batch[j];
-      const delta = values[j] - faith;
-      const removed = delta < opts.tau;
-      steps.push({ edge: e.name, metric_if_removed: values[j], delta, removed });
-      opts.onProgress?.(++done, total, groups[gi].destination.name);
-      pos++;
-      if (removed) {
-        mask[e.index] = 0;
-        faith = values[j];
-      }
-      if (removed !== expectRemoved[j]) break; // later copies assumed otherwise: re-evaluate them
-    }
-    // after every pass that finishes a destination, checkpoint; after every pass, maybe stop
-    const nextGroup = pos < flat.length ? flat[pos].gi : groups.length;
-    const stop = pos < flat.length && (opts.signal?.aborted === true || opts.shouldStop?.() === true);
-    if (nextGroup > firstGroup || stop) save();
-    if (stop) return stopped();
+  // every decision changes its destination's layer and above: passes start there, from the
+  // cached run of the circuit as it stands now (its lower layers change only later)
+  patcher.setBaseMask(mask);
+  try {
+    return await decide();
+  } finally {
+    patcher.setBaseMask(undefined);
   }
-  store?.clear();
-  return { mask, kept: keptNames(mask, graph.edges), steps, initialFaith, finalFaith: faith, forwardPasses: patcher.forwardPasses - passesBefore, complete: true };
+
+  async function decide(): Promise<AcdcResult> {
+    let done = steps.length;
+    const speculate = Math.max(1, opts.speculate ?? 8);
+    // every edge in visiting order, with its group; a pass may run across groups
+    const flat = groups.flatMap((g, gi) => g.edges.map((edge) => ({ edge, gi })));
+    let pos = startEdge;
+    const skipUnused = opts.skipUnused === true && opts.tau > 0;
+    while (pos < flat.length) {
+      const firstGroup = flat[pos].gi;
+      // an edge into a node none of whose outputs remain has no effect at all: removed unevaluated
+      while (skipUnused && pos < flat.length && !feedsCircuit(graph, mask, flat[pos].edge.dst)) {
+        const { edge, gi } = flat[pos++];
+        steps.push({ edge: edge.name, metric_if_removed: faith, delta: 0, removed: true });
+        mask[edge.index] = 0;
+        opts.onProgress?.(++done, total, groups[gi].destination.name);
+      }
+      // Copy j removes edge j from the circuit as it will be if the batch's earlier edges go as
+      // expected: removed, unless expected kept and still feeding the circuit (an edge into a node
+      // whose every output is removed changes nothing). The batch ends at the first edge expected
+      // to stay: those are the guesses that fail (on the zoo models guesses of removal held), and
+      // a failure wastes every copy after it.
+      const batch: typeof flat = [];
+      const expectRemoved: boolean[] = [];
+      const masks: Float32Array[] = [];
+      const trial = new Float32Array(mask);
+      for (let end = pos; end < flat.length && batch.length < speculate && !(skipUnused && !feedsCircuit(graph, trial, flat[end].edge.dst)); end++) {
+        const { edge } = flat[end];
+        const m = new Float32Array(trial);
+        m[edge.index] = 0;
+        const goes = !(opts.expectKept?.has(edge.name) && feedsCircuit(graph, trial, edge.dst));
+        batch.push(flat[end]);
+        expectRemoved.push(goes);
+        masks.push(m);
+        if (!goes) break;
+        trial[edge.index] = 0;
+      }
+      const stopped = () => ({ mask, kept: keptNames(mask, graph.edges), steps, initialFaith, finalFaith: faith, forwardPasses: patcher.forwardPasses - passesBefore, complete: false });
+      const save = () => store?.save({ version: 2, key, nextEdge: pos, mask: keptIndices(mask, graph.edges), faith, initialFaith, steps, forwardPasses: patcher.forwardPasses - passesBefore });
+      let values: number[] = [];
+      try {
+        if (masks.length > 0) values = (await patcher.evaluateAsync(masks, { signal: opts.signal })).map(faithOf);
+      } catch (e) {
+        if (!(e instanceof InterruptedError)) throw e;
+        save();
+        return stopped();
+      }
+      for (let j = 0; j < batch.length; j++) {
+        const { edge: e, gi } = batch[j];
+        const delta = values[j] - faith;
+        const removed = delta < opts.tau;
+        steps.push({ edge: e.name, metric_if_removed: values[j], delta, removed });
+        opts.onProgress?.(++done, total, groups[gi].destination.name);
+        pos++;
+        if (removed) {
+          mask[e.index] = 0;
+          faith = values[j];
+        }
+        if (removed !== expectRemoved[j]) break; // later copies assumed otherwise: re-evaluate them
+      }
+      // after every pass that finishes a destination, checkpoint; after every pass, maybe stop
+      const nextGroup = pos < flat.length ? flat[pos].gi : groups.length;
+      const stop = pos < flat.length && (opts.signal?.aborted === true || opts.shouldStop?.() === true);
+      if (nextGroup > firstGroup || stop) save();
+      if (stop) return stopped();
+    }
+    store?.clear();
+    return { mask, kept: keptNames(mask, graph.edges), steps, initialFaith, finalFaith: faith, forwardPasses: patcher.forwardPasses - passesBefore, complete: true };
+  }
 }
 
 /** Whether destination row `dst` belongs to a node with a kept output edge (logits always). */

@@ -68,6 +68,17 @@ export interface MaskedForwardArgs {
   readonly startAtLayer?: number;
   /** Logits at every position ([K·B, p, V]); by default only the last, which metrics read ([K·B, 1, V]). */
   readonly allPositions?: boolean;
+  /**
+   * Receives what a one-mask pass computes (cacheMaskedRun): each source block's output as it is
+   * produced ([n, B, p, d], in source order) and each layer's residual stream before its block.
+   * The values live inside the pass's scopes: keep what you hold on to.
+   */
+  readonly observe?: PassObserver;
+}
+
+export interface PassObserver {
+  source(value: tf.Tensor): void;
+  resid(layer: number, value: tf.Tensor): void;
 }
 
 export class PatchingEngine {
@@ -103,10 +114,37 @@ export class PatchingEngine {
     return new RunCache(tf.keep(tokens.clone()), sources, residPre, logits);
   }
 
+  /**
+   * The run of `run`'s prompts under one host mask, cached as `cacheRun` caches an unpatched run:
+   * its sources and residual streams are the patched run's own. A masked forward that starts at
+   * layer l from this cache equals the full masked forward of any mask that agrees with `mask`
+   * on every destination below l (ACDC's decisions: each changes its own layer and above).
+   */
+  cacheMaskedRun(run: RunCache, patch: tf.Tensor, mask: Float32Array): RunCache {
+    const sources: tf.Tensor[] = [];
+    const residPre: tf.Tensor[] = [];
+    try {
+      const logits = tf.tidy(() =>
+        this.maskedForward({
+          run,
+          patch,
+          masks: [mask],
+          observe: { source: (v) => void sources.push(tf.keep(v.clone())), resid: (l, v) => void (residPre[l] = tf.keep(v.clone())) },
+        }),
+      );
+      const all = tf.concat(sources, 0);
+      if (all.shape[0] !== this.graph.nSrc) throw new Error(`cacheMaskedRun: ${all.shape[0]} sources observed, expected ${this.graph.nSrc}`);
+      return new RunCache(tf.keep(run.tokens.clone()), all, residPre, logits);
+    } finally {
+      tf.dispose(sources);
+    }
+  }
+
   /** The masked forward pass: logits [K·B, 1 | p, V]. Call inside tf.tidy or dispose the result. */
   maskedForward(args: MaskedForwardArgs): tf.Tensor {
     const { run, patch } = args;
     if (!(args.masks instanceof tf.Tensor)) {
+      if (args.observe) return this.maskedForward({ ...args, masks: hostMaskTensor(this.graph, args.masks) });
       const host = args.masks;
       const entries = patchedEntries(this.graph, host, SPARSE_MAX_SOURCES);
       // heads patched inside a post-attention norm are not a sum of source terms: the dense pass
@@ -132,7 +170,7 @@ export class PatchingEngine {
     const binding = this.binding;
     // without a gradient tape, on wasm: the same pass on a RowBuffer (buffered.ts); autodiff needs
     // tensors, and heads patched inside a post-attention norm need the general pass below
-    if (simdActive() && !tf.engine().isTapeOn() && !binding.facts.headsInsideNorm) {
+    if (simdActive() && !tf.engine().isTapeOn() && !binding.facts.headsInsideNorm && !args.observe) {
       return bufferedMaskedForward({
         model: this.model,
         binding,
@@ -238,8 +276,13 @@ export class PatchingEngine {
     };
     const qkv = this.graph.shape.qkv;
     const hooks = new Map<HookName, HookFn>();
+    const observe = args.observe;
+    if (observe && (K !== 1 || start !== 0)) throw new Error('masked forward: observing needs one mask and a pass from layer 0');
     if (start === 0) {
-      binding.onInput(hooks, (x) => addSources(tf.reshape(x, [K, bpd, 1]), 0));
+      binding.onInput(hooks, (x) => {
+        observe?.source(tf.reshape(x, [1, B, p, d]));
+        addSources(tf.reshape(x, [K, bpd, 1]), 0);
+      });
     } else {
       const before = this.rows[start].srcBefore;
       // the layers below start run unpatched: their sources are the run's own
@@ -275,6 +318,7 @@ export class PatchingEngine {
     for (let l = start; l < L; l++) {
       const r = this.rows[l];
       hooks.set(binding.headOutput(l), (a) => {
+        observe?.source(tf.transpose(atEveryPosition(a, p), [2, 0, 1, 3]));
         const current = tf.reshape(tf.transpose(atEveryPosition(a, p), [0, 1, 3, 2]), [K, bpd, H]);
         if (!binding.facts.headsInsideNorm) return void addSources(current, r.srcBefore);
         const sum = tf.reshape(tf.sum(atEveryPosition(a, p), 2), [K, B * p, d]);
@@ -284,6 +328,7 @@ export class PatchingEngine {
       if (r.mlp >= 0) {
         hooks.set(binding.mlpInput(l), (a) => at(a, lateDelta(r.mlp, r.mlpSources)));
         hooks.set(binding.mlpOutput(l), (a) => {
+          observe?.source(tf.reshape(atEveryPosition(a, p), [1, B, p, d]));
           addSources(tf.reshape(atEveryPosition(a, p), [K, bpd, 1]), r.srcBefore + H);
         });
       }
@@ -295,6 +340,7 @@ export class PatchingEngine {
     const G = qkv ? 3 : 1;
     const headInputs = (l: number, resid: tf.Tensor): HeadInputs | undefined => {
       if (l < start) return undefined;
+      observe?.resid(l, resid);
       const r = this.rows[l];
       commit(); // everything before this layer: one product
       const riders = [r.mlp, l === L - 1 ? this.logitsRow : -1].filter((row) => row >= 0);
@@ -348,13 +394,16 @@ export class PatchingEngine {
     return block;
   }
 
-  /** The lowest layer with a destination whose mask row is not all ones (L when none). */
-  firstPatchedLayer(mask: Float32Array): number {
+  /**
+   * The lowest layer with a destination whose mask row is not all ones, or differs from
+   * `reference`'s row when given (L when none).
+   */
+  firstPatchedLayer(mask: Float32Array, reference?: Float32Array): number {
     const g = this.graph;
     for (let di = 0; di < g.nDst; di++) {
       const dst = g.destinations[di];
       const base = di * g.nSrc;
-      for (let si = 0; si < dst.srcCount; si++) if (mask[base + si] !== 1) return Math.min(dst.layer, this.model.cfg.nLayers);
+      for (let si = 0; si < dst.srcCount; si++) if (mask[base + si] !== (reference ? reference[base + si] : 1)) return Math.min(dst.layer, this.model.cfg.nLayers);
     }
     return this.model.cfg.nLayers;
   }

@@ -69,6 +69,11 @@ export interface MaskEvaluator {
   /** Forward passes run so far (summed over workers). */
   readonly forwardPasses: number;
   fullMask(): Float32Array;
+  /**
+   * Caches the run under `mask` (undefined frees it): masks that agree with it on every
+   * destination below layer l then start at l from that run (Patcher.setBaseMask).
+   */
+  setBaseMask(mask: Float32Array | undefined): void;
   evaluateAsync(masks: readonly Float32Array[], opts?: { onProgress?: (done: number, total: number) => void; signal?: AbortSignal }): Promise<number[]>;
   dispose(): void;
 }
@@ -79,6 +84,8 @@ interface Chunk {
   readonly corrupted: RunCache;
   readonly targets: MetricTargets;
   patch: tf.Tensor; // [nSrc, B, p, d]
+  /** The run under the base mask (setBaseMask), built on first use. */
+  base?: RunCache;
 }
 
 /**
@@ -103,6 +110,7 @@ export class Patcher implements MaskEvaluator {
   /** Forward passes run so far (each of up to `stack` masks × a chunk of prompts). */
   forwardPasses = 0;
   private readonly chunks: Chunk[];
+  private base: { mask: Float32Array; key: string } | undefined;
 
   constructor(model: Transformer, graph: CircuitGraph, data: PairData, opts: PatcherOptions) {
     const n = data.clean.length;
@@ -164,6 +172,46 @@ export class Patcher implements MaskEvaluator {
   }
 
   /**
+   * Sets the base mask: each chunk's run under it is cached (on first use: one pass per chunk),
+   * and a mask that agrees with it on every destination below layer l starts at l from that run
+   * when that is later than where it would start from the unpatched run. ACDC sets its circuit
+   * here: each decision changes only its destination's layer and above (the visiting order is
+   * reverse topological), so it reruns those layers alone. Values equal those of full passes to
+   * float rounding. `key` names the mask (a pool worker compares it); undefined frees the runs.
+   */
+  setBaseMask(mask: Float32Array | undefined, key?: string): void {
+    if (mask && key !== undefined && key === this.base?.key) return; // already set
+    for (const c of this.chunks) {
+      c.base?.dispose();
+      c.base = undefined;
+    }
+    if (mask && mask.length !== this.graph.denseSize) throw new Error(`base mask of length ${mask.length}, expected ${this.graph.denseSize}`);
+    this.base = mask ? { mask: Float32Array.from(mask), key: key ?? '' } : undefined;
+  }
+
+  /** The key given with the base mask (undefined without one). */
+  get baseKey(): string | undefined {
+    return this.base?.key;
+  }
+
+  /** Where a mask's pass starts, and from which cached run. */
+  private startOf(mask: Float32Array): { start: number; fromBase: boolean } {
+    const L = this.engine.model.cfg.nLayers;
+    const plain = Math.min(L - 1, this.engine.firstPatchedLayer(mask));
+    if (!this.base) return { start: plain, fromBase: false };
+    const based = Math.min(L - 1, this.engine.firstPatchedLayer(mask, this.base.mask));
+    return based > plain ? { start: based, fromBase: true } : { start: plain, fromBase: false };
+  }
+
+  private baseRun(c: Chunk): RunCache {
+    if (!c.base) {
+      c.base = this.engine.cacheMaskedRun(this.runOf(c), c.patch, this.base!.mask);
+      this.forwardPasses++;
+    }
+    return c.base;
+  }
+
+  /**
    * The metric (batch mean over the dataset) for each mask. Masks that patch nothing below the
    * same layer are stacked into one pass that starts at that layer.
    */
@@ -216,18 +264,20 @@ export class Patcher implements MaskEvaluator {
     const total = masks.length * this.chunks.length;
     let done = 0;
     onProgress?.(0, total);
-    const L = this.engine.model.cfg.nLayers;
-    const starts = masks.map((m) => Math.min(L - 1, this.engine.firstPatchedLayer(m)));
-    const order = masks.map((_, i) => i).sort((a, b) => starts[a] - starts[b] || a - b);
+    const plans = masks.map((m) => this.startOf(m));
+    const key = (i: number) => 2 * plans[i].start + (plans[i].fromBase ? 1 : 0);
+    const order = masks.map((_, i) => i).sort((a, b) => key(a) - key(b) || a - b);
     for (const [ci, chunk] of this.chunks.entries()) {
       const perCopy = chunk.patch.size / chunk.size; // nSrc · p · d floats per prompt
       const stack = Math.max(1, Math.min(Math.floor(this.maxRows / chunk.size), Math.floor(this.stackBudget / (perCopy * chunk.size * 3))));
       for (let i = 0; i < order.length; ) {
-        const start = starts[order[i]];
+        const { start, fromBase } = plans[order[i]];
+        const first = key(order[i]);
         const group: number[] = [];
-        while (i < order.length && group.length < stack && starts[order[i]] === start) group.push(order[i++]);
+        while (i < order.length && group.length < stack && key(order[i]) === first) group.push(order[i++]);
+        const run = fromBase ? this.baseRun(chunk) : this.runOf(chunk);
         const values = tf.tidy(() => {
-          const logits = this.engine.maskedForward({ run: this.runOf(chunk), patch: chunk.patch, masks: group.map((g) => masks[g]), startAtLayer: start });
+          const logits = this.engine.maskedForward({ run, patch: chunk.patch, masks: group.map((g) => masks[g]), startAtLayer: start });
           return metricPerCopy(this.metric, logits, chunk.targets);
         });
         const v = values.dataSync();
@@ -290,6 +340,7 @@ export class Patcher implements MaskEvaluator {
 
   dispose(): void {
     for (const c of this.chunks) {
+      c.base?.dispose();
       c.clean.dispose();
       c.corrupted.dispose();
       c.targets.dispose();

@@ -98,6 +98,13 @@ export class PooledPatcher implements MaskEvaluator {
     return this.graph.denseEdgeArray(1);
   }
 
+  private base: { key: string; mask: SparseMask } | undefined;
+
+  /** The base mask goes with every evaluation (a replaced worker sets it again); workers cache its runs. */
+  setBaseMask(mask: Float32Array | undefined): void {
+    this.base = mask ? { key: randomUUID(), mask: this.sparse(mask) } : undefined;
+  }
+
   /** The metric for each mask: every worker evaluates all masks on its chunks, in parallel. */
   async evaluateAsync(masks: readonly Float32Array[], opts: { onProgress?: (done: number, total: number) => void; signal?: AbortSignal } = {}): Promise<number[]> {
     const sparse = masks.map((m) => this.sparse(m));
@@ -106,7 +113,7 @@ export class PooledPatcher implements MaskEvaluator {
     opts.onProgress?.(0, total);
     const replies = await Promise.all(
       this.shards.map(async (s) => {
-        const r = await this.pool.run(s.shard.index, { kind: 'evaluate', backend: this.backend, model: this.model, shard: s.spec, masks: sparse }, s.what, opts.signal);
+        const r = await this.pool.run(s.shard.index, { kind: 'evaluate', backend: this.backend, model: this.model, shard: s.spec, masks: sparse, ...(this.base ? { base: this.base } : {}) }, s.what, opts.signal);
         this.forwardPasses += r.passes ?? 0;
         done += masks.length * (s.shard.end - s.shard.start);
         opts.onProgress?.(done, total);

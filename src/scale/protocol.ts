@@ -37,7 +37,8 @@ export interface SparseMask {
 
 export type WorkerTask =
   | { readonly kind: 'open'; readonly backend: string; readonly model: ModelRef; readonly shard: ShardSpec }
-  | { readonly kind: 'evaluate'; readonly backend: string; readonly model: ModelRef; readonly shard: ShardSpec; readonly masks: readonly SparseMask[] }
+  /** `base`: the patcher's base mask (Patcher.setBaseMask), set again by a fresh worker from the task. */
+  | { readonly kind: 'evaluate'; readonly backend: string; readonly model: ModelRef; readonly shard: ShardSpec; readonly masks: readonly SparseMask[]; readonly base?: { readonly key: string; readonly mask: SparseMask } }
   | { readonly kind: 'attribute'; readonly backend: string; readonly model: ModelRef; readonly shard: ShardSpec; readonly method: string; readonly steps?: number }
   | { readonly kind: 'sweep'; readonly backend: string; readonly model: ModelRef; readonly shard: ShardSpec; readonly sweep: SweepSpec; readonly positionLabels?: readonly string[] }
   | { readonly kind: 'attribute-data'; readonly backend: string; readonly model: ModelRef; readonly graph: GraphShape; readonly data: PairData; readonly method: string; readonly options: AttributionOptions }

@@ -75,6 +75,8 @@ export async function handleTask(task: WorkerTask): Promise<WorkerReply> {
       }
       case 'evaluate': {
         const p = await patcherOf(task);
+        if (task.base) p.setBaseMask(denseMask(p, task.base.mask), task.base.key);
+        else if (p.baseKey !== undefined) p.setBaseMask(undefined);
         const before = p.forwardPasses;
         const values = await p.evaluateChunks(task.masks.map((m) => denseMask(p, m)));
         return { ok: true, values, passes: p.forwardPasses - before };

@@ -196,7 +196,7 @@ export function threadedSimd(log: (line: string) => void): void {
 }
 
 /** A random model of GPT-2 small's shape as a HuggingFace folder, cached in ~/.cache/circuitry. */
-function gpt2SmallShapeFolder(log: (line: string) => void): string {
+export function gpt2SmallShapeFolder(log: (line: string) => void): string {
   const dir = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'circuitry', 'bench-gpt2-small-shape-seed13');
   if (existsSync(join(dir, 'model.safetensors'))) return dir;
   const t0 = performance.now();
