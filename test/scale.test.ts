@@ -9,7 +9,7 @@ import { graphForModel } from '../src/graph/graph.js';
 import { Patcher } from '../src/patching/patcher.js';
 import { runAcdc } from '../src/discovery/acdc.js';
 import { screenEdges } from '../src/discovery/screen.js';
-import { Executor, PooledPatcher, shardRanges } from '../src/scale/index.js';
+import { Executor, PooledPatcher, resolveWorkers, shardRanges } from '../src/scale/index.js';
 import type { TaskDataset } from '../src/tasks/index.js';
 import { CircuitryError } from '../src/errors.js';
 import { CLI, circuitry } from './helpers/cli.js';
@@ -69,6 +69,21 @@ describe('worker pool (--workers N) gives the numbers of --workers 1', () => {
       local.dispose();
       await executor.close();
     }
+  });
+
+  it("'auto' (no --workers) pools GPT-2 small and up on every core, and runs small models in-process", async () => {
+    const { configFromHf } = await import('../src/model/config.js');
+    const { SMALL_FAMILY_CONFIGS } = await import('./helpers/random-family.js');
+    const { availableParallelism } = await import('node:os');
+    for (const family of ['gpt2', 'neox', 'llama', 'gemma2']) expect(resolveWorkers('auto', configFromHf(SMALL_FAMILY_CONFIGS[family], family))).toBe(availableParallelism());
+    expect(resolveWorkers('auto', loaded.model.cfg)).toBe(1);
+    expect(resolveWorkers(3, loaded.model.cfg)).toBe(3);
+    const executor = new Executor(loaded, 'auto');
+    const p = await executor.patcher(graphForModel(loaded.model.cfg), data, opts);
+    expect(p).toBeInstanceOf(Patcher);
+    expect(executor.threads).toBe(0);
+    p.dispose();
+    await executor.close();
   });
 
   it('one chunk, or --workers 1, runs in-process', async () => {

@@ -1,3 +1,4 @@
+import type { WorkerCount } from '../scale/index.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { initBackend, backendName } from '../backend/index.js';
 import { loadModel, type LoadedModel } from '../model/load.js';
@@ -61,12 +62,12 @@ async function writeReportFor(graphPath: string, reportPath: string): Promise<vo
 }
 
 /** Runs one pipeline file; returns the written graph path, or undefined when interrupted. */
-export async function runPipelineFile(cfg: PipelineConfig, opts: { resume: boolean; fresh?: boolean; report: boolean; loaded?: LoadedModel; workers?: number }): Promise<string | undefined> {
+export async function runPipelineFile(cfg: PipelineConfig, opts: { resume: boolean; fresh?: boolean; report: boolean; loaded?: LoadedModel; workers?: WorkerCount }): Promise<string | undefined> {
   const resumeHint = `circuitry discover ${cfg.file ?? 'PIPELINE.yaml'}`;
   // before the model loads: an interrupted run's checkpoint is continued or discarded on purpose only
   checkCheckpoint(checkpointPath(cfg), { resume: opts.resume, fresh: opts.fresh, command: resumeHint });
   const workers = opts.workers ?? cfg.workers ?? 1;
-  const loaded = opts.loaded ?? (await loadModel(cfg.model, { log: (m) => console.error(m), shareWeights: workers > 1 }));
+  const loaded = opts.loaded ?? (await loadModel(cfg.model, { log: (m) => console.error(m), shareWeights: workers !== 1 }));
   const interrupt = interruptSignal();
   const progress = stageProgress();
   try {
@@ -107,12 +108,12 @@ export async function runPipelineFile(cfg: PipelineConfig, opts: { resume: boole
   }
 }
 
-export async function discoverCli(args: { pipeline: string; resume: boolean; fresh: boolean; report: boolean; backend?: string; workers: number; workersGiven?: boolean }): Promise<number> {
+export async function discoverCli(args: { pipeline: string; resume: boolean; fresh: boolean; report: boolean; backend?: string; workers: WorkerCount }): Promise<number> {
   const cfg = readPipelineConfig(args.pipeline);
   checkPipelineOutputs(cfg, args.report);
   await initBackend(args.backend);
-  // --workers, else the file's workers:, else the core count
-  const out = await runPipelineFile(cfg, { resume: args.resume, fresh: args.fresh, report: args.report, workers: args.workersGiven ? args.workers : (cfg.workers ?? args.workers) });
+  // --workers, else the file's workers:, else 'auto'
+  const out = await runPipelineFile(cfg, { resume: args.resume, fresh: args.fresh, report: args.report, workers: args.workers !== 'auto' ? args.workers : (cfg.workers ?? 'auto') });
   return out ? 0 : 130;
 }
 
@@ -147,7 +148,7 @@ function evaluationData(args: { circuit: string; dataset?: string; task?: string
 }
 
 export async function evaluateCli(args: {
-  circuit: string; model?: string; dataset?: string; task?: string; n: number; seed: number; metric?: string; groundTruth?: string; batchSize?: number; json: boolean; backend?: string; workers?: number;
+  circuit: string; model?: string; dataset?: string; task?: string; n: number; seed: number; metric?: string; groundTruth?: string; batchSize?: number; json: boolean; backend?: string; workers?: WorkerCount;
 }): Promise<number> {
   const { file, circuit } = readCircuitFile(args.circuit);
   const meta = file.meta;
@@ -169,7 +170,7 @@ export async function evaluateCli(args: {
   }
   await initBackend(args.backend);
   const workers = args.workers ?? 1;
-  const loaded = await loadModel(modelName, { log: (m) => console.error(m), shareWeights: workers > 1 });
+  const loaded = await loadModel(modelName, { log: (m) => console.error(m), shareWeights: workers !== 1 });
   const data = resolveDataset(loaded, source);
   const hash = datasetHash(data).slice(0, 16);
   const recordedHash = own ? meta?.dataset?.hash : undefined;

@@ -1,5 +1,5 @@
+import type { WorkerCount } from '../scale/index.js';
 import type { Argv, Options } from 'yargs';
-import { availableParallelism } from 'node:os';
 import { CircuitryError } from '../errors.js';
 import { UsageError } from './usage.js';
 import { flagName, inFile, outFile, readNumber, str } from './flags.js';
@@ -25,17 +25,17 @@ export function numberFlag(describe: string, fallback?: number): Options {
  */
 export function workersOption<T>(y: Argv<T>) {
   return y
-    .option('workers', { ...numberFlag('worker threads, each with its own tfjs-wasm, the weights shared; results equal --workers 1 (1 = in this process)'), defaultDescription: 'the core count' })
+    .option('workers', { ...numberFlag('worker threads, each with its own tfjs-wasm, the weights shared; results equal --workers 1 (1 = in this process)'), defaultDescription: 'the core count for models of 20M weights or more, else 1' })
     .check((argv) => {
       readWorkers(argv);
       return true;
     });
 }
 
-/** The --workers count, checked (a positive integer); the core count when absent. */
-export function readWorkers(args: Record<string, unknown>): number {
+/** The --workers count, checked (a positive integer); 'auto' when absent (scale/index.ts resolveWorkers). */
+export function readWorkers(args: Record<string, unknown>): WorkerCount {
   try {
-    return readNumber(args, 'workers', 'count') ?? availableParallelism();
+    return readNumber(args, 'workers', 'count') ?? 'auto';
   } catch (e) {
     throw e instanceof CircuitryError ? new UsageError(e.message) : e;
   }

@@ -1,3 +1,4 @@
+import type { WorkerCount } from '../scale/index.js';
 import type { LoadedModel } from '../model/load.js';
 import type { TaskDataset } from '../tasks/index.js';
 import { graphForModel } from '../graph/graph.js';
@@ -27,8 +28,8 @@ export interface AcdcCircuitOptions {
   readonly onProgress?: (done: number, total: number) => void;
   /** Where the data came from, recorded in meta.config so that `evaluate` can rebuild it. */
   readonly data?: DataSpec;
-  /** Worker threads (default 1: in-process); the decisions are the same for any count. */
-  readonly workers?: number;
+  /** Worker threads (default 1: in-process; 'auto': see resolveWorkers); the decisions are the same for any count. */
+  readonly workers?: WorkerCount;
   /** Called once the worker threads are known (0: in this process). */
   readonly onPool?: (threads: number) => void;
 }

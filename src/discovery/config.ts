@@ -34,7 +34,7 @@ const schema = z
     dataset: z.string().min(1).optional(),
     metric: z.enum(METRIC_NAMES).default('logit-diff'),
     batch_size: z.number().int().positive().default(32),
-    /** Worker threads (default: the core count; 1 = in-process); --workers overrides it. */
+    /** Worker threads (default: the core count from 20M weights, else 1; 1 = in-process); --workers overrides it. */
     workers: z.number().int().positive().optional(),
     screen: z
       .object({

@@ -1,3 +1,4 @@
+import type { WorkerCount } from '../scale/index.js';
 import { join, dirname, basename } from 'node:path';
 import { createHash } from 'node:crypto';
 import type { LoadedModel } from '../model/load.js';
@@ -34,7 +35,7 @@ export interface PipelineHooks {
    * Worker threads (overrides cfg.workers; default 1, in-process). Every result is the same
    * whatever the count: the pool shards whole batches and sums them in dataset order.
    */
-  readonly workers?: number;
+  readonly workers?: WorkerCount;
   /** Called once the worker threads are known (0: the work runs in this process). */
   readonly onPool?: (threads: number) => void;
 }

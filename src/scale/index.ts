@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import type { CircuitGraph } from '../graph/graph.js';
 import type { LoadedModel } from '../model/load.js';
+import type { ModelConfig } from '../model/config.js';
 import { type MaskEvaluator, type PairData, Patcher, type PatcherOptions } from '../patching/patcher.js';
 import { backendName } from '../backend/index.js';
 import { WorkerPool } from './pool.js';
@@ -19,6 +20,30 @@ export function defaultWorkers(): number {
   return availableParallelism();
 }
 
+/** A worker count, or 'auto': the core count for models big enough to gain from it, else 1. */
+export type WorkerCount = number | 'auto';
+
+/**
+ * Below this many weights 'auto' runs in-process: a pool spends about 2 s starting (each worker
+ * loads the modules and builds its model), more than a small model's whole discovery gains
+ * (the zoo's models run a pass in milliseconds), while GPT-2 small's passes take seconds.
+ */
+export const AUTO_POOL_MIN_PARAMS = 20e6;
+
+/** The number of workers `count` means for a model of this config. */
+export function resolveWorkers(count: WorkerCount, cfg: ModelConfig): number {
+  if (count !== 'auto') return count;
+  return modelParams(cfg) >= AUTO_POOL_MIN_PARAMS ? defaultWorkers() : 1;
+}
+
+/** The weights of a model of this config, roughly (embeddings and blocks). */
+function modelParams(cfg: ModelConfig): number {
+  const { dModel: d, dMlp, nHeads: H, nKvHeads: Hkv, dHead: dh, nLayers: L, dVocab: V } = cfg;
+  const attn = d * dh * (2 * H + 2 * Hkv);
+  const mlp = cfg.attnOnly ? 0 : d * dMlp * (cfg.gatedMlp ? 3 : 2);
+  return V * d + L * (attn + mlp);
+}
+
 /**
  * Where mask evaluations run: in this process (`workers` 1, or work of a single chunk of
  * prompts, which cannot split), or on a pool of `workers` threads started on first use.
@@ -27,12 +52,16 @@ export function defaultWorkers(): number {
 export class Executor {
   private pool: WorkerPool | undefined;
   private closed = false;
+  /** The worker count in use ('auto' resolved for the model). */
+  readonly workers: number;
 
   constructor(
     private readonly loaded: LoadedModel,
-    readonly workers: number,
+    workers: WorkerCount,
     private readonly opts: { log?: (message: string) => void } = {},
-  ) {}
+  ) {
+    this.workers = resolveWorkers(workers, loaded.model.cfg);
+  }
 
   /** A patcher over `data`: pooled when the data makes two or more chunks and workers > 1. */
   async patcher(graph: CircuitGraph, data: PairData, opts: PatcherOptions, signal?: AbortSignal): Promise<MaskEvaluator> {

@@ -47,7 +47,7 @@ async function runAcdcCommand(args: Record<string, unknown>): Promise<number> {
   ]);
   // before the model loads: an existing checkpoint needs --resume or --fresh
   checkCheckpoint(checkpoint, { resume: args.resume === true, fresh: args.fresh === true, command: 'the same command with' });
-  const { loaded } = await backendAndModel(args, str(args, 'model')!, { shareWeights: workers > 1 });
+  const { loaded } = await backendAndModel(args, str(args, 'model')!, { shareWeights: workers !== 1 });
   const interrupt = interruptSignal();
   const progress = stageProgress();
   let decided = 0;

@@ -79,7 +79,7 @@ async function runAttribute(args: Record<string, unknown>): Promise<number> {
     import('../../graph/provenance.js'),
   ]);
   const t0 = performance.now();
-  const { loaded } = await backendAndModel(args, str(args, 'model')!, { shareWeights: workers > 1 });
+  const { loaded } = await backendAndModel(args, str(args, 'model')!, { shareWeights: workers !== 1 });
   const { model } = loaded;
   const { Executor } = await import('../../scale/index.js');
   const executor = new Executor(loaded, workers);

@@ -17,6 +17,6 @@ export const discoverCommand: Command = {
     const { readWorkers } = await import('../options.js');
     const workers = readWorkers(args);
     const { discoverCli } = await import('../discover-impl.js');
-    return discoverCli({ ...(args as unknown as Parameters<typeof discoverCli>[0]), workers, workersGiven: args.workers !== undefined });
+    return discoverCli({ ...(args as unknown as Parameters<typeof discoverCli>[0]), workers });
   },
 };

@@ -67,7 +67,7 @@ async function runPatch(args: Record<string, unknown>): Promise<number> {
     import('../../graph/provenance.js'),
   ]);
   const t0 = performance.now();
-  const { loaded } = await backendAndModel(args, str(args, 'model')!, { shareWeights: workers > 1 && !significance });
+  const { loaded } = await backendAndModel(args, str(args, 'model')!, { shareWeights: workers !== 1 && !significance });
   const { model, tokenizer } = loaded;
   // --significance needs every prompt's value in one place: it runs in-process
   const executor = new Executor(loaded, significance ? 1 : workers);
