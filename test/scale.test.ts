@@ -184,6 +184,33 @@ describe('circuitry --workers', () => {
     }
   });
 
+  it('trace with --workers 2 writes the maps of --workers 1, to 1e-6 (its restorations shared out)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'circuitry-workers-trace-'));
+    const files = [1, 2].map((w) => {
+      const out = join(dir, `trace-${w}.json`);
+      const r = circuitry(['trace', '--model', 'mini-gpt2', '--prompt', 'When Mary and John went to the store , John gave a drink to', '--answer', ' Mary', '--noise-positions', '1,3', '--samples', '4', '--workers', String(w), '--out', out]);
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout.includes('on 2 workers')).toBe(w === 2);
+      return JSON.parse(readFileSync(out, 'utf8')) as { clean: number; corrupted: number; maps: Record<string, { restored: number[][]; peak: unknown }> };
+    });
+    const [a, b] = files;
+    expect(b.clean).toBe(a.clean);
+    expect(b.corrupted).toBe(a.corrupted);
+    expect(Object.keys(b.maps)).toEqual(Object.keys(a.maps));
+    let cells = 0;
+    for (const [kind, m] of Object.entries(a.maps)) {
+      m.restored.forEach((row, l) =>
+        row.forEach((v, pos) => {
+          expect(Number.isFinite(v)).toBe(true);
+          expect(Math.abs(b.maps[kind].restored[l][pos] - v)).toBeLessThanOrEqual(1e-6);
+          cells++;
+        }),
+      );
+      expect(b.maps[kind].peak).toEqual(m.peak);
+    }
+    expect(cells).toBeGreaterThan(100);
+  });
+
   it('attribute with --workers 2 scores every edge as --workers 1 does, to 1e-6', () => {
     const dir = mkdtempSync(join(tmpdir(), 'circuitry-workers-attr-'));
     const files = [1, 2].map((w) => {

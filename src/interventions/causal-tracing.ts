@@ -52,6 +52,12 @@ export interface CausalTraceOptions {
   readonly metric?: 'prob' | 'logprob';
   /** Float budget of one stacked pass (default 2^25). */
   readonly stackBudget?: number;
+  /**
+   * Only every `count`-th restoration of the pass order, from `index` (a pool worker's share:
+   * interleaved, so that every share gets restorations of every depth). The others are NaN in
+   * the maps; mergeTraceShares puts the shares together.
+   */
+  readonly share?: { readonly index: number; readonly count: number };
   readonly onProgress?: OnProgress;
 }
 
@@ -149,7 +155,7 @@ export function causalTrace(model: Transformer, tokens: readonly number[], answe
   if (!Number.isInteger(window) || window < 1 || window > L) throw new CircuitryError(`window: expected an integer from 1 to ${L} (the model's layers), got ${String(window)}`);
   const metric = opts.metric ?? 'prob';
   if (metric !== 'prob' && metric !== 'logprob') throw new CircuitryError(`causal tracing metric: expected prob or logprob, got '${String(metric)}'`);
-  const kinds = opts.kinds ? [...opts.kinds] : TRACE_KINDS.filter((k) => k !== 'mlp_out' || !cfg.attnOnly);
+  const kinds = traceKinds(cfg, opts.kinds);
   for (const k of kinds) {
     if (!(TRACE_KINDS as readonly string[]).includes(k)) throw new CircuitryError(`causal tracing: unknown state '${String(k)}' (expected one of ${TRACE_KINDS.join(', ')})`);
     if (k === 'mlp_out' && cfg.attnOnly) throw new CircuitryError('causal tracing: mlp_out cannot be restored, the model is attention-only');
@@ -212,10 +218,14 @@ export function causalTrace(model: Transformer, tokens: readonly number[], answe
       }
     }
     const startOf = (r: Restore) => Math.min(...r.layers);
-    const order = restores.map((_, i) => i).sort((a, b) => startOf(restores[a]) - startOf(restores[b]) || a - b);
-    const values = new Float64Array(restores.length);
+    const share = opts.share;
+    const order = restores
+      .map((_, i) => i)
+      .sort((a, b) => startOf(restores[a]) - startOf(restores[b]) || a - b)
+      .filter((_, j) => !share || j % share.count === share.index);
+    const values = new Float64Array(restores.length).fill(NaN);
     const K = Math.max(1, Math.floor((opts.stackBudget ?? 2 ** 25) / (S * floatsPerPrompt(cfg, P))));
-    opts.onProgress?.(0, restores.length);
+    opts.onProgress?.(0, order.length);
     let done = 0;
     for (let i = 0; i < order.length; ) {
       const group: Restore[] = [];
@@ -267,27 +277,15 @@ export function causalTrace(model: Transformer, tokens: readonly number[], answe
         values[id] = s / S;
       });
       done += k;
-      opts.onProgress?.(done, restores.length);
+      opts.onProgress?.(done, order.length);
     }
 
-    const posLabels = tokens.map((_, i) => String(i));
-    const span = cleanValue - corruptedValue;
     const maps: TraceMap[] = kinds.map((kind) => {
-      const restored = Array.from({ length: L }, () => new Array<number>(P).fill(0));
+      const restored = Array.from({ length: L }, () => new Array<number>(P).fill(NaN));
       restores.forEach((r, i) => {
         if (r.kind === kind) restored[r.layer][r.pos] = values[i];
       });
-      let peak = { layer: 0, position: 0, value: -Infinity };
-      restored.forEach((row, l) => row.forEach((v, pos) => v > peak.value && (peak = { layer: l, position: pos, value: v })));
-      return {
-        kind,
-        rows: Array.from({ length: L }, (_, l) => `L${l}`),
-        cols: posLabels,
-        restored,
-        indirect: restored.map((row) => row.map((v) => v - corruptedValue)),
-        recovery: restored.map((row) => row.map((v) => (span === 0 ? NaN : (v - corruptedValue) / span))),
-        peak,
-      };
+      return traceMap(kind, restored, cleanValue, corruptedValue);
     });
     return {
       tokens: [...tokens],
@@ -323,6 +321,40 @@ export function traceMapToSweep(result: CausalTraceResult, map: TraceMap, positi
     recovery: map.recovery.map((r) => [...r]),
     value: map.restored.map((r) => [...r]),
   };
+}
+
+/** The states traced: `kinds`, or every kind the model has. */
+export function traceKinds(cfg: Transformer['cfg'], kinds?: readonly TraceKind[]): TraceKind[] {
+  return kinds ? [...kinds] : TRACE_KINDS.filter((k) => k !== 'mlp_out' || !cfg.attnOnly);
+}
+
+/** A map from its restored values ([layer][position]) and the clean and corrupted measures. */
+function traceMap(kind: TraceKind, restored: number[][], clean: number, corrupted: number): TraceMap {
+  const span = clean - corrupted;
+  let peak = { layer: 0, position: 0, value: -Infinity };
+  restored.forEach((row, l) => row.forEach((v, pos) => v > peak.value && (peak = { layer: l, position: pos, value: v })));
+  return {
+    kind,
+    rows: restored.map((_, l) => `L${l}`),
+    cols: (restored[0] ?? []).map((_, i) => String(i)),
+    restored,
+    indirect: restored.map((row) => row.map((v) => v - corrupted)),
+    recovery: restored.map((row) => row.map((v) => (span === 0 ? NaN : (v - corrupted) / span))),
+    peak,
+  };
+}
+
+/**
+ * The trace of the shares (options.share) of one trace: each restoration's value from the share
+ * that computed it; the clean and corrupted runs are every share's own (the same).
+ */
+export function mergeTraceShares(shares: readonly CausalTraceResult[]): CausalTraceResult {
+  const first = shares[0];
+  const maps = first.maps.map((m, mi) => {
+    const restored = m.restored.map((row, l) => row.map((_, pos) => shares.map((s) => s.maps[mi].restored[l][pos]).find((v) => !Number.isNaN(v)) ?? NaN));
+    return traceMap(m.kind, restored, first.clean, first.corrupted);
+  });
+  return { ...first, maps, forwardPasses: shares.reduce((n, s) => n + s.forwardPasses, 0) };
 }
 
 function readPerRow(metric: 'prob' | 'logprob', logits: tf.Tensor, targets: MetricTargets): number[] {

@@ -10,6 +10,7 @@ import { attributeEdges } from '../attribution/registry.js';
 import type { AttributionOptions, EdgeAttribution } from '../attribution/types.js';
 import { PooledPatcher } from './pooled-patcher.js';
 import type { ModelRef } from './protocol.js';
+import { type CausalTraceOptions, type CausalTraceResult, causalTrace, mergeTraceShares, traceKinds } from '../interventions/causal-tracing.js';
 
 export { PooledPatcher } from './pooled-patcher.js';
 export { WorkerPool } from './pool.js';
@@ -117,6 +118,35 @@ export class Executor {
       seconds: (performance.now() - t0) / 1000,
       warnings: [...new Set(parts.flatMap((p) => p.r.warnings))],
     };
+  }
+
+  /**
+   * Causal tracing of one prompt (causalTrace), its restorations shared out over the workers
+   * (interleaved by depth) and merged; in-process with one worker. Each worker runs the clean
+   * and noised runs itself (the same seeded noise). Values equal in-process ones to float
+   * rounding: a restoration may share its stacked pass with other ones.
+   */
+  async trace(tokens: readonly number[], answer: readonly number[], options: CausalTraceOptions, signal?: AbortSignal): Promise<CausalTraceResult> {
+    const cfg = this.loaded.model.cfg;
+    const { onProgress, ...rest } = options;
+    const restorations = traceKinds(cfg, options.kinds).length * cfg.nLayers * tokens.length;
+    const workers = Math.min(this.workers, restorations);
+    if (workers <= 1) return causalTrace(this.loaded.model, tokens, answer, options);
+    if (this.closed) throw new Error('the executor is closed');
+    this.pool ??= new WorkerPool(workers, { log: this.opts.log });
+    const pool = this.pool;
+    const count = Math.min(pool.size, restorations);
+    let done = 0;
+    onProgress?.(0, restorations);
+    const shares = await Promise.all(
+      Array.from({ length: count }, async (_, index) => {
+        const r = await pool.run(index, { kind: 'trace', backend: backendName(), model: modelRef(this.loaded), tokens, answer, options: { ...rest, share: { index, count } } }, `share ${index + 1} of ${count} of the restorations`, signal);
+        done += Math.ceil((restorations - index) / count);
+        onProgress?.(done, restorations);
+        return r.trace!;
+      }),
+    );
+    return mergeTraceShares(shares);
   }
 
   /** The threads in use (0 when everything ran in-process). */

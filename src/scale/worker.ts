@@ -8,6 +8,7 @@ import type { Transformer } from '../model/transformer.js';
 import { Patcher } from '../patching/patcher.js';
 import { attributeEdges, attributeEdgesAsync } from '../attribution/index.js';
 import { activationSweepChunks, planSweep } from '../patching/sweeps.js';
+import { causalTrace } from '../interventions/causal-tracing.js';
 import type { ModelRef, ShardSpec, SparseMask, WorkerReply, WorkerTask } from './protocol.js';
 
 /**
@@ -98,6 +99,10 @@ export async function handleTask(task: WorkerTask): Promise<WorkerReply> {
         const m = await modelOf(task.model, task.backend);
         const { graph: _graph, ...r } = attributeEdges({ model: m, graph: new CircuitGraph(task.graph), data: task.data }, task.method, task.options);
         return { ok: true, attribution: r };
+      }
+      case 'trace': {
+        const m = await modelOf(task.model, task.backend);
+        return { ok: true, trace: causalTrace(m, task.tokens, task.answer, task.options) };
       }
       case 'close': {
         patchers.get(task.shard)?.dispose();

@@ -1,7 +1,7 @@
 import type { Command } from './types.js';
 import { CircuitryError } from '../../errors.js';
 import { fmt, intList, jsonText, oneOf, outFile, positionNames, promptFromFlags, readNumber, str, tokenText } from '../flags.js';
-import { modelOption, numberFlag } from '../options.js';
+import { modelOption, numberFlag, readWorkers, workersOption } from '../options.js';
 
 /**
  * `circuitry trace`: causal tracing (Meng et al. 2022). Noise on the embeddings of chosen
@@ -12,7 +12,7 @@ export const traceCommand: Command = {
   command: 'trace',
   describe: 'causal tracing: corrupt chosen positions with Gaussian noise, restore clean states one (layer, position) at a time; writes layer × position maps',
   builder: (y) =>
-    modelOption(y)
+    workersOption(modelOption(y))
       .option('prompt', { type: 'string', describe: 'the prompt text' })
       .option('tokens', { type: 'string', describe: 'the prompt as token ids (e.g. 464,3290) instead of --prompt' })
       .option('answer', { type: 'string', describe: 'the answer token (text that encodes to one token)' })
@@ -39,7 +39,8 @@ async function runTrace(args: Record<string, unknown>): Promise<number> {
   const metric = oneOf(args, 'metric', ['prob', 'logprob'] as const, 'prob');
   const out = outFile(args)!;
   const kindsText = str(args, 'kinds');
-  const { TRACE_KINDS, causalTrace, traceMapToSweep } = await import('../../interventions/causal-tracing.js');
+  const workers = readWorkers(args);
+  const { TRACE_KINDS, traceMapToSweep } = await import('../../interventions/causal-tracing.js');
   let kinds: (typeof TRACE_KINDS)[number][] | undefined;
   if (kindsText !== undefined) {
     kinds = kindsText.split(',').map((k) => k.trim()).filter((k) => k !== '') as typeof kinds;
@@ -56,8 +57,10 @@ async function runTrace(args: Record<string, unknown>): Promise<number> {
     import('../../graph/provenance.js'),
     import('../progress.js'),
   ]);
-  const { loaded } = await backendAndModel(args, str(args, 'model')!);
+  const { loaded } = await backendAndModel(args, str(args, 'model')!, { shareWeights: workers !== 1 });
   const { model, tokenizer } = loaded;
+  const { Executor } = await import('../../scale/index.js');
+  const executor = new Executor(loaded, workers);
   try {
     const cfg = model.cfg;
     const tokens = promptFromFlags(args, tokenizer, cfg.dVocab, parseTokenIds);
@@ -86,7 +89,7 @@ async function runTrace(args: Record<string, unknown>): Promise<number> {
     const t0 = performance.now();
     let r;
     try {
-      r = causalTrace(model, tokens, answer, { noisePositions, sigmaScale: sigma, samples, seed, kinds, window, metric, onProgress: progress.update });
+      r = await executor.trace(tokens, answer, { noisePositions, sigmaScale: sigma, samples, seed, kinds, window, metric, onProgress: progress.update });
     } finally {
       progress.stop();
     }
@@ -98,7 +101,8 @@ async function runTrace(args: Record<string, unknown>): Promise<number> {
       const best = cells.sort((a, b) => b.ie - a.ie).slice(0, 3);
       console.log(`  ${m.kind.padEnd(10)} strongest restorations: ${best.map((c) => `L${c.l} ${labels[c.p]} ${fmt(c.v)} (+${fmt(c.ie)})`).join(', ')}`);
     }
-    console.log(`${r.maps.length * cfg.nLayers * tokens.length} restorations in ${r.forwardPasses} forward passes, ${seconds.toFixed(1)} s`);
+    const pooled = executor.threads > 0 ? ` on ${executor.threads} workers` : '';
+    console.log(`${r.maps.length * cfg.nLayers * tokens.length} restorations in ${r.forwardPasses} forward passes${pooled}, ${seconds.toFixed(1)} s`);
     const file = {
       ...provenance({ model: loaded, timings: { trace: seconds } }),
       prompt: { tokens, labels, text: str(args, 'prompt') ?? null },
@@ -119,6 +123,7 @@ async function runTrace(args: Record<string, unknown>): Promise<number> {
     console.log(`wrote ${out}`);
     return 0;
   } finally {
+    await executor.close();
     model.dispose();
   }
 }
