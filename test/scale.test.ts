@@ -184,6 +184,23 @@ describe('circuitry --workers', () => {
     }
   });
 
+  it('patch --significance with --workers 2 writes the statistics of --workers 1 (every prompt evaluated by its worker)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'circuitry-workers-sig-'));
+    for (const sweep of ['heads', 'edges']) {
+      const out = (w: number) => join(dir, `${sweep}-${w}.json`);
+      for (const w of [1, 2]) {
+        const r = circuitry(['patch', '--model', 'mini-gpt2', '--task', 'ioi', '-n', '24', '--batch-size', '8', '--sweep', sweep, '--significance', '--resamples', '500', '--workers', String(w), '--out', out(w)]);
+        expect(r.status, r.stderr).toBe(0);
+        expect(r.stdout.includes('on 2 workers')).toBe(w === 2);
+        expect(r.stdout).toMatch(/significance: \d+ of \d+ components/);
+      }
+      const [a, b] = [out(1), out(2)].map((f) => JSON.parse(readFileSync(f, 'utf8')));
+      expect(b.components).toEqual(a.components);
+      expect(b.significance).toEqual(a.significance);
+      expect(Object.values(a.components as Record<string, { significant: boolean }>).some((c) => c.significant)).toBe(true);
+    }
+  });
+
   it('trace with --workers 2 writes the maps of --workers 1, to 1e-6 (its restorations shared out)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'circuitry-workers-trace-'));
     const files = [1, 2].map((w) => {

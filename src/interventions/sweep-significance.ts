@@ -5,7 +5,9 @@ import { type MetricName, MetricTargets, lastLogits, metricMean, recovery } from
 import type { Ablation, Direction, PairData, Patcher } from '../patching/patcher.js';
 import { PatchingEngine } from '../patching/engine.js';
 import { type SweepComponent, type SweepOptions, type SweepResult, type SweepSpec, parseSweep, planSweep } from '../patching/sweeps.js';
-import { evaluateEdges, evaluateSites, seqLenOf, sitesOfPlan, type SiteEvaluation } from './sites.js';
+import { evaluateEdges, evaluateSites, seqLenOf, sitesOfPlan, type SiteEvaluation, type SiteEvaluationOptions } from './sites.js';
+import type { Site } from '../patching/stacked.js';
+import type { ModelConfig } from '../model/config.js';
 import { type ComponentSignificance, type ResolvedSignificanceOptions, type SignificanceOptions, resolveSignificanceOptions, significance } from './significance.js';
 import { CircuitryError } from '../errors.js';
 
@@ -43,26 +45,55 @@ export interface SweepSignificanceOptions extends SweepOptions, SignificanceOpti
  * the sweep's components. One call for `patch --significance`.
  */
 export function sweepWithSignificance(patcher: Patcher, spec: SweepSpec | string, opts: SweepSignificanceOptions = {}): SignificantSweepResult {
-  const sig = resolveSignificanceOptions(opts);
+  resolveSignificanceOptions(opts); // bad options fail before any pass
+  const layout = significanceLayout(patcher.graph, patcher.engine.model.cfg, seqLenOf(patcher), spec, opts.positionLabels);
+  return significantSweep(patcher, layout, evaluateTargets(patcher, layout.targets, opts), opts);
+}
+
+/** What a significance sweep patches: every edge alone, or each site of a planned sweep. */
+export type SignificanceTargets = { readonly kind: 'edges'; readonly edges: readonly string[] } | { readonly kind: 'sites'; readonly sites: readonly Site[] };
+
+/** A sweep's cells and what to patch for them (checked against the model). */
+export interface SignificanceLayout {
+  readonly kind: string;
+  readonly rows: readonly string[];
+  readonly cols: readonly string[];
+  readonly cells: readonly { readonly name: string; readonly row: number; readonly col: number }[];
+  readonly targets: SignificanceTargets;
+}
+
+export function significanceLayout(graph: CircuitGraph, cfg: ModelConfig, seqLen: number, spec: SweepSpec | string, positionLabels?: readonly string[]): SignificanceLayout {
   const s = typeof spec === 'string' ? parseSweep(spec) : spec;
-  const g = patcher.graph;
-  let evaluation: SiteEvaluation;
-  let rows: readonly string[];
-  let cols: readonly string[];
-  let cells: { name: string; row: number; col: number }[];
-  let kind: string;
   if (s.kind === 'edges') {
-    evaluation = evaluateEdges(patcher, g.edges.map((e) => e.name), opts);
-    rows = g.destinations.map((d) => d.name);
-    cols = g.sources.map((x) => x.name);
-    cells = g.edges.map((e) => ({ name: e.name, row: e.dst, col: e.src }));
-    kind = 'edges';
-  } else {
-    const plan = planSweep(s, patcher.engine.model.cfg, seqLenOf(patcher), opts.positionLabels);
-    evaluation = evaluateSites(patcher, sitesOfPlan(plan.components), opts);
-    ({ rows, cols, kind } = plan);
-    cells = plan.components.map((c) => ({ name: c.name, row: c.row, col: c.col }));
+    return {
+      kind: 'edges',
+      rows: graph.destinations.map((d) => d.name),
+      cols: graph.sources.map((x) => x.name),
+      cells: graph.edges.map((e) => ({ name: e.name, row: e.dst, col: e.src })),
+      targets: { kind: 'edges', edges: graph.edges.map((e) => e.name) },
+    };
   }
+  const plan = planSweep(s, cfg, seqLen, positionLabels);
+  return { kind: plan.kind, rows: plan.rows, cols: plan.cols, cells: plan.components.map((c) => ({ name: c.name, row: c.row, col: c.col })), targets: { kind: 'sites', sites: sitesOfPlan(plan.components) } };
+}
+
+/** Every target's metric on every example of the patcher's chunks (dataset order). */
+export function evaluateTargets(patcher: Patcher, targets: SignificanceTargets, opts: SiteEvaluationOptions = {}): SiteEvaluation {
+  return targets.kind === 'edges' ? evaluateEdges(patcher, targets.edges, opts) : evaluateSites(patcher, targets.sites, opts);
+}
+
+/**
+ * The statistics of a sweep from its per-example evaluation (evaluated in-process, or by pool
+ * workers on their chunks and concatenated in dataset order: the same numbers).
+ */
+export function significantSweep(
+  patcher: Pick<Patcher, 'metric' | 'direction' | 'ablation' | 'cleanMetric' | 'corruptedMetric' | 'baseMetric'>,
+  layout: SignificanceLayout,
+  evaluation: SiteEvaluation,
+  opts: SweepSignificanceOptions = {},
+): SignificantSweepResult {
+  const sig = resolveSignificanceOptions(opts);
+  const { kind, rows, cols, cells } = layout;
   const floor = noiseFloor(opts.noiseFloor, patcher.cleanMetric - patcher.corruptedMetric);
   const effects = evaluation.perExample.map((values) => values.map((v, i) => snap(v - evaluation.base[i], floor)));
   const stats = significance(effects, sig);

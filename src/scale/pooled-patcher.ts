@@ -15,6 +15,8 @@ import {
 import { type SweepPlan, type SweepResult, type SweepSpec, activationSweepResult, combineWeighted } from '../patching/sweeps.js';
 import { effectOf } from '../patching/path-patching.js';
 import type { WorkerPool } from './pool.js';
+import type { SignificanceTargets } from '../interventions/sweep-significance.js';
+import type { SiteEvaluation } from '../interventions/sites.js';
 import type { ModelRef, ShardSpec, SparseMask } from './protocol.js';
 import { type Shard, exampleRange, shardRanges } from './shards.js';
 
@@ -183,6 +185,44 @@ export class PooledPatcher implements MaskEvaluator {
     this.forwardPasses += forwardPasses;
     const values = combineWeighted(replies.flatMap((r) => r.values!), replies.flatMap((r) => r.sizes!), this.nExamples);
     return activationSweepResult(this, plan, values, { forwardPasses, cachePasses });
+  }
+
+  /**
+   * Every target's metric on every example (patch --significance), each worker on its chunks,
+   * concatenated in dataset order: the numbers of the in-process evaluation.
+   */
+  async evaluatePerExample(targets: SignificanceTargets, opts: { onProgress?: (done: number, total: number) => void; signal?: AbortSignal } = {}): Promise<SiteEvaluation> {
+    let done = 0;
+    opts.onProgress?.(0, this.shards.length);
+    const replies = await Promise.all(
+      this.shards.map(async (s) => {
+        const r = await this.pool.run(s.shard.index, { kind: 'per-example', backend: this.backend, model: this.model, shard: s.spec, targets }, s.what, opts.signal);
+        opts.onProgress?.(++done, this.shards.length);
+        return r;
+      }),
+    );
+    const n = this.nExamples;
+    const count = replies[0].perExample!.length;
+    const perExample = Array.from({ length: count }, (_, i) => {
+      const row = new Float64Array(n);
+      let at = 0;
+      for (const r of replies) {
+        row.set(r.perExample![i], at);
+        at += r.perExample![i].length;
+      }
+      return row;
+    });
+    const base = new Float64Array(n);
+    let at = 0;
+    for (const r of replies) {
+      base.set(r.base!, at);
+      at += r.base!.length;
+    }
+    const forwardPasses = replies.reduce((s, r) => s + (r.passes ?? 0), 0);
+    this.forwardPasses += forwardPasses;
+    // the mean as evaluateSites takes it: the sum in dataset order over n
+    const mean = perExample.map((row) => row.reduce((a, b) => a + b, 0) / n);
+    return { perExample, mean, base, forwardPasses, cachePasses: replies.reduce((s, r) => s + (r.cachePasses ?? 0), 0) };
   }
 
   /** Frees the workers' caches of this patcher (the pool stays). */

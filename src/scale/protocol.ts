@@ -4,6 +4,7 @@ import type { Ablation, Direction, PairData } from '../patching/patcher.js';
 import type { SweepSpec } from '../patching/sweeps.js';
 import type { AttributionOptions, EdgeAttribution } from '../attribution/types.js';
 import type { CausalTraceOptions, CausalTraceResult } from '../interventions/causal-tracing.js';
+import type { SignificanceTargets } from '../interventions/sweep-significance.js';
 
 /**
  * What travels between the parent and a pool worker. Every task carries what the worker needs
@@ -43,6 +44,8 @@ export type WorkerTask =
   | { readonly kind: 'attribute'; readonly backend: string; readonly model: ModelRef; readonly shard: ShardSpec; readonly method: string; readonly steps?: number }
   | { readonly kind: 'sweep'; readonly backend: string; readonly model: ModelRef; readonly shard: ShardSpec; readonly sweep: SweepSpec; readonly positionLabels?: readonly string[] }
   | { readonly kind: 'attribute-data'; readonly backend: string; readonly model: ModelRef; readonly graph: GraphShape; readonly data: PairData; readonly method: string; readonly options: AttributionOptions }
+  /** Every target's metric per example of the shard (`patch --significance`). */
+  | { readonly kind: 'per-example'; readonly backend: string; readonly model: ModelRef; readonly shard: ShardSpec; readonly targets: SignificanceTargets }
   /** A share of a causal trace (CausalTraceOptions.share) of one prompt. */
   | { readonly kind: 'trace'; readonly backend: string; readonly model: ModelRef; readonly tokens: readonly number[]; readonly answer: readonly number[]; readonly options: Omit<CausalTraceOptions, 'onProgress'> }
   | { readonly kind: 'close'; readonly shard: string }
@@ -50,5 +53,5 @@ export type WorkerTask =
   | { readonly kind: 'noop' };
 
 export type WorkerReply =
-  | { readonly ok: true; readonly cachePasses?: number; readonly sizes?: number[]; readonly clean?: number[]; readonly corrupted?: number[]; readonly values?: number[][]; readonly scores?: Float32Array; readonly passes?: number; readonly attribution?: Omit<EdgeAttribution, 'graph'>; readonly trace?: CausalTraceResult }
+  | { readonly ok: true; readonly cachePasses?: number; readonly sizes?: number[]; readonly clean?: number[]; readonly corrupted?: number[]; readonly values?: number[][]; readonly scores?: Float32Array; readonly passes?: number; readonly attribution?: Omit<EdgeAttribution, 'graph'>; readonly trace?: CausalTraceResult; readonly perExample?: readonly Float64Array[]; readonly base?: Float64Array }
   | { readonly ok: false; readonly name: string; readonly message: string };

@@ -9,6 +9,7 @@ import { Patcher } from '../patching/patcher.js';
 import { attributeEdges, attributeEdgesAsync } from '../attribution/index.js';
 import { activationSweepChunks, planSweep } from '../patching/sweeps.js';
 import { causalTrace } from '../interventions/causal-tracing.js';
+import { evaluateTargets } from '../interventions/sweep-significance.js';
 import type { ModelRef, ShardSpec, SparseMask, WorkerReply, WorkerTask } from './protocol.js';
 
 /**
@@ -99,6 +100,11 @@ export async function handleTask(task: WorkerTask): Promise<WorkerReply> {
         const m = await modelOf(task.model, task.backend);
         const { graph: _graph, ...r } = attributeEdges({ model: m, graph: new CircuitGraph(task.graph), data: task.data }, task.method, task.options);
         return { ok: true, attribution: r };
+      }
+      case 'per-example': {
+        const p = await patcherOf(task);
+        const r = evaluateTargets(p, task.targets);
+        return { ok: true, perExample: r.perExample, base: r.base, passes: r.forwardPasses, cachePasses: r.cachePasses };
       }
       case 'trace': {
         const m = await modelOf(task.model, task.backend);

@@ -67,10 +67,9 @@ async function runPatch(args: Record<string, unknown>): Promise<number> {
     import('../../graph/provenance.js'),
   ]);
   const t0 = performance.now();
-  const { loaded } = await backendAndModel(args, str(args, 'model')!, { shareWeights: workers !== 1 && !significance });
+  const { loaded } = await backendAndModel(args, str(args, 'model')!, { shareWeights: workers !== 1 });
   const { model, tokenizer } = loaded;
-  // --significance needs every prompt's value in one place: it runs in-process
-  const executor = new Executor(loaded, significance ? 1 : workers);
+  const executor = new Executor(loaded, workers);
   let patcher: MaskEvaluator | undefined;
   try {
     const ds = await datasetFor(loaded, data);
@@ -90,14 +89,21 @@ async function runPatch(args: Record<string, unknown>): Promise<number> {
     const t1 = performance.now();
     let result: ReturnType<typeof runSweep> & { significance?: SignificanceSummary };
     try {
-      if (p instanceof PooledPatcher) {
+      if (significance) {
+        const sig = await import('../../interventions/sweep-significance.js');
+        const opts = { onProgress: progress.update, positionLabels, resamples, alpha, correction, seed: resampleSeed };
+        if (p instanceof PooledPatcher) {
+          // every prompt's value from the workers, the statistics here
+          (await import('../../interventions/significance.js')).resolveSignificanceOptions(opts);
+          const layout = sig.significanceLayout(graph, cfg, ds.seqLen, spec, positionLabels);
+          result = sig.significantSweep(p, layout, await p.evaluatePerExample(layout.targets, { onProgress: progress.update }), opts);
+        } else if (p instanceof Patcher) result = sig.sweepWithSignificance(p, spec, opts);
+        else throw new Error('patch: expected a Patcher');
+      } else if (p instanceof PooledPatcher) {
         const plan = spec.kind === 'edges' ? undefined : planSweep(spec, cfg, ds.seqLen, positionLabels);
         result = await p.sweep(spec, plan!, { positionLabels, onProgress: progress.update });
       } else if (!(p instanceof Patcher)) {
         throw new Error('patch: expected a Patcher');
-      } else if (significance) {
-        const { sweepWithSignificance } = await import('../../interventions/sweep-significance.js');
-        result = sweepWithSignificance(p, spec, { onProgress: progress.update, positionLabels, resamples, alpha, correction, seed: resampleSeed });
       } else {
         result = runSweep(p, spec, { onProgress: progress.update, positionLabels });
       }
