@@ -20,8 +20,6 @@ export class WorkerPool {
   private readonly pools: (Piscina | undefined)[];
   private readonly log: (message: string) => void;
   private destroyed = false;
-  /** Fire-and-forget tasks (cache releases) that `destroy` lets finish first. */
-  private readonly background = new Set<Promise<unknown>>();
 
   constructor(size: number, opts: { log?: (message: string) => void; maxOldGenerationSizeMb?: number } = {}) {
     if (!Number.isSafeInteger(size) || size < 1) throw new CircuitryError(`workers: expected a positive integer, got ${size}`);
@@ -73,19 +71,18 @@ export class WorkerPool {
     }
   }
 
-  /** Runs `task` without waiting for it; its errors are ignored. */
+  /** Runs `task` without waiting for it (cache releases); its errors are ignored. */
   post(w: number, task: WorkerTask, what: string): void {
     if (this.destroyed || !this.pools[w]) return;
-    const p: Promise<unknown> = this.run(w, task, what).catch(() => {});
-    this.background.add(p);
-    void p.finally(() => this.background.delete(p));
+    void this.run(w, task, what).catch(() => {});
   }
 
-  /** Ends every worker thread. */
+  /**
+   * Ends every worker thread at once: releases still queued are moot, and waiting for them
+   * would delay Ctrl-C (a thread ended by the abort is restarted just to run them).
+   */
   async destroy(): Promise<void> {
     this.destroyed = true; // no new tasks
-    // cache releases still running get a moment to finish (the threads end anyway)
-    await Promise.race([Promise.all(this.background), new Promise((r) => setTimeout(r, 2000).unref())]);
     const pools = this.pools.filter((p): p is Piscina => p !== undefined);
     this.pools.fill(undefined);
     await Promise.all(pools.map((p) => p.destroy()));
