@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Transformer } from './transformer.js';
-import { modelFromTensors } from './arch/index.js';
+import { describeModel, modelFromTensors } from './arch/index.js';
+import { deferredModel } from './deferred.js';
+import { Transformer } from './transformer.js';
 import { readCheckpointFolder, readJsonFile, hashFiles } from './checkpoint.js';
 import { configFromHf } from './config.js';
 import { resolveModelPath } from './hub.js';
@@ -45,14 +46,15 @@ export interface LoadOptions {
 /**
  * The model from its config and tensors; with `share`, the tensors are first written once into a
  * SharedArrayBuffer and the model is built from views of it, so the host copy is that buffer.
+ * A shared model is for a worker pool, whose workers build their own copies: this process's tfjs
+ * copy is built on first use only (deferredModel); names and shapes are checked at once.
  */
 function build(config: unknown, tensors: ReadonlyMap<string, HostTensor>, source: string, file: string, share: boolean | undefined): { model: Transformer; shared?: SharedWeights } {
   if (!share) return { model: modelFromTensors(config, tensors, source, { file }) };
-  const bytes = safetensorsBytes(tensors);
-  const buffer = new SharedArrayBuffer(bytes.byteLength);
-  new Uint8Array(buffer).set(bytes);
-  const views = parseSafetensors(new Uint8Array(buffer), source, { views: true });
-  return { model: modelFromTensors(config, views, source, { file }), shared: { config, bytes: buffer, source } };
+  let buffer: SharedArrayBuffer | undefined;
+  const bytes = safetensorsBytes(tensors, undefined, (n) => new Uint8Array((buffer = new SharedArrayBuffer(n))));
+  const { cfg, weights } = describeModel(config, parseSafetensors(bytes, source, { views: true }), source, { file });
+  return { model: deferredModel(cfg, () => new Transformer(cfg, weights)), shared: { config, bytes: buffer!, source } };
 }
 
 /**

@@ -112,8 +112,15 @@ export function parseSafetensors(bytes: Uint8Array, source: string, opts: { view
   return parseSafetensorsFrom({ size: bytes.byteLength, read: (offset, length) => bytes.subarray(offset, offset + length) }, source, opts);
 }
 
-/** Float32 tensors as the bytes of a safetensors file (names sorted, header padded to 8 bytes). */
-export function safetensorsBytes(tensors: ReadonlyMap<string, HostTensor>, metadata?: Record<string, string>): Uint8Array {
+/** Whether this host stores floats little-endian, as safetensors does (then tensors copy in bulk). */
+const LITTLE_ENDIAN = new Uint8Array(new Float32Array([1]).buffer)[3] === 0x3f;
+
+/**
+ * Float32 tensors as the bytes of a safetensors file (names sorted, header padded to 8 bytes).
+ * `alloc` provides the output buffer (e.g. a view of a SharedArrayBuffer, so that the weights
+ * shared with pool workers are written once, without a second full-size copy).
+ */
+export function safetensorsBytes(tensors: ReadonlyMap<string, HostTensor>, metadata?: Record<string, string>, alloc: (size: number) => Uint8Array = (n) => new Uint8Array(n)): Uint8Array {
   const names = [...tensors.keys()].sort();
   const header: Record<string, unknown> = {};
   if (metadata) header.__metadata__ = metadata;
@@ -127,14 +134,16 @@ export function safetensorsBytes(tensors: ReadonlyMap<string, HostTensor>, metad
   let headerStr = JSON.stringify(header);
   headerStr += ' '.repeat((8 - (new TextEncoder().encode(headerStr).length % 8)) % 8);
   const headerBytes = new TextEncoder().encode(headerStr);
-  const buf = new Uint8Array(8 + headerBytes.length + offset);
-  const view = new DataView(buf.buffer);
+  const buf = alloc(8 + headerBytes.length + offset);
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   view.setBigUint64(0, BigInt(headerBytes.length), true);
   buf.set(headerBytes, 8);
   let pos = 8 + headerBytes.length;
   for (const name of names) {
     const t = tensors.get(name)!;
-    for (let i = 0; i < t.data.length; i++) view.setFloat32(pos + 4 * i, t.data[i], true);
+    // pos is a multiple of 4 (8-byte header length, 4-byte floats); a Float32Array view needs the absolute offset aligned too
+    if (LITTLE_ENDIAN && (buf.byteOffset + pos) % 4 === 0) new Float32Array(buf.buffer, buf.byteOffset + pos, t.data.length).set(t.data);
+    else for (let i = 0; i < t.data.length; i++) view.setFloat32(pos + 4 * i, t.data[i], true);
     pos += t.data.length * 4;
   }
   return buf;

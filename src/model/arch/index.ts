@@ -33,16 +33,22 @@ export function weightsFromTensors(cfg: ModelConfig, tensors: ReadonlyMap<string
   return adapterOfFamily(cfg.family).weights(cfg, tensors, source);
 }
 
+/** A checkpoint's config and weights, checked (family, names, shapes), before any tfjs tensor exists. */
+export function describeModel(config: unknown, tensors: ReadonlyMap<string, HostTensor>, source: string, opts: { file?: string } = {}): { cfg: ModelConfig; weights: ModelWeights } {
+  const file = opts.file ?? `${source} (config.json)`;
+  if (typeof config !== 'object' || config === null || Array.isArray(config)) throw new CircuitryError(`${file}: expected a JSON object`);
+  const raw = config as Record<string, unknown>;
+  const cfg = adapterFor(raw.model_type, file).config(raw, file);
+  return { cfg, weights: weightsFromTensors(cfg, tensors, source) };
+}
+
 /**
  * The one construction point of a model from a config.json object and its tensors (any family).
  * Free of node:fs, so the browser bundle uses it too.
  */
 export function modelFromTensors(config: unknown, tensors: ReadonlyMap<string, HostTensor>, source: string, opts: { trainable?: boolean; file?: string } = {}): Transformer {
-  const file = opts.file ?? `${source} (config.json)`;
-  if (typeof config !== 'object' || config === null || Array.isArray(config)) throw new CircuitryError(`${file}: expected a JSON object`);
-  const raw = config as Record<string, unknown>;
-  const cfg = adapterFor(raw.model_type, file).config(raw, file);
-  return new Transformer(cfg, weightsFromTensors(cfg, tensors, source), { trainable: opts.trainable });
+  const { cfg, weights } = describeModel(config, tensors, source, opts);
+  return new Transformer(cfg, weights, { trainable: opts.trainable });
 }
 
 /** A model's weights in its family's checkpoint names (for saving), with its config.json. */
