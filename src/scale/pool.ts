@@ -2,10 +2,9 @@ import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { CircuitryError, InterruptedError } from '../errors.js';
 import type { WorkerReply, WorkerTask } from './protocol.js';
+import type { ShardRunner, WorkerOk } from './runner.js';
 
 const ENTRY = fileURLToPath(new URL('./worker-entry.mjs', import.meta.url));
-
-type Ok = Extract<WorkerReply, { ok: true }>;
 
 /**
  * N worker threads (piscina), one tfjs-wasm instance each. Tasks go to a given worker, since
@@ -15,8 +14,9 @@ type Ok = Extract<WorkerReply, { ok: true }>;
  * death stops the run with a message naming the shard. An aborted signal (Ctrl-C) ends every
  * running task at once (piscina terminates the thread) with an InterruptedError.
  */
-export class WorkerPool {
+export class WorkerPool implements ShardRunner {
   readonly size: number;
+  readonly remote = false;
   private readonly pools: (Piscina | undefined)[];
   private readonly log: (message: string) => void;
   private destroyed = false;
@@ -45,7 +45,7 @@ export class WorkerPool {
   }
 
   /** Runs `task` on worker `w`; `what` names the work in messages ("shard 2 of 4 (prompts 8–15)"). */
-  async run(w: number, task: WorkerTask, what: string, signal?: AbortSignal): Promise<Ok> {
+  async run(w: number, task: WorkerTask, what: string, signal?: AbortSignal): Promise<WorkerOk> {
     if (this.destroyed) throw new InterruptedError('the worker pool was closed');
     for (let attempt = 0; ; attempt++) {
       if (signal?.aborted) throw new InterruptedError();

@@ -14,7 +14,7 @@ import {
 } from '../patching/patcher.js';
 import { type SweepPlan, type SweepResult, type SweepSpec, activationSweepResult, combineWeighted } from '../patching/sweeps.js';
 import { effectOf } from '../patching/path-patching.js';
-import type { WorkerPool } from './pool.js';
+import type { ShardRunner } from './runner.js';
 import type { SignificanceTargets } from '../interventions/sweep-significance.js';
 import type { SiteEvaluation } from '../interventions/sites.js';
 import type { ModelRef, ShardSpec, SparseMask } from './protocol.js';
@@ -34,7 +34,7 @@ export class PooledPatcher implements MaskEvaluator {
   readonly nExamples: number;
   forwardPasses = 0;
   private constructor(
-    private readonly pool: WorkerPool,
+    private readonly pool: ShardRunner,
     private readonly backend: string,
     private readonly model: ModelRef,
     private readonly shards: readonly { shard: Shard; spec: ShardSpec; what: string }[],
@@ -56,7 +56,7 @@ export class PooledPatcher implements MaskEvaluator {
   }
 
   /** Sends each worker its shard (it caches both runs of its prompts) and reads the clean and corrupted metrics. */
-  static async open(pool: WorkerPool, backend: string, model: ModelRef, graph: CircuitGraph, data: PairData, opts: PatcherOptions, signal?: AbortSignal): Promise<PooledPatcher> {
+  static async open(pool: ShardRunner, backend: string, model: ModelRef, graph: CircuitGraph, data: PairData, opts: PatcherOptions, signal?: AbortSignal): Promise<PooledPatcher> {
     const n = data.clean.length;
     const bs = effectiveBatchSize(opts.batchSize, n);
     const id = randomUUID();

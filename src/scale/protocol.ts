@@ -16,7 +16,8 @@ import type { SignificanceTargets } from '../interventions/sweep-significance.js
 /** The weights: safetensors bytes in one SharedArrayBuffer (not copied per worker), or a model name to load. */
 export type ModelRef =
   | { readonly kind: 'shared'; readonly key: string; readonly config: unknown; readonly bytes: SharedArrayBuffer; readonly source: string }
-  | { readonly kind: 'name'; readonly key: string; readonly name: string };
+  /** `hash`: the coordinator's weights hash (LoadedModel.source.hash); a worker that loads other weights refuses. */
+  | { readonly kind: 'name'; readonly key: string; readonly name: string; readonly hash?: string };
 
 /** One worker's share of a patcher: whole chunks of prompts, with the patcher's settings. */
 export interface ShardSpec {
