@@ -193,6 +193,7 @@ const replySchema = z.discriminatedUnion('ok', [
       values: z.array(z.array(num)).optional(),
       scores: f32.optional(),
       passes: count.optional(),
+      basePasses: count.optional(),
       trace: traceResult.optional(),
       perExample: z.array(f64).optional(),
       base: f64.optional(),

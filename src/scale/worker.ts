@@ -88,8 +88,9 @@ export async function handleTask(task: WorkerTask): Promise<WorkerReply> {
         if (task.base) p.setBaseMask(denseMask(p, task.base.mask), task.base.key);
         else if (p.baseKey !== undefined) p.setBaseMask(undefined);
         const before = p.forwardPasses;
+        const beforeBase = p.basePasses;
         const values = await p.evaluateChunks(task.masks.map((m) => denseMask(p, m)));
-        return { ok: true, values, passes: p.forwardPasses - before };
+        return { ok: true, values, passes: p.forwardPasses - before, basePasses: p.basePasses - beforeBase };
       }
       case 'attribute': {
         const p = await patcherOf(task);
