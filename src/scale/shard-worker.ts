@@ -71,6 +71,7 @@ export class ShardWorker {
     const key = 'shard' in task && typeof task.shard === 'object' ? task.shard.key : undefined;
     const thread = key === undefined ? this.next++ % this.pool.size : threadOf(key, this.pool.size);
     if (key !== undefined) this.hold(thread, key, label, attemptsMade);
+    await testDelay();
     try {
       const reply = await this.pool.reply(thread, task, label);
       if (!reply.ok) this.opts.log(`${label} (${task.kind}): ${reply.name}: ${reply.message}`);
@@ -105,6 +106,12 @@ export class ShardWorker {
     }
   }
 
+}
+
+/** Test hook: CIRCUITRY_TEST_SHARD_DELAY_MS=N holds every task N ms first (a worker killed mid-task). */
+async function testDelay(): Promise<void> {
+  const ms = Number(process.env.CIRCUITRY_TEST_SHARD_DELAY_MS ?? 0);
+  if (ms > 0) await new Promise((r) => setTimeout(r, ms));
 }
 
 /** The thread of a shard: a stable hash of its key. */
