@@ -1,4 +1,4 @@
-import type { WorkerCount } from '../scale/index.js';
+import type { ShardRunner, WorkerCount } from '../scale/index.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { initBackend, backendName } from '../backend/index.js';
 import { loadModel, type LoadedModel } from '../model/load.js';
@@ -62,12 +62,16 @@ async function writeReportFor(graphPath: string, reportPath: string): Promise<vo
 }
 
 /** Runs one pipeline file; returns the written graph path, or undefined when interrupted. */
-export async function runPipelineFile(cfg: PipelineConfig, opts: { resume: boolean; fresh?: boolean; report: boolean; loaded?: LoadedModel; workers?: WorkerCount }): Promise<string | undefined> {
-  const resumeHint = `circuitry discover ${cfg.file ?? 'PIPELINE.yaml'}`;
+export async function runPipelineFile(
+  cfg: PipelineConfig,
+  opts: { resume: boolean; fresh?: boolean; report: boolean; loaded?: LoadedModel; workers?: WorkerCount; runner?: ShardRunner; resumeHint?: string },
+): Promise<string | undefined> {
+  const resumeHint = opts.resumeHint ?? `circuitry discover ${cfg.file ?? 'PIPELINE.yaml'}`;
   // before the model loads: an interrupted run's checkpoint is continued or discarded on purpose only
   checkCheckpoint(checkpointPath(cfg), { resume: opts.resume, fresh: opts.fresh, command: resumeHint });
   const workers = opts.workers ?? cfg.workers ?? 1;
-  const loaded = opts.loaded ?? (await loadModel(cfg.model, { log: (m) => console.error(m), shareWeights: workers !== 1 }));
+  // remote workers load the model by name: no shared copy of the weights here
+  const loaded = opts.loaded ?? (await loadModel(cfg.model, { log: (m) => console.error(m), shareWeights: workers !== 1 && !opts.runner }));
   const interrupt = interruptSignal();
   const progress = stageProgress();
   try {
@@ -82,6 +86,7 @@ export async function runPipelineFile(cfg: PipelineConfig, opts: { resume: boole
       signal: interrupt.signal,
       resume: opts.resume,
       workers,
+      runner: opts.runner,
       onPool: progress.setWorkers,
     });
     progress.stop();
@@ -108,13 +113,30 @@ export async function runPipelineFile(cfg: PipelineConfig, opts: { resume: boole
   }
 }
 
-export async function discoverCli(args: { pipeline: string; resume: boolean; fresh: boolean; report: boolean; backend?: string; workers: WorkerCount }): Promise<number> {
+export async function discoverCli(args: { pipeline: string; resume: boolean; fresh: boolean; report: boolean; backend?: string; workers: WorkerCount; redis?: string; queue?: string }): Promise<number> {
   const cfg = readPipelineConfig(args.pipeline);
   checkPipelineOutputs(cfg, args.report);
-  await initBackend(args.backend);
-  // --workers, else the file's workers:, else 'auto'
-  const out = await runPipelineFile(cfg, { resume: args.resume, fresh: args.fresh, report: args.report, workers: args.workers !== 'auto' ? args.workers : (cfg.workers ?? 'auto') });
-  return out ? 0 : 130;
+  if (args.queue !== undefined && args.redis === undefined) throw new CircuitryError('--queue: only with --redis');
+  // --redis: the URL and the server are checked before the model loads (a bad one fails in seconds)
+  let runner: ShardRunner | undefined;
+  if (args.redis !== undefined) {
+    const { parseRedisUrl } = await import('../scale/redis.js');
+    const { RedisShardRunner } = await import('../scale/redis-runner.js');
+    const target = parseRedisUrl(args.redis);
+    // --workers N: N shards; else the file's workers:, else one per worker listening on the queue
+    const shards = args.workers !== 'auto' ? args.workers : cfg.workers;
+    const { DEFAULT_QUEUE } = await import('../sweep/queue.js');
+    runner = await RedisShardRunner.connect(target, { queue: args.queue ?? DEFAULT_QUEUE, shards, log: (m) => console.error(m) });
+  }
+  try {
+    await initBackend(args.backend);
+    const resumeHint = `circuitry discover ${cfg.file ?? args.pipeline}${args.redis !== undefined ? ' --redis URL' : ''}`;
+    // --workers, else the file's workers:, else 'auto'
+    const out = await runPipelineFile(cfg, { resume: args.resume, fresh: args.fresh, report: args.report, workers: args.workers !== 'auto' ? args.workers : (cfg.workers ?? 'auto'), runner, resumeHint });
+    return out ? 0 : 130;
+  } finally {
+    await runner?.destroy();
+  }
 }
 
 function dataSpec(args: { dataset?: string; task?: string; n: number; seed: number }): DataSource {

@@ -1,4 +1,4 @@
-import type { WorkerCount } from '../scale/index.js';
+import type { ShardRunner, WorkerCount } from '../scale/index.js';
 import { join, dirname, basename } from 'node:path';
 import { createHash } from 'node:crypto';
 import type { LoadedModel } from '../model/load.js';
@@ -36,6 +36,11 @@ export interface PipelineHooks {
    * whatever the count: the pool shards whole batches and sums them in dataset order.
    */
   readonly workers?: WorkerCount;
+  /**
+   * Where the pooled stages run instead of worker threads (a RedisShardRunner: `discover
+   * --redis`); the caller owns it and closes it. Results equal the in-process run's.
+   */
+  readonly runner?: ShardRunner;
   /** Called once the worker threads are known (0: the work runs in this process). */
   readonly onPool?: (threads: number) => void;
 }
@@ -113,7 +118,7 @@ export async function runPipeline(cfg: PipelineConfig, loaded: LoadedModel, data
   };
   const timings: Record<string, number> = {};
 
-  const executor = new Executor(loaded, hooks.workers ?? cfg.workers ?? 1, { log });
+  const executor = new Executor(loaded, hooks.workers ?? cfg.workers ?? 1, { log, runner: hooks.runner });
   let noise: MaskEvaluator | undefined;
   let denoise: MaskEvaluator | undefined;
   let kl: MaskEvaluator | undefined;
@@ -124,7 +129,7 @@ export async function runPipeline(cfg: PipelineConfig, loaded: LoadedModel, data
       if (e instanceof InterruptedError) return stopped();
       throw e;
     }
-    const pooled = executor.threads > 0 ? ` on ${executor.threads} workers` : '';
+    const pooled = executor.remote ? ` on ${executor.threads} shard${executor.threads === 1 ? '' : 's'} over Redis` : executor.threads > 0 ? ` on ${executor.threads} workers` : '';
     hooks.onPool?.(executor.threads);
     const gap = noise.cleanMetric - noise.corruptedMetric;
     log(`${graph.nEdges} edges; ${cfg.metric}: clean ${fmt(noise.cleanMetric)}, corrupted ${fmt(noise.corruptedMetric)}${pooled}`);

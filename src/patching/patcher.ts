@@ -109,6 +109,8 @@ export class Patcher implements MaskEvaluator {
   readonly maxRows: number;
   /** Forward passes run so far (each of up to `stack` masks × a chunk of prompts). */
   forwardPasses = 0;
+  /** Of forwardPasses, those that built base runs (setBaseMask): a pooled patcher counts them once per shard. */
+  basePasses = 0;
   private readonly chunks: Chunk[];
   private base: { mask: Float32Array; key: string } | undefined;
 
@@ -207,6 +209,7 @@ export class Patcher implements MaskEvaluator {
     if (!c.base) {
       c.base = this.engine.cacheMaskedRun(this.runOf(c), c.patch, this.base!.mask);
       this.forwardPasses++;
+      this.basePasses++;
     }
     return c.base;
   }

@@ -10,11 +10,13 @@ import { attributeEdges } from '../attribution/registry.js';
 import type { AttributionOptions, EdgeAttribution } from '../attribution/types.js';
 import { PooledPatcher } from './pooled-patcher.js';
 import type { ModelRef } from './protocol.js';
+import type { ShardRunner } from './runner.js';
 import { type CausalTraceOptions, type CausalTraceResult, causalTrace, mergeTraceShares, traceKinds } from '../interventions/causal-tracing.js';
 
 export { PooledPatcher } from './pooled-patcher.js';
 export { WorkerPool } from './pool.js';
 export { shardRanges, type Shard } from './shards.js';
+export type { ShardRunner, WorkerOk } from './runner.js';
 
 /** The default worker count: the cores of this machine. */
 export function defaultWorkers(): number {
@@ -47,31 +49,45 @@ function modelParams(cfg: ModelConfig): number {
 
 /**
  * Where mask evaluations run: in this process (`workers` 1, or work of a single chunk of
- * prompts, which cannot split), or on a pool of `workers` threads started on first use.
- * Close it when the work ends (it ends the threads).
+ * prompts, which cannot split), on a pool of `workers` threads started on first use, or on a
+ * given runner (`opts.runner`, e.g. Redis: its `size` shards, even a single one, since the work
+ * leaves this process). Close it when the work ends (it ends the threads; a given runner is
+ * its owner's to close).
  */
 export class Executor {
-  private pool: WorkerPool | undefined;
+  private pool: ShardRunner | undefined;
   private closed = false;
-  /** The worker count in use ('auto' resolved for the model). */
+  /** The worker count in use ('auto' resolved for the model; a given runner's shard count). */
   readonly workers: number;
 
   constructor(
     private readonly loaded: LoadedModel,
     workers: WorkerCount,
-    private readonly opts: { log?: (message: string) => void } = {},
+    private readonly opts: { log?: (message: string) => void; runner?: ShardRunner } = {},
   ) {
-    this.workers = resolveWorkers(workers, loaded.model.cfg);
+    this.workers = opts.runner ? opts.runner.size : resolveWorkers(workers, loaded.model.cfg);
+  }
+
+  /** True when pooled work leaves this process (a given remote runner). */
+  get remote(): boolean {
+    return this.opts.runner?.remote === true;
+  }
+
+  /** The runner for `size` shards: the given one, else this executor's pool (started on first use). */
+  private runner(size: number): ShardRunner {
+    if (this.closed) throw new Error('the executor is closed');
+    if (this.opts.runner) return this.opts.runner;
+    this.pool ??= new WorkerPool(size, { log: this.opts.log });
+    return this.pool;
   }
 
   /** A patcher over `data`: pooled when the data makes two or more chunks and workers > 1. */
   async patcher(graph: CircuitGraph, data: PairData, opts: PatcherOptions, signal?: AbortSignal): Promise<MaskEvaluator> {
     const chunks = PooledPatcher.chunkCount(data.clean.length, opts.batchSize);
     // mean ablation averages over the whole dataset: a shard alone cannot compute it
-    if (this.workers <= 1 || chunks < 2 || opts.ablation === 'mean') return new Patcher(this.loaded.model, graph, data, opts);
-    if (this.closed) throw new Error('the executor is closed');
-    this.pool ??= new WorkerPool(Math.min(this.workers, chunks), { log: this.opts.log });
-    return PooledPatcher.open(this.pool, backendName(), modelRef(this.loaded), graph, data, opts, signal);
+    if (opts.ablation === 'mean' || (!this.remote && (this.workers <= 1 || chunks < 2))) return new Patcher(this.loaded.model, graph, data, opts);
+    const runner = this.runner(Math.min(this.workers, chunks));
+    return PooledPatcher.open(runner, backendName(), modelRef(this.loaded, runner.remote), graph, data, opts, signal);
   }
 
   /**
@@ -83,9 +99,8 @@ export class Executor {
     const n = data.clean.length;
     const bs = options.batchSize ?? Math.min(n, 32);
     const chunks = Math.ceil(n / bs);
-    if (this.workers <= 1 || chunks < 2 || options.ablation === 'mean') return attributeEdges({ model: this.loaded.model, graph, data }, method, options);
-    this.pool ??= new WorkerPool(Math.min(this.workers, chunks), { log: this.opts.log });
-    const pool = this.pool;
+    if (options.ablation === 'mean' || (!this.remote && (this.workers <= 1 || chunks < 2))) return attributeEdges({ model: this.loaded.model, graph, data }, method, options);
+    const pool = this.runner(Math.min(this.workers, chunks));
     const shards = shardRanges(chunks, pool.size);
     const t0 = performance.now();
     const parts = await Promise.all(
@@ -93,7 +108,7 @@ export class Executor {
         const { from, to } = exampleRange(s, bs, n);
         const part: PairData = { clean: data.clean.slice(from, to), corrupted: data.corrupted.slice(from, to), answers: data.answers.slice(from, to), wrongs: data.wrongs.slice(from, to) };
         const what = `shard ${s.index + 1} of ${shards.length} (prompts ${from}–${to - 1})`;
-        const r = await pool.run(s.index, { kind: 'attribute-data', backend: backendName(), model: modelRef(this.loaded), graph: graph.shape, data: part, method, options: { ...options, batchSize: bs } }, what);
+        const r = await pool.run(s.index, { kind: 'attribute-data', backend: backendName(), model: modelRef(this.loaded, pool.remote), graph: graph.shape, data: part, method, options: { ...options, batchSize: bs } }, what);
         return { weight: (to - from) / n, r: r.attribution! };
       }),
     );
@@ -131,16 +146,14 @@ export class Executor {
     const { onProgress, ...rest } = options;
     const restorations = traceKinds(cfg, options.kinds).length * cfg.nLayers * tokens.length;
     const workers = Math.min(this.workers, restorations);
-    if (workers <= 1) return causalTrace(this.loaded.model, tokens, answer, options);
-    if (this.closed) throw new Error('the executor is closed');
-    this.pool ??= new WorkerPool(workers, { log: this.opts.log });
-    const pool = this.pool;
+    if (workers <= 1 && !this.remote) return causalTrace(this.loaded.model, tokens, answer, options);
+    const pool = this.runner(workers);
     const count = Math.min(pool.size, restorations);
     let done = 0;
     onProgress?.(0, restorations);
     const shares = await Promise.all(
       Array.from({ length: count }, async (_, index) => {
-        const r = await pool.run(index, { kind: 'trace', backend: backendName(), model: modelRef(this.loaded), tokens, answer, options: { ...rest, share: { index, count } } }, `share ${index + 1} of ${count} of the restorations`, signal);
+        const r = await pool.run(index, { kind: 'trace', backend: backendName(), model: modelRef(this.loaded, pool.remote), tokens, answer, options: { ...rest, share: { index, count } } }, `share ${index + 1} of ${count} of the restorations`, signal);
         done += Math.ceil((restorations - index) / count);
         onProgress?.(done, restorations);
         return r.trace!;
@@ -149,9 +162,9 @@ export class Executor {
     return mergeTraceShares(shares);
   }
 
-  /** The threads in use (0 when everything ran in-process). */
+  /** The threads in use, or a given runner's shards (0 when everything ran in-process). */
   get threads(): number {
-    return this.pool?.size ?? 0;
+    return this.opts.runner?.size ?? this.pool?.size ?? 0;
   }
 
   async close(): Promise<void> {
@@ -161,9 +174,14 @@ export class Executor {
   }
 }
 
-/** How a worker gets the model: the shared weights when loaded with shareWeights, else by name. */
-function modelRef(loaded: LoadedModel): ModelRef {
+/**
+ * How a worker gets the model: the shared weights when loaded with shareWeights, else by name;
+ * a remote worker always by the name it was given (a zoo name, a hub id in the worker's HF
+ * cache, or a path on the worker), with the weights' hash to check that it loaded the same.
+ */
+function modelRef(loaded: LoadedModel, remote: boolean): ModelRef {
   const key = `${loaded.name}@${loaded.source.hash}`;
+  if (remote) return { kind: 'name', key, name: loaded.name, hash: loaded.source.hash };
   if (loaded.shared) return { kind: 'shared', key, config: loaded.shared.config, bytes: loaded.shared.bytes, source: loaded.shared.source };
   return { kind: 'name', key, name: loaded.source.dir ?? loaded.name };
 }

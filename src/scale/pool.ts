@@ -2,10 +2,9 @@ import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { CircuitryError, InterruptedError } from '../errors.js';
 import type { WorkerReply, WorkerTask } from './protocol.js';
+import type { ShardRunner, WorkerOk } from './runner.js';
 
 const ENTRY = fileURLToPath(new URL('./worker-entry.mjs', import.meta.url));
-
-type Ok = Extract<WorkerReply, { ok: true }>;
 
 /**
  * N worker threads (piscina), one tfjs-wasm instance each. Tasks go to a given worker, since
@@ -15,8 +14,9 @@ type Ok = Extract<WorkerReply, { ok: true }>;
  * death stops the run with a message naming the shard. An aborted signal (Ctrl-C) ends every
  * running task at once (piscina terminates the thread) with an InterruptedError.
  */
-export class WorkerPool {
+export class WorkerPool implements ShardRunner {
   readonly size: number;
+  readonly remote = false;
   private readonly pools: (Piscina | undefined)[];
   private readonly log: (message: string) => void;
   private destroyed = false;
@@ -45,13 +45,20 @@ export class WorkerPool {
   }
 
   /** Runs `task` on worker `w`; `what` names the work in messages ("shard 2 of 4 (prompts 8–15)"). */
-  async run(w: number, task: WorkerTask, what: string, signal?: AbortSignal): Promise<Ok> {
+  async run(w: number, task: WorkerTask, what: string, signal?: AbortSignal): Promise<WorkerOk> {
+    return raiseReply(await this.reply(w, task, what, signal), `worker ${w + 1}, ${what}`);
+  }
+
+  /**
+   * Runs `task` on worker `w` and returns its reply, a failed one too (the work's own error);
+   * throws only when the worker died twice, or when interrupted.
+   */
+  async reply(w: number, task: WorkerTask, what: string, signal?: AbortSignal): Promise<WorkerReply> {
     if (this.destroyed) throw new InterruptedError('the worker pool was closed');
     for (let attempt = 0; ; attempt++) {
       if (signal?.aborted) throw new InterruptedError();
-      let reply: WorkerReply;
       try {
-        reply = (await this.poolOf(w).run(task, signal ? { signal } : {})) as WorkerReply;
+        return (await this.poolOf(w).run(task, signal ? { signal } : {})) as WorkerReply;
       } catch (e) {
         if (signal?.aborted) throw new InterruptedError();
         if (this.destroyed) throw new InterruptedError('the worker pool was closed');
@@ -62,12 +69,6 @@ export class WorkerPool {
         }
         throw new CircuitryError(`worker ${w + 1} died again running ${what} (${why}); stopping (the checkpoint keeps the finished work)`);
       }
-      if (!reply.ok) {
-        if (reply.name === 'CircuitryError') throw new CircuitryError(reply.message);
-        if (reply.name === 'InterruptedError') throw new InterruptedError();
-        throw new Error(`worker ${w + 1}, ${what}: ${reply.name}: ${reply.message}`);
-      }
-      return reply;
     }
   }
 
@@ -87,4 +88,12 @@ export class WorkerPool {
     this.pools.fill(undefined);
     await Promise.all(pools.map((p) => p.destroy()));
   }
+}
+
+/** A reply as the caller sees it: the work's error raised again (CircuitryError and Ctrl-C as themselves). */
+export function raiseReply(reply: WorkerReply, where: string): WorkerOk {
+  if (reply.ok) return reply;
+  if (reply.name === 'CircuitryError') throw new CircuitryError(reply.message);
+  if (reply.name === 'InterruptedError') throw new InterruptedError();
+  throw new Error(`${where}: ${reply.name}: ${reply.message}`);
 }

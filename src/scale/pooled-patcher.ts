@@ -14,7 +14,7 @@ import {
 } from '../patching/patcher.js';
 import { type SweepPlan, type SweepResult, type SweepSpec, activationSweepResult, combineWeighted } from '../patching/sweeps.js';
 import { effectOf } from '../patching/path-patching.js';
-import type { WorkerPool } from './pool.js';
+import type { ShardRunner } from './runner.js';
 import type { SignificanceTargets } from '../interventions/sweep-significance.js';
 import type { SiteEvaluation } from '../interventions/sites.js';
 import type { ModelRef, ShardSpec, SparseMask } from './protocol.js';
@@ -34,7 +34,7 @@ export class PooledPatcher implements MaskEvaluator {
   readonly nExamples: number;
   forwardPasses = 0;
   private constructor(
-    private readonly pool: WorkerPool,
+    private readonly pool: ShardRunner,
     private readonly backend: string,
     private readonly model: ModelRef,
     private readonly shards: readonly { shard: Shard; spec: ShardSpec; what: string }[],
@@ -56,7 +56,7 @@ export class PooledPatcher implements MaskEvaluator {
   }
 
   /** Sends each worker its shard (it caches both runs of its prompts) and reads the clean and corrupted metrics. */
-  static async open(pool: WorkerPool, backend: string, model: ModelRef, graph: CircuitGraph, data: PairData, opts: PatcherOptions, signal?: AbortSignal): Promise<PooledPatcher> {
+  static async open(pool: ShardRunner, backend: string, model: ModelRef, graph: CircuitGraph, data: PairData, opts: PatcherOptions, signal?: AbortSignal): Promise<PooledPatcher> {
     const n = data.clean.length;
     const bs = effectiveBatchSize(opts.batchSize, n);
     const id = randomUUID();
@@ -101,10 +101,13 @@ export class PooledPatcher implements MaskEvaluator {
   }
 
   private base: { key: string; mask: SparseMask } | undefined;
+  /** The shards whose base runs (for the current base key) were counted in forwardPasses. */
+  private baseCounted = new Set<number>();
 
   /** The base mask goes with every evaluation (a replaced worker sets it again); workers cache its runs. */
   setBaseMask(mask: Float32Array | undefined): void {
     this.base = mask ? { key: randomUUID(), mask: this.sparse(mask) } : undefined;
+    this.baseCounted = new Set();
   }
 
   /** The metric for each mask: every worker evaluates all masks on its chunks, in parallel. */
@@ -116,7 +119,11 @@ export class PooledPatcher implements MaskEvaluator {
     const replies = await Promise.all(
       this.shards.map(async (s) => {
         const r = await this.pool.run(s.shard.index, { kind: 'evaluate', backend: this.backend, model: this.model, shard: s.spec, masks: sparse, ...(this.base ? { base: this.base } : {}) }, s.what, opts.signal);
-        this.forwardPasses += r.passes ?? 0;
+        // the base runs count once per shard, as one worker holding the shard builds them once
+        // (over Redis another worker may build them again: the same work, not counted twice)
+        const base = r.basePasses ?? 0;
+        this.forwardPasses += (r.passes ?? 0) - base + (this.base && base > 0 && !this.baseCounted.has(s.shard.index) ? base : 0);
+        if (this.base && base > 0) this.baseCounted.add(s.shard.index);
         done += masks.length * (s.shard.end - s.shard.start);
         opts.onProgress?.(done, total);
         return r.values!;

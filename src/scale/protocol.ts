@@ -16,7 +16,8 @@ import type { SignificanceTargets } from '../interventions/sweep-significance.js
 /** The weights: safetensors bytes in one SharedArrayBuffer (not copied per worker), or a model name to load. */
 export type ModelRef =
   | { readonly kind: 'shared'; readonly key: string; readonly config: unknown; readonly bytes: SharedArrayBuffer; readonly source: string }
-  | { readonly kind: 'name'; readonly key: string; readonly name: string };
+  /** `hash`: the coordinator's weights hash (LoadedModel.source.hash); a worker that loads other weights refuses. */
+  | { readonly kind: 'name'; readonly key: string; readonly name: string; readonly hash?: string };
 
 /** One worker's share of a patcher: whole chunks of prompts, with the patcher's settings. */
 export interface ShardSpec {
@@ -52,6 +53,10 @@ export type WorkerTask =
   /** Starts the worker's tfjs (pool warm-up). */
   | { readonly kind: 'noop' };
 
+/**
+ * `passes`: forward passes the task ran; `basePasses`: those of them that built the base mask's
+ * runs (a worker that did not hold the shard builds them again: counted once per shard).
+ */
 export type WorkerReply =
-  | { readonly ok: true; readonly cachePasses?: number; readonly sizes?: number[]; readonly clean?: number[]; readonly corrupted?: number[]; readonly values?: number[][]; readonly scores?: Float32Array; readonly passes?: number; readonly attribution?: Omit<EdgeAttribution, 'graph'>; readonly trace?: CausalTraceResult; readonly perExample?: readonly Float64Array[]; readonly base?: Float64Array }
+  | { readonly ok: true; readonly cachePasses?: number; readonly sizes?: number[]; readonly clean?: number[]; readonly corrupted?: number[]; readonly values?: number[][]; readonly scores?: Float32Array; readonly passes?: number; readonly basePasses?: number; readonly attribution?: Omit<EdgeAttribution, 'graph'>; readonly trace?: CausalTraceResult; readonly perExample?: readonly Float64Array[]; readonly base?: Float64Array }
   | { readonly ok: false; readonly name: string; readonly message: string };

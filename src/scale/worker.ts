@@ -1,4 +1,6 @@
 import { existsSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { CircuitryError } from '../errors.js';
 import { initBackend } from '../backend/index.js';
 import { CircuitGraph } from '../graph/graph.js';
 import { modelFromTensors } from '../model/arch/index.js';
@@ -28,10 +30,16 @@ async function modelOf(ref: ModelRef, backend: string): Promise<Transformer> {
   patchers.clear();
   model?.model.dispose();
   model = undefined;
-  const built =
-    ref.kind === 'shared'
-      ? modelFromTensors(ref.config, parseSafetensors(new Uint8Array(ref.bytes), ref.source, { views: true }), ref.source)
-      : (await loadModel(ref.name)).model;
+  let built: Transformer;
+  if (ref.kind === 'shared') built = modelFromTensors(ref.config, parseSafetensors(new Uint8Array(ref.bytes), ref.source, { views: true }), ref.source);
+  else {
+    const loaded = await loadModel(ref.name);
+    if (ref.hash !== undefined && loaded.source.hash !== ref.hash) {
+      loaded.model.dispose();
+      throw new CircuitryError(`model '${ref.name}' on ${hostname()} has weights hash ${loaded.source.hash.slice(0, 16)}, but the coordinator's has ${ref.hash.slice(0, 16)}: give this worker the same weights (the same zoo version, hub revision or files)`);
+    }
+    built = loaded.model;
+  }
   model = { key: ref.key, model: built };
   return built;
 }
@@ -80,8 +88,9 @@ export async function handleTask(task: WorkerTask): Promise<WorkerReply> {
         if (task.base) p.setBaseMask(denseMask(p, task.base.mask), task.base.key);
         else if (p.baseKey !== undefined) p.setBaseMask(undefined);
         const before = p.forwardPasses;
+        const beforeBase = p.basePasses;
         const values = await p.evaluateChunks(task.masks.map((m) => denseMask(p, m)));
-        return { ok: true, values, passes: p.forwardPasses - before };
+        return { ok: true, values, passes: p.forwardPasses - before, basePasses: p.basePasses - beforeBase };
       }
       case 'attribute': {
         const p = await patcherOf(task);

@@ -7,6 +7,7 @@ import { checkRedis, connect, parseRedisUrl } from './redis.js';
 import { checkWorkerCount } from './sweep.js';
 import { VERSION } from '../version.js';
 import { CircuitryError } from '../errors.js';
+import { ShardWorker } from '../scale/shard-worker.js';
 
 export interface WorkerOptions {
   readonly redis: string;
@@ -26,7 +27,8 @@ export interface WorkerOptions {
 /**
  * `circuitry worker`: takes sweep jobs from the queue and runs each in a child process (so the
  * event loop that renews BullMQ's locks never blocks on tensor work), returning the circuit
- * JSON as the job's return value. Writes no files: the coordinator does.
+ * JSON as the job's return value; and shard tasks of `discover --redis` from `<queue>-shards`,
+ * in worker threads (scale/shard-worker.ts). Writes no files: the coordinator does.
  */
 export async function runWorker(opts: WorkerOptions): Promise<void> {
   const log = opts.log ?? ((m: string) => console.error(m));
@@ -63,12 +65,13 @@ export async function runWorker(opts: WorkerOptions): Promise<void> {
     },
     { connection: client, concurrency, lockDuration: lockMs, stalledInterval: lockMs, maxStalledCount: 2, name: `${hostname()}:${process.pid}` },
   );
+  const shards = new ShardWorker({ target, queue: queueName, concurrency, lockMs, log });
   let lastError = '';
   worker.on('error', (e) => {
     if (e.message !== lastError) log(`worker: ${e.message}`);
     lastError = e.message;
   });
-  log(`circuitry ${VERSION} worker ${hostname()}:${process.pid}: waiting for jobs on queue '${queueName}' at ${target.label} (concurrency ${concurrency}, backend ${opts.backend ?? 'auto'})`);
+  log(`circuitry ${VERSION} worker ${hostname()}:${process.pid}: waiting for jobs on queues '${queueName}' and '${shards.queueName}' at ${target.label} (concurrency ${concurrency}, backend ${opts.backend ?? 'auto'})`);
   const until =
     opts.until ??
     new Promise<void>((resolve) => {
@@ -81,7 +84,7 @@ export async function runWorker(opts: WorkerOptions): Promise<void> {
   process.once('SIGINT', quit);
   process.once('SIGTERM', quit);
   try {
-    await worker.close();
+    await Promise.all([worker.close(), shards.close()]);
     await pool.close();
   } finally {
     client.disconnect();

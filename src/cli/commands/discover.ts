@@ -10,8 +10,11 @@ export const discoverCommand: Command = {
       .option('resume', { type: 'boolean', default: false, describe: 'continue an interrupted run from its checkpoint, skipping the stages it finished' })
       .option('fresh', { type: 'boolean', default: false, describe: 'discard the checkpoint of an interrupted run and start over' })
       .option('report', { type: 'boolean', default: true, describe: 'also write the HTML report (--no-report: the circuit JSON only)' })
+      .option('redis', { type: 'string', requiresArg: true, describe: 'redis://[user:password@]host:port[/db] or rediss://… : run the pooled stages as shard jobs for `circuitry worker` processes (--workers N: N shards; default one per listening worker)' })
+      .option('queue', { type: 'string', requiresArg: true, describe: 'BullMQ queue name, with --redis (default circuitry; shard jobs go to <queue>-shards)' })
       .example('$0 discover pipelines/planted-induction.yaml', 'screen, verify, prune and evaluate; Ctrl-C leaves a checkpoint')
       .example('$0 discover pipelines/planted-induction.yaml --workers 1', 'the same circuit, computed in this process (no worker threads)')
+      .example('$0 discover pipelines/planted-induction.yaml --redis redis://queue-host:6379', "the same circuit, its verify, ACDC and evaluation shards run by 'circuitry worker' processes")
       .example('$0 discover pipelines/planted-induction.yaml --fresh', "start over, discarding an interrupted run's checkpoint (--resume continues it)"),
   run: async (args) => {
     const { readWorkers } = await import('../options.js');
