@@ -1,9 +1,8 @@
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HAVE_REDIS, startRedis } from '../helpers/redis-server.js';
-import { CLI, startCli, type CliProcess } from '../helpers/cli-process.js';
+import { startCli, type CliProcess } from '../helpers/cli-process.js';
 import { fmt } from './timing.js';
 
 /**
@@ -32,10 +31,12 @@ export async function benchRedis(log: (line: string) => void): Promise<void> {
     writeFileSync(path, `model: ${pipeline.model}\ntask: ${pipeline.task}\nbatch_size: 8\nverify: { top: ${pipeline.top} }\noutput: ${join(dir, `${name}.json`)}\n`);
     return path;
   };
-  const run = (name: string, flags: string[]): number => {
+  // asynchronous: the workers' output keeps being read meanwhile
+  const run = async (name: string, flags: string[]): Promise<number> => {
     const t0 = performance.now();
-    const r = spawnSync('node', [CLI, 'discover', yaml(name), '--no-report', ...flags], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`discover ${flags.join(' ')} failed:\n${r.stderr}`);
+    const p = startCli(['discover', yaml(name), '--no-report', ...flags]);
+    const code = await p.exited;
+    if (code !== 0) throw new Error(`discover ${flags.join(' ')} failed:\n${p.output()}`);
     return (performance.now() - t0) / 1000;
   };
   const kept = (name: string) => {
@@ -43,15 +44,15 @@ export async function benchRedis(log: (line: string) => void): Promise<void> {
     return JSON.stringify([Object.entries(f.edges).filter(([, e]) => e.in_graph).map(([n]) => n), f.meta.acdc, f.meta.metrics]);
   };
   try {
-    const one = run('one', ['--workers', '1']);
+    const one = await run('one', ['--workers', '1']);
     log(`--workers 1 (in-process)              ${fmt(one)} s`);
-    const two = run('two', ['--workers', '2']);
+    const two = await run('two', ['--workers', '2']);
     log(`--workers 2 (worker threads)           ${fmt(two)} s   ${fmt(one / two)}× of --workers 1`);
     // the workers start before the clock (as they would wait on their machines); their threads,
     // tfjs and model load on the first task, inside the timed run (as the pool's do)
     for (let i = 0; i < 2; i++) workers.push(startCli(['worker', '--redis', redis.url]));
     await Promise.all(workers.map((w) => w.waitFor(/waiting for jobs/)));
-    const viaRedis = run('redis', ['--redis', redis.url, '--workers', '2']);
+    const viaRedis = await run('redis', ['--redis', redis.url, '--workers', '2']);
     log(`--redis, 2 workers, 2 shards           ${fmt(viaRedis)} s   ${fmt(one / viaRedis)}× of --workers 1, ${fmt(two / viaRedis)}× of --workers 2`);
     const jobs = workers.map((w) => (w.output().match(/holding shard/g) ?? []).length);
     log(`shards built per worker process: ${jobs.join(', ')} (a worker that takes a task of a shard it does not hold builds it)`);
