@@ -137,6 +137,19 @@ describe.skipIf(!HAVE_REDIS)('circuitry discover --redis with circuitry worker p
     expectSameCircuit(read(join(dir, 'interrupted.json')), local, true);
   });
 
+  it('Redis restarted (empty) mid-run: lost shard jobs are queued again and the run finishes with the same circuit', async () => {
+    // tasks held 0.8 s each: ACDC's first one is surely in flight when Redis goes
+    const w = worker([], { CIRCUITRY_TEST_SHARD_DELAY_MS: '800' });
+    await w.waitFor(/waiting for jobs/);
+    const run = discover();
+    await run.p.waitFor(/verify: \d+ of \d+ candidates/);
+    await new Promise((r) => setTimeout(r, 300)); // ACDC's first task is queued and taken
+    await redis.restart();
+    const got = await run.circuit();
+    expect(run.p.output()).toMatch(/shard job \d+ is no longer in Redis \(restarted without persistence\?\); queued again/);
+    expectSameCircuit(got, local, true);
+  });
+
   it('a bad URL or an unreachable Redis fails fast, before the model loads', async () => {
     const yaml = pipeline('bad');
     const t0 = Date.now();
