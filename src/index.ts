@@ -41,6 +41,10 @@ export { runAcdc, type AcdcOptions, type AcdcResult, type AcdcFaith, type AcdcCh
 export { checkCheckpoint, fileCheckpoint, type CheckpointStore } from './discovery/checkpoint.js';
 export { visitingOrder, parseAcdcOrder, ACDC_ORDERS, type AcdcOrder } from './discovery/order.js';
 export { runPipeline, checkpointPath, type PipelineResult, type PipelineHooks } from './discovery/pipeline.js';
+// runPipeline(…, { runner }) on `circuitry worker` processes: RedisShardRunner.connect(parseRedisUrl(url), { queue: 'circuitry' })
+export { RedisShardRunner, type RedisShardRunnerOptions } from './scale/redis-runner.js';
+export { parseRedisUrl, type RedisTarget } from './scale/redis.js';
+export type { ShardRunner } from './scale/runner.js';
 export { readPipelineConfig, resolvePipelineConfig, type PipelineConfig } from './discovery/config.js';
 export { resolveDataset, datasetSpec, dataSourceOf, datasetMeta, type DataSource, type DataSpec } from './discovery/data.js';
 export { circuitMetrics, evaluateCircuit, evidenceRank, faithfulnessCurve, rocAuc, precisionRecall, maskOf, FAITHFULNESS_PERCENTS, type CircuitMetrics } from './discovery/evaluate.js';

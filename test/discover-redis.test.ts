@@ -122,6 +122,34 @@ describe.skipIf(!HAVE_REDIS)('circuitry discover --redis with circuitry worker p
     expectSameCircuit(got, local, false);
   });
 
+  it('Ctrl-C writes the checkpoint, and --resume over Redis finishes with the circuit of --workers 1', async () => {
+    const w = worker([], { CIRCUITRY_TEST_SHARD_DELAY_MS: '300' });
+    await w.waitFor(/waiting for jobs/);
+    const yaml = pipeline('interrupted');
+    const first = cli(['discover', yaml, '--no-report', '--redis', redis.url]);
+    await first.waitFor(/verify: \d+ of \d+ candidates/); // ACDC is running
+    first.proc.kill('SIGINT');
+    expect(await first.exited, first.output()).toBe(130);
+    expect(first.output()).toMatch(/resume with: circuitry discover \S+ --redis URL --resume/);
+    const resumed = cli(['discover', yaml, '--no-report', '--redis', redis.url, '--resume']);
+    expect(await resumed.exited, resumed.output()).toBe(0);
+    expect(resumed.output()).toMatch(/verify: .*\(from the checkpoint\)/);
+    expectSameCircuit(read(join(dir, 'interrupted.json')), local, true);
+  });
+
+  it('Redis restarted (empty) mid-run: lost shard jobs are queued again and the run finishes with the same circuit', async () => {
+    // tasks held 0.8 s each: ACDC's first one is surely in flight when Redis goes
+    const w = worker([], { CIRCUITRY_TEST_SHARD_DELAY_MS: '800' });
+    await w.waitFor(/waiting for jobs/);
+    const run = discover();
+    await run.p.waitFor(/verify: \d+ of \d+ candidates/);
+    await new Promise((r) => setTimeout(r, 300)); // ACDC's first task is queued and taken
+    await redis.restart();
+    const got = await run.circuit();
+    expect(run.p.output()).toMatch(/shard job \d+ is no longer in Redis \(restarted without persistence\?\); queued again/);
+    expectSameCircuit(got, local, true);
+  });
+
   it('a bad URL or an unreachable Redis fails fast, before the model loads', async () => {
     const yaml = pipeline('bad');
     const t0 = Date.now();

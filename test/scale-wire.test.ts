@@ -132,3 +132,13 @@ describe('scale/wire: pool tasks and replies as JSON (discover --redis)', () => 
     expect(() => decodeReply({ ...good, values: [[{ $n: 'huge' }]] }, 'job 3')).toThrow(/reply\.values\.0\.0: unknown number tag "huge"/);
   });
 });
+
+describe('a worker given a model by name', () => {
+  it('refuses weights whose hash differs from the coordinator’s, naming both', async () => {
+    const { handleTask } = await import('../src/scale/worker.js');
+    const graph = { nLayers: 1, nHeads: 1, hasMlp: true, qkv: true };
+    const reply = await handleTask({ kind: 'open', backend: 'cpu', model: { kind: 'name', key: 'planted-and@x', name: 'planted-and', hash: '0123456789abcdef0123' }, shard: { ...shard, graph } });
+    expect(reply.ok).toBe(false);
+    expect(reply.ok === false && reply.message).toMatch(/^model 'planted-and' on \S+ has weights hash [0-9a-f]{16}, but the coordinator's has 0123456789abcdef: give this worker the same weights/);
+  });
+});

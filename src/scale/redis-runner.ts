@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { CircuitryError, InterruptedError } from '../errors.js';
 import { raiseReply } from './pool.js';
 import type { WorkerTask } from './protocol.js';
-import { checkRedis, connect, type RedisTarget } from './redis.js';
+import { checkRedis, connect, withTimeout, type RedisTarget } from './redis.js';
 import type { ShardRunner, WorkerOk } from './runner.js';
 import { decodeReply, encodeTask } from './wire.js';
 
@@ -15,15 +15,21 @@ export function shardQueueName(queue: string): string {
 /**
  * A shard task is idempotent (a worker rebuilds its shard from the task when it does not hold
  * it), so BullMQ may run it again: after an error (attempts, short backoff) or when its worker
- * died (stalled-job detection on the workers' side). A finished job is removed at once: the
- * reply travels in the completion event.
+ * died (stalled-job detection on the workers' side), and the runner sends it again when Redis
+ * lost it (restarted without persistence). The reply travels in the completion event.
  */
 const JOB_OPTIONS = {
   attempts: 3,
   backoff: { type: 'fixed', delay: 500 },
-  removeOnComplete: true,
+  // kept a while: the reply can be read from the job if its completion event was missed
+  removeOnComplete: { age: 300, count: 2000 },
   removeOnFail: { age: 3600 },
 } as const;
+
+/** How often a running task's job is looked at (lost with a restarted Redis, or its event missed). */
+const WATCH_MS = 2000;
+/** How long Redis may be unreachable before the run stops (its checkpoint keeps the finished work). */
+const OUTAGE_MS = 120_000;
 
 /** How long a task may wait before the runner says that no worker seems to take it. */
 const IDLE_WARNING_MS = 20_000;
@@ -46,6 +52,8 @@ export class RedisShardRunner implements ShardRunner {
   readonly remote = true;
   private destroyed = false;
   private warned = false;
+  /** Redis stopped answering (said once until it is back). */
+  private down = false;
   private readonly log: (message: string) => void;
 
   private constructor(
@@ -93,28 +101,87 @@ export class RedisShardRunner implements ShardRunner {
     if (this.destroyed) throw new InterruptedError('the Redis shard runner was closed');
     if (signal?.aborted) throw new InterruptedError();
     const data = encodeTask(task);
-    const job = await this.queue.add(`${task.kind} ${what}`, data, JOB_OPTIONS);
+    const name = `${task.kind} ${what}`;
+    const add = () => this.untilBack(this.queue.add(name, data, JOB_OPTIONS), what);
+    let job = await add();
     let onAbort: (() => void) | undefined;
     const aborted = new Promise<never>((_, reject) => {
       onAbort = () => reject(new InterruptedError());
       signal?.addEventListener('abort', onAbort, { once: true });
     });
     const idle = setTimeout(() => void this.warnIdle(job.id ?? '?', what), IDLE_WARNING_MS);
-    let value: unknown;
     try {
-      value = await Promise.race([job.waitUntilFinished(this.events), aborted]);
+      for (;;) {
+        const watch = { stop: false };
+        let outcome: { done: unknown } | { lost: true };
+        try {
+          outcome = await Promise.race([job.waitUntilFinished(this.events).then((v: unknown) => ({ done: v })), this.watch(job.id!, watch), aborted]);
+        } finally {
+          watch.stop = true;
+        }
+        if ('done' in outcome) return raiseReply(decodeReply(outcome.done, `${what}, shard job ${job.id}`), `${what}, shard job ${job.id}`);
+        // gone from Redis (restarted without persistence): the task is idempotent, send it again
+        this.log(`${what}: shard job ${job.id} is no longer in Redis (restarted without persistence?); queued again`);
+        job = await add();
+      }
     } catch (e) {
       if (signal?.aborted || e instanceof InterruptedError) {
         void job.remove().catch(() => {}); // a waiting job is dropped; a running one finishes unread
         throw new InterruptedError();
       }
       if (this.destroyed) throw new InterruptedError('the Redis shard runner was closed');
+      if (e instanceof CircuitryError) throw e;
       throw new CircuitryError(`${what}: shard job ${job.id} on queue '${this.queueName}' failed on the workers: ${(e as Error).message}`);
     } finally {
       clearTimeout(idle);
       if (onAbort) signal?.removeEventListener('abort', onAbort);
     }
-    return raiseReply(decodeReply(value, `${what}, shard job ${job.id}`), `${what}, shard job ${job.id}`);
+  }
+
+  /**
+   * Looks at a job every WATCH_MS until `w.stop`: resolves `lost` when Redis no longer has it,
+   * `done` with its return value when it finished and the event was missed (a reconnection),
+   * and fails after OUTAGE_MS without an answer from Redis.
+   */
+  private async watch(jobId: string, w: { stop: boolean }): Promise<{ done: unknown } | { lost: true }> {
+    for (;;) {
+      await new Promise((r) => setTimeout(r, WATCH_MS).unref());
+      if (w.stop || this.destroyed) return new Promise(() => {}); // the race is over
+      const state = await this.untilBack(this.queue.getJobState(jobId), `shard job ${jobId}`);
+      if (w.stop) return new Promise(() => {});
+      if (state === 'unknown') return { lost: true };
+      if (state === 'completed' || state === 'failed') {
+        const job = await this.untilBack(this.queue.getJob(jobId), `shard job ${jobId}`);
+        if (!job) return { lost: true };
+        if (state === 'failed') throw new Error(job.failedReason || 'failed');
+        return { done: job.returnvalue };
+      }
+    }
+  }
+
+  /**
+   * `p`, a call to Redis (which waits while Redis is away and ioredis reconnects); says once
+   * that Redis is lost, and gives up after OUTAGE_MS (the checkpoint keeps the finished work).
+   */
+  private async untilBack<T>(p: Promise<T>, what: string): Promise<T> {
+    const slow = setTimeout(() => {
+      if (this.down || this.destroyed) return;
+      this.down = true;
+      this.log(`lost Redis at ${this.target.label} (${what} waits for it)`);
+    }, 5000);
+    try {
+      const value = await withTimeout(p, OUTAGE_MS);
+      if (this.down) {
+        this.down = false;
+        this.log(`Redis at ${this.target.label} is back`);
+      }
+      return value;
+    } catch (e) {
+      if (this.destroyed) throw new InterruptedError('the Redis shard runner was closed');
+      throw new CircuitryError(`Redis at ${this.target.label} has not answered for ${OUTAGE_MS / 1000} s (${(e as Error).message}); the checkpoint keeps the finished work: run again with --resume when it is back`);
+    } finally {
+      clearTimeout(slow);
+    }
   }
 
   /** Cache releases are not sent: a worker frees shards it has not used for a while itself. */

@@ -1,6 +1,6 @@
 /**
  * `npm run bench [section ...]`: speed and memory ratios, each measured within one run on this
- * machine. Sections: runtime, patching, attribution, pipeline, interventions, live, families, sweep, scale, acdc-prefix, wasm-threads (default: all).
+ * machine. Sections: runtime, patching, attribution, pipeline, interventions, live, families, sweep, scale, redis, acdc-prefix, wasm-threads (default: all).
  */
 import { initBackend } from '../../src/backend/index.js';
 import { benchRuntime } from './runtime.bench.js';
@@ -17,6 +17,7 @@ const sections: Record<string, (log: (line: string) => void) => Promise<void>> =
   families: async (log) => (await import('./families.bench.js')).benchFamilies(log),
   sweep: async (log) => (await import('./sweep.bench.js')).benchSweep(log),
   scale: async (log) => (await import('./scale.bench.js')).benchScale(log),
+  redis: async (log) => (await import('./redis.bench.js')).benchRedis(log),
   'acdc-prefix': async (log) => (await import('./acdc-prefix.bench.js')).benchAcdcPrefix(log),
   'wasm-threads': async (log) => (await import('./scale.bench.js')).threadedSimd(log),
 };
