@@ -94,12 +94,13 @@ interface Layer {
   grouped?: { q: tf.Variable; k: tf.Variable; v: tf.Variable; bQ?: tf.Variable; bK?: tf.Variable; bV?: tf.Variable };
   /**
    * For the per-head path (split inputs, ForwardOptions.headInputs), made on first use from
-   * wQ/wK/wV (folded as they are): per head [W_q,h | W_k,h | W_v,h] [d, 3·dh] (one input per
-   * head); W_q,h, W_k,h, W_v,h [d, dh] head-major (each head's own three inputs); biases
-   * [H, 1, 3·dh]; the column sums of joint and each ([H, 1, 3·dh] and [3H, 1, dh]), which
-   * centre the products of uncentred inputs under a folded LayerNorm.
+   * wQ/wK/wV (folded as they are), stacked for one batched product per layer: joint
+   * [H, d, 3·dh] (head h's [W_q,h | W_k,h | W_v,h], one input per head); each [3H, d, dh]
+   * (W_q,h, W_k,h, W_v,h head-major, each head's own three inputs); biases [H, 1, 3·dh]; the
+   * column sums of joint and each ([H, 1, 3·dh] and [3H, 1, dh]), which centre the products of
+   * uncentred inputs under a folded LayerNorm.
    */
-  headQkv?: { readonly joint: Weight[]; readonly each: Weight[]; readonly bias: tf.Tensor; readonly colSums: { readonly joint: tf.Tensor; readonly each: tf.Tensor } };
+  headQkv?: { readonly joint: Weight; readonly each: Weight; readonly bias: tf.Tensor; readonly colSums: { readonly joint: tf.Tensor; readonly each: tf.Tensor } };
 }
 
 const host = (t: HostTensor) => tf.tensor(t.data, [...t.shape], 'float32');
@@ -526,7 +527,7 @@ export class Transformer {
     this.disposed = true;
     const ts: (tf.Tensor | undefined)[] = [this.wte, this.wpe, this.lnF?.w, this.lnF?.b];
     for (const l of this.layers) {
-      for (const w of [l.wQKV, l.wQ, l.wK, l.wV, l.wO, l.wOHeads, l.wIn, l.wOut, ...(l.headQkv?.joint ?? []), ...(l.headQkv?.each ?? [])]) w?.dispose();
+      for (const w of [l.wQKV, l.wQ, l.wK, l.wV, l.wO, l.wOHeads, l.wIn, l.wOut, l.headQkv?.joint, l.headQkv?.each]) w?.dispose();
       if (l.headQkv) tf.dispose([l.headQkv.bias, l.headQkv.colSums.joint, l.headQkv.colSums.each]);
       ts.push(l.bQKV, l.bQ, l.bK, l.bV, l.bO, l.bIn, l.bOut);
       if (l.grouped) ts.push(l.grouped.q, l.grouped.k, l.grouped.v, l.grouped.bQ, l.grouped.bK, l.grouped.bV);
@@ -733,10 +734,10 @@ export class Transformer {
       // a scope by hand, as in the constructor: Weight keeps what it holds, the rest goes
       tf.engine().startScope();
       try {
-        const per = [L.wQ.w, L.wK.w, L.wV.w].map((w) => tf.unstack(w)); // [which][h]: [d, dh]
-        const each = Array.from({ length: 3 * H }, (_, i) => new Weight(per[i % 3][Math.floor(i / 3)], false));
-        const joint = Array.from({ length: H }, (_, h) => new Weight(tf.concat([per[0][h], per[1][h], per[2][h]], 1), false));
-        const colSums = (ws: Weight[]) => tf.keep(tf.stack(ws.map((w) => tf.sum(w.w, 0, true))));
+        const stacked = tf.stack([L.wQ.w, L.wK.w, L.wV.w], 1); // [H, 3, d, dh]
+        const each = new Weight(tf.reshape(stacked, [3 * H, d, dh]), false);
+        const joint = new Weight(tf.concat([L.wQ.w, L.wK.w, L.wV.w], 2), false);
+        const colSums = (w: Weight) => tf.keep(tf.sum(w.w, 1, true));
         L.headQkv = { joint, each, bias: tf.keep(tf.concat([L.bQ, L.bK, L.bV], 2)), colSums: { joint: colSums(joint), each: colSums(each) } };
       } finally {
         tf.engine().endScope();
@@ -745,10 +746,11 @@ export class Transformer {
     const folded = L.headLnFolded;
     const { joint, each, colSums } = L.headQkv!;
     const bias = tf.reshape(L.headQkv!.bias, [H, 1, 1, 3, dh]);
-    // one copy from [n, R, d] into the products' operands (Unpack); the caller's extra rows come along and go
-    const rows = tf.unstack(folded ? x : this.norm(x, L.ln1), headMajor ? 0 : 1).slice(0, HG);
-    // G = 3: head h's q input times W_q,h only (and k, v likewise); G = 1: one product with all three
-    let y = tf.stack(rows.map((xi, i) => linear(xi, G === 1 ? joint[i] : each[i]))); // [H·G, n, 3dh | dh]
+    // the products' operand [H·G, n, d]: the caller's extra rows go
+    const normed = folded ? x : this.norm(x, L.ln1);
+    const rows = headMajor ? (R === HG ? normed : tf.slice(normed, [0, 0, 0], [HG, n, d])) : tf.transpose(R === HG ? normed : tf.slice(normed, [0, 0, 0], [n, HG, d]), [1, 0, 2]);
+    // one batched product: G = 3, head h's q input times W_q,h only (and k, v likewise); G = 1, each head's input times all three
+    let y = linear(rows, G === 1 ? joint : each); // [H·G, n, 3dh | dh]
     let rstd: tf.Tensor | undefined;
     if (folded) {
       // LN1 is folded into the weights: (x − μ)W·rstd = (xW − μ·colsum W)·rstd, centred after the
