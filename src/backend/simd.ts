@@ -14,6 +14,7 @@ import * as tf from '@tensorflow/tfjs';
  *   again read the tensor three times.
  * - RowBuffer: the masked engine's source differences, one row per source, appended in place and
  *   mixed into receiver inputs (see the class).
+ * - productNT: A·Bᵀ of few long rows (EAP's contraction), in cache-sized blocks of the rows.
  */
 
 interface HeapBackend {
