@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { readFileSync } from 'node:fs';
 import { initBackend } from '../src/backend/index.js';
-import { RowBuffer, rowMoments, simdLoaded } from '../src/backend/simd.js';
+import { RowBuffer, productNT, rowMoments, simdLoaded } from '../src/backend/simd.js';
 import { WAT_SOURCES, assembleWat } from '../scripts/wat.js';
 
 /** Values 0, 1, 2, ... so that every element is told apart. */
@@ -352,5 +352,34 @@ describe('RowBuffer', () => {
     expect(() => buffer.appendDifference(shared, 4, zero, 0, 2)).toThrow(/rows \[4, 6\) of \[5,19\]/);
     tf.dispose([shared, perCopy, zero]);
     buffer.dispose();
+  });
+});
+
+describe('productNT (A·Bᵀ of long rows)', () => {
+  beforeAll(async () => {
+    expect(await initBackend('wasm')).toBe('wasm');
+  });
+
+  // K over several blocks of 512 with a ragged end; odd M and N not a multiple of 4: every tile edge
+  it.each([
+    { rows: 7, m: 5, N: 7, K: 1283 },
+    { rows: 4, m: 4, N: 4, K: 8 },
+    { rows: 3, m: 1, N: 1, K: 3 },
+    { rows: 2, m: 0, N: 3, K: 5 },
+  ])('multiplies rows [0, $m) of [$rows, $K] by the transpose of [$N, $K] as index arithmetic does', ({ rows, m, N, K }) => {
+    const [a, b] = [noise([rows, K], 21) as tf.Tensor2D, noise([N, K], 22) as tf.Tensor2D];
+    const [av, bv] = [a.dataSync(), b.dataSync()];
+    const before = tf.memory().numTensors;
+    const got = productNT(a, m, b);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(got.length).toBe(m * N);
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < N; j++) {
+        let want = 0;
+        for (let k = 0; k < K; k++) want += av[i * K + k] * bv[j * K + k];
+        expect(got[i * N + j]).toBeCloseTo(want, 3);
+      }
+    }
+    tf.dispose([a, b]);
   });
 });

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Transformer } from '../model/transformer.js';
 import type { ModelConfig } from '../model/config.js';
+import { bmm } from '../model/ops.js';
 import { CircuitryError } from '../errors.js';
 
 /**
@@ -59,10 +60,10 @@ function hostLayers(model: Transformer): HostLayer[] {
  * lays them out.
  */
 export interface LayerHeadWeights {
-  /** (diag(w) · W[which, h])^T: 3H tensors [dh, d] (w = LN1's weight, 1 without LayerNorm). */
-  readonly inputT: readonly tf.Tensor2D[];
-  /** W_O[h]: H tensors [dh, d]. */
-  readonly out: readonly tf.Tensor2D[];
+  /** (diag(w) · W[which, h])^T stacked: [3H, dh, d] (w = LN1's weight, 1 without LayerNorm). */
+  readonly inputT: tf.Tensor3D;
+  /** W_O[h] stacked: [H, dh, d]. */
+  readonly out: tf.Tensor3D;
   /**
    * With a norm: Σ_i of each inputT row, [3H, 1, dh]; the part of q/k/v that is not (x̂ ⊙ w)·W,
    * i.e. b_LN·W + b_attn, [3H, 1, dh]; and whether the norm centres (LayerNorm) or not (RMSNorm).
@@ -80,16 +81,15 @@ export class HeadWeights {
     const { nHeads: H, dModel: d, dHead: dh } = model.cfg;
     this.lnEps = model.cfg.lnEps;
     this.layers = host.map((hl) => {
-      const size = dh * d;
-      const inputT = Array.from({ length: 3 * H }, (_, k) => tf.tensor2d(hl.inputT.subarray(k * size, (k + 1) * size), [dh, d]));
-      const out = Array.from({ length: H }, (_, h) => tf.tensor2d(hl.out.subarray(h * size, (h + 1) * size), [dh, d]));
+      const inputT = tf.tensor3d(hl.inputT, [3 * H, dh, d]);
+      const out = tf.tensor3d(hl.out, [H, dh, d]);
       const ln = hl.ln ? { rowSums: tf.tensor3d(hl.ln.rowSums, [3 * H, 1, dh]), offset: tf.tensor3d(hl.ln.offset, [3 * H, 1, dh]), centred: hl.ln.centred } : undefined;
       return { inputT, out, ...(ln ? { ln } : {}) };
     });
   }
 
   dispose(): void {
-    for (const l of this.layers) tf.dispose([...l.inputT, ...l.out, ...(l.ln ? [l.ln.rowSums, l.ln.offset] : [])]);
+    for (const l of this.layers) tf.dispose([l.inputT, l.out, ...(l.ln ? [l.ln.rowSums, l.ln.offset] : [])]);
   }
 }
 
@@ -100,9 +100,9 @@ export class HeadWeights {
 export function headResults(z: tf.Tensor, w: LayerHeadWeights): tf.Tensor2D {
   return tf.tidy(() => {
     const [b, p, H, dh] = z.shape;
-    const perHead = tf.unstack(tf.reshape(tf.transpose(z, [2, 0, 1, 3]), [H, b * p, dh]));
-    const d = w.out[0].shape[1];
-    return tf.reshape(tf.stack(perHead.map((zh, h) => tf.matMul(zh as tf.Tensor2D, w.out[h]))), [H, b * p * d]) as tf.Tensor2D;
+    const d = w.out.shape[2];
+    // one batched product (the SIMD loops on wasm)
+    return tf.reshape(bmm(tf.reshape(tf.transpose(z, [2, 0, 1, 3]), [H, b * p, dh]), w.out), [H, b * p * d]) as tf.Tensor2D;
   });
 }
 
@@ -147,7 +147,7 @@ export function headGradientTerms(grads: readonly [tf.Tensor, tf.Tensor, tf.Tens
     if (!w.ln) return { g: foldCopies(g, copies) as tf.Tensor2D };
     if (!values || !residPre) throw new Error('headGradientTerms: LayerNorm needs the q/k/v values and the residual input');
     const [kbp, cols] = g.shape;
-    const d = w.inputT[0].shape[1];
+    const d = w.inputT.shape[2];
     const rows3 = w.ln.rowSums.shape[0];
     const x = tf.reshape(residPre, [kbp, d]);
     const xc = w.ln.centred ? tf.sub(x, tf.mean(x, -1, true)) : x; // RMSNorm: no centring
@@ -166,11 +166,11 @@ export function headGradientTerms(grads: readonly [tf.Tensor, tf.Tensor, tf.Tens
 /** [3H, b·p, d] from summed terms. */
 export function headInputGradients(terms: HeadGradientTerms, w: LayerHeadWeights): tf.Tensor3D {
   return tf.tidy(() => {
-    const g = qkvMajor(terms.g, w.inputT.length); // [3H, bp, dh]
-    const main = tf.stack(tf.unstack(g).map((gh, i) => tf.matMul(gh as tf.Tensor2D, w.inputT[i]))); // [3H, bp, d]
+    const g = qkvMajor(terms.g, w.inputT.shape[0]); // [3H, bp, dh]
+    const main = bmm(g, w.inputT); // [3H, bp, d]
     if (!w.ln) return main as tf.Tensor3D;
     if (!w.ln.centred) return tf.sub(main, terms.xTerm!) as tf.Tensor3D; // RMSNorm: J^T = r·(ĝ − x̂·mean(ĝ ⊙ x̂))
-    const d = w.inputT[0].shape[1];
+    const d = w.inputT.shape[2];
     const meanG = tf.div(tf.sum(tf.mul(g, w.ln.rowSums), -1, true), d); // r·mean(ĝ), [3H, bp, 1]
     return tf.sub(tf.sub(main, meanG), terms.xTerm!) as tf.Tensor3D;
   });

@@ -4,6 +4,7 @@ import type { HookFn, HookName } from '../model/hooks.js';
 import type { CircuitGraph } from '../graph/graph.js';
 import { type GraphBinding, bindGraph } from '../patching/binding.js';
 import { CircuitryError } from '../errors.js';
+import { productNT } from '../backend/simd.js';
 import { HeadWeights, foldCopies, fusedSupported, headGradientTerms, headInputGradients, headResults, qkvMajor, splitGradientTerms } from './adapter.js';
 
 /**
@@ -233,7 +234,7 @@ export class EdgeGradients {
     }
   }
 
-  /** The contraction's blocks from a sum (caller-owned, as the sum stays), in block order: ∂M/∂x for each destination of the block, transposed [b·p·d, cols]. */
+  /** The contraction's blocks from a sum (caller-owned, as the sum stays), in block order: ∂M/∂x for each destination of the block, one row each [cols, b·p·d]. */
   finish(sum: GradientSum): tf.Tensor2D[] {
     const { nLayers: L, nHeads: H, attnOnly } = this.model.cfg;
     const { qkv } = this.graph.shape;
@@ -252,13 +253,12 @@ export class EdgeGradients {
               heads = headInputGradients({ g, ...(w.ln ? { xTerm: parts[i++] as tf.Tensor3D } : {}) }, w);
             } else heads = qkvMajor(parts[i++] as tf.Tensor2D, 3 * H);
             const [rows, bp, d] = heads.shape;
-            const flat = qkv ? tf.reshape(heads, [rows, bp * d]) : tf.sum(tf.reshape(heads, [3, rows / 3, bp * d]), 0);
-            return tf.transpose(flat) as tf.Tensor2D;
+            return (qkv ? tf.reshape(heads, [rows, bp * d]) : tf.sum(tf.reshape(heads, [3, rows / 3, bp * d]), 0)) as tf.Tensor2D;
           }),
         );
-        if (!attnOnly) out.push(parts[i++].clone() as tf.Tensor2D);
+        if (!attnOnly) out.push(tf.reshape(parts[i++], [1, -1]) as tf.Tensor2D);
       }
-      out.push(parts[i++].clone() as tf.Tensor2D);
+      out.push(tf.reshape(parts[i++], [1, -1]) as tf.Tensor2D);
       return out;
     } catch (e) {
       tf.dispose(out);
@@ -268,13 +268,13 @@ export class EdgeGradients {
 
   /**
    * out[d·nSrc + u] += weight · Σ delta[u] · grad_d for every edge u->d. A head block multiplies
-   * the sources before its layer (a contiguous slice), [count, b·p·d] × [b·p·d, cols]; the
-   * one-column blocks (MLPs, logits) go together in one product with all sources (the rows that are
-   * not edges are dropped), which is cheaper than one thin product each.
+   * the sources before its layer (a prefix of the rows), [count, b·p·d] · [cols, b·p·d]ᵀ (the
+   * SIMD loops' productNT on wasm); the one-row blocks (MLPs, logits) go together in one product
+   * with all sources (the rows that are not edges are dropped), which is cheaper than one thin
+   * product each.
    */
   contract(delta: tf.Tensor2D, grads: readonly tf.Tensor2D[], out: Float32Array, weight: number): void {
     const nSrc = this.graph.nSrc;
-    const bpd = delta.shape[1];
     const add = (v: Float32Array | Int32Array | Uint8Array, blk: Block, col: number, cols: number) => {
       const base = blk.rows[0] * nSrc;
       for (let s = 0; s < blk.count; s++) out[base + s] += weight * v[s * cols + col];
@@ -286,18 +286,20 @@ export class EdgeGradients {
         single.push(i);
         return;
       }
-      const r = tf.tidy(() => tf.matMul(blk.count < nSrc ? tf.slice(delta, [0, 0], [blk.count, bpd]) : delta, grads[i]));
-      const v = r.dataSync();
-      r.dispose();
+      const v = productNT(delta, blk.count, grads[i]);
       for (let j = 0; j < cols; j++) {
         const base = blk.rows[j] * nSrc;
         for (let s = 0; s < blk.count; s++) out[base + s] += weight * v[s * cols + j];
       }
     });
     if (single.length === 0) return;
-    const r = tf.tidy(() => tf.matMul(delta, single.length === 1 ? grads[single[0]] : tf.concat(single.map((i) => grads[i]), 1)));
-    const v = r.dataSync();
-    r.dispose();
+    const rows = single.length === 1 ? grads[single[0]] : (tf.concat(single.map((i) => grads[i]), 0) as tf.Tensor2D);
+    let v: Float32Array;
+    try {
+      v = productNT(delta, nSrc, rows);
+    } finally {
+      if (rows !== grads[single[0]]) rows.dispose();
+    }
     single.forEach((bi, col) => add(v, this.blocks[bi], col, single.length));
   }
 

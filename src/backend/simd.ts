@@ -14,6 +14,7 @@ import * as tf from '@tensorflow/tfjs';
  *   again read the tensor three times.
  * - RowBuffer: the masked engine's source differences, one row per source, appended in place and
  *   mixed into receiver inputs (see the class).
+ * - productNT: A·Bᵀ of few long rows (EAP's contraction), in cache-sized blocks of the rows.
  */
 
 interface HeapBackend {
@@ -33,6 +34,8 @@ interface Loops {
   mix(...args: number[]): void;
   /** (d, x, y, n) */
   sub(...args: number[]): void;
+  /** (a, as, b, bs, c, M, N, K, kc) */
+  gemm_nt(...args: number[]): void;
 }
 
 type KernelArgs = { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap; backend: unknown };
@@ -106,6 +109,35 @@ export function rowMoments(x: tf.Tensor): [tf.Tensor, tf.Tensor] {
     return tf.engine().runKernel(ROW_MOMENTS, { x }, {}) as unknown as [tf.Tensor, tf.Tensor];
   }
   return [tf.mean(x, -1, true), tf.mean(tf.square(x), -1, true)];
+}
+
+/** Floats of K per block of gemm_nt: a block of the operands' rows stays in cache (16 KiB for 2 + 4 rows of 512). */
+const GEMM_NT_BLOCK = 512;
+
+/**
+ * a[:m] · bᵀ for a [≥ m, K] and b [N, K], on the host ([m, N], row-major): products of few long
+ * rows (EAP's contraction of source differences with destination gradients, K = b·p·d), which
+ * XNNPACK runs at ~1 GFLOP/s and the SIMD loops in cache-sized blocks of K. tf.matMul elsewhere.
+ */
+export function productNT(a: tf.Tensor2D, m: number, b: tf.Tensor2D): Float32Array {
+  const [rows, K] = a.shape;
+  const [N, K2] = b.shape;
+  if (K !== K2 || m > rows || m < 0) throw new Error(`productNT: rows [0, ${m}) of [${a.shape}] times the transpose of [${b.shape}]`);
+  if (m === 0 || N === 0) return new Float32Array(m * N);
+  if (!simdActive() || a.dtype !== 'float32' || b.dtype !== 'float32' || K === 0) {
+    const r = tf.tidy(() => tf.matMul(m < rows ? tf.slice(a, [0, 0], [m, K]) : a, b, false, true));
+    const v = r.dataSync() as Float32Array;
+    r.dispose();
+    return v;
+  }
+  const backend = tf.backend() as unknown as HeapBackend;
+  const out = tf.engine().makeTensorFromTensorInfo(backend.makeOutput([m, N], 'float32'));
+  try {
+    loops!.gemm_nt(offset(backend, a), K, offset(backend, b), K, offset(backend, out), m, N, K, GEMM_NT_BLOCK);
+    return out.dataSync() as Float32Array;
+  } finally {
+    out.dispose();
+  }
 }
 
 /**

@@ -94,12 +94,13 @@ interface Layer {
   grouped?: { q: tf.Variable; k: tf.Variable; v: tf.Variable; bQ?: tf.Variable; bK?: tf.Variable; bV?: tf.Variable };
   /**
    * For the per-head path (split inputs, ForwardOptions.headInputs), made on first use from
-   * wQ/wK/wV (folded as they are): per head [W_q,h | W_k,h | W_v,h] [d, 3·dh] (one input per
-   * head); W_q,h, W_k,h, W_v,h [d, dh] head-major (each head's own three inputs); biases
-   * [H, 1, 3·dh]; the column sums of joint and each ([H, 1, 3·dh] and [3H, 1, dh]), which
-   * centre the products of uncentred inputs under a folded LayerNorm.
+   * wQ/wK/wV (folded as they are), stacked for one batched product per layer: joint
+   * [H, d, 3·dh] (head h's [W_q,h | W_k,h | W_v,h], one input per head); each [3H, d, dh]
+   * (W_q,h, W_k,h, W_v,h head-major, each head's own three inputs); biases [H, 1, 3·dh]; the
+   * column sums of joint and each ([H, 1, 3·dh] and [3H, 1, dh]), which centre the products of
+   * uncentred inputs under a folded LayerNorm.
    */
-  headQkv?: { readonly joint: Weight[]; readonly each: Weight[]; readonly bias: tf.Tensor; readonly colSums: { readonly joint: tf.Tensor; readonly each: tf.Tensor } };
+  headQkv?: { readonly joint: Weight; readonly each: Weight; readonly bias: tf.Tensor; readonly colSums: { readonly joint: tf.Tensor; readonly each: tf.Tensor } };
 }
 
 const host = (t: HostTensor) => tf.tensor(t.data, [...t.shape], 'float32');
@@ -136,8 +137,13 @@ export class Transformer {
   private readonly wpe?: tf.Tensor; // [nCtx, d] (learned positions)
   private readonly wU: Weight; // [d, V]
   private readonly lnF?: NormParams;
-  /** Rotary cos and sin tables [p, 1, rotaryDim/2] by prompt length. */
+  /**
+   * Rotary tables [p, 1, dh] by prompt length, over a head's whole width: cos = [cos, cos, 1…] and
+   * sin = [−sin, sin, 0…] (the columns past rotaryDim pass through).
+   */
   private readonly rotary = new Map<number, { cos: tf.Tensor; sin: tf.Tensor }>();
+  /** rotate-half as a product, x·P = [x2, x1, 0…] over the rotary columns ([dh, dh], made on first use). */
+  private rotateHalf?: Weight;
   private disposed = false;
 
   constructor(cfg: ModelConfig, weights: ModelWeights, opts: { trainable?: boolean } = {}) {
@@ -526,7 +532,7 @@ export class Transformer {
     this.disposed = true;
     const ts: (tf.Tensor | undefined)[] = [this.wte, this.wpe, this.lnF?.w, this.lnF?.b];
     for (const l of this.layers) {
-      for (const w of [l.wQKV, l.wQ, l.wK, l.wV, l.wO, l.wOHeads, l.wIn, l.wOut, ...(l.headQkv?.joint ?? []), ...(l.headQkv?.each ?? [])]) w?.dispose();
+      for (const w of [l.wQKV, l.wQ, l.wK, l.wV, l.wO, l.wOHeads, l.wIn, l.wOut, l.headQkv?.joint, l.headQkv?.each]) w?.dispose();
       if (l.headQkv) tf.dispose([l.headQkv.bias, l.headQkv.colSums.joint, l.headQkv.colSums.each]);
       ts.push(l.bQKV, l.bQ, l.bK, l.bV, l.bO, l.bIn, l.bOut);
       if (l.grouped) ts.push(l.grouped.q, l.grouped.k, l.grouped.v, l.grouped.bQ, l.grouped.bK, l.grouped.bV);
@@ -534,6 +540,7 @@ export class Transformer {
     }
     for (const { cos, sin } of this.rotary.values()) ts.push(cos, sin);
     this.rotary.clear();
+    this.rotateHalf?.dispose();
     this.wU.dispose();
     ts.forEach((t) => t?.dispose());
   }
@@ -626,7 +633,12 @@ export class Transformer {
     return this.cfg.normalization === 'RMS' ? rmsNorm(x, n.w, this.cfg.lnEps) : layerNorm(x, n.w, n.b, this.cfg.lnEps);
   }
 
-  /** Rotary position embedding of x [b, p, H, dh] at positions offset … offset + p − 1 (rotate-half pairing). */
+  /**
+   * Rotary position embedding of x [b, p, H, dh] at positions offset … offset + p − 1 (rotate-half
+   * pairing): x·cos + rotateHalf(x)·sin with the tables over the whole head width and rotateHalf as
+   * a product with a permutation (x1·cos − x2·sin and x2·cos + x1·sin, the same floats as with
+   * slices, in three elementwise ops and one small product instead of slices and a concatenation).
+   */
   private rotate(x: tf.Tensor, offset: number, pAll: number): tf.Tensor {
     const [b, p, H, dh] = x.shape as [number, number, number, number];
     const r = this.cfg.rotaryDim;
@@ -634,26 +646,33 @@ export class Transformer {
     let table = this.rotary.get(pAll);
     if (!table || table.cos.isDisposed) {
       const inv = this.cfg.rotaryInvFreq;
-      const cos = new Float32Array(pAll * half);
-      const sin = new Float32Array(pAll * half);
+      const cos = new Float32Array(pAll * dh);
+      const sin = new Float32Array(pAll * dh);
       for (let i = 0; i < pAll; i++) {
         for (let j = 0; j < half; j++) {
           // the angle rounded through float32, as transformers computes it
           const angle = Math.fround(i * inv[j]);
-          cos[i * half + j] = Math.cos(angle);
-          sin[i * half + j] = Math.sin(angle);
+          cos[i * dh + j] = cos[i * dh + half + j] = Math.cos(angle);
+          sin[i * dh + j] = -Math.sin(angle);
+          sin[i * dh + half + j] = Math.sin(angle);
         }
+        cos.fill(1, i * dh + r, (i + 1) * dh);
       }
-      table = { cos: tf.keep(tf.tensor3d(cos, [pAll, 1, half])), sin: tf.keep(tf.tensor3d(sin, [pAll, 1, half])) };
+      table = { cos: tf.keep(tf.tensor3d(cos, [pAll, 1, dh])), sin: tf.keep(tf.tensor3d(sin, [pAll, 1, dh])) };
       this.rotary.set(pAll, table);
     }
-    const cos = p === pAll ? table.cos : tf.slice(table.cos, [offset, 0, 0], [p, 1, half]);
-    const sin = p === pAll ? table.sin : tf.slice(table.sin, [offset, 0, 0], [p, 1, half]);
-    const x1 = tf.slice(x, [0, 0, 0, 0], [b, p, H, half]);
-    const x2 = tf.slice(x, [0, 0, 0, half], [b, p, H, half]);
-    const parts = [tf.sub(tf.mul(x1, cos), tf.mul(x2, sin)), tf.add(tf.mul(x2, cos), tf.mul(x1, sin))];
-    if (r < dh) parts.push(tf.slice(x, [0, 0, 0, r], [b, p, H, dh - r]));
-    return tf.concat(parts, 3);
+    if (!this.rotateHalf) {
+      const perm = new Float32Array(dh * dh);
+      for (let j = 0; j < half; j++) {
+        perm[(half + j) * dh + j] = 1; // column j takes x2[j]
+        perm[j * dh + half + j] = 1; // column half + j takes x1[j]
+      }
+      this.rotateHalf = new Weight(tf.tensor2d(perm, [dh, dh]), false);
+    }
+    const cos = p === pAll ? table.cos : tf.slice(table.cos, [offset, 0, 0], [p, 1, dh]);
+    const sin = p === pAll ? table.sin : tf.slice(table.sin, [offset, 0, 0], [p, 1, dh]);
+    const swapped = tf.reshape(linear(tf.reshape(x, [b * p * H, dh]), this.rotateHalf), [b, p, H, dh]);
+    return tf.add(tf.mul(x, cos), tf.mul(swapped, sin));
   }
 
   /**
@@ -733,10 +752,10 @@ export class Transformer {
       // a scope by hand, as in the constructor: Weight keeps what it holds, the rest goes
       tf.engine().startScope();
       try {
-        const per = [L.wQ.w, L.wK.w, L.wV.w].map((w) => tf.unstack(w)); // [which][h]: [d, dh]
-        const each = Array.from({ length: 3 * H }, (_, i) => new Weight(per[i % 3][Math.floor(i / 3)], false));
-        const joint = Array.from({ length: H }, (_, h) => new Weight(tf.concat([per[0][h], per[1][h], per[2][h]], 1), false));
-        const colSums = (ws: Weight[]) => tf.keep(tf.stack(ws.map((w) => tf.sum(w.w, 0, true))));
+        const stacked = tf.stack([L.wQ.w, L.wK.w, L.wV.w], 1); // [H, 3, d, dh]
+        const each = new Weight(tf.reshape(stacked, [3 * H, d, dh]), false);
+        const joint = new Weight(tf.concat([L.wQ.w, L.wK.w, L.wV.w], 2), false);
+        const colSums = (w: Weight) => tf.keep(tf.sum(w.w, 1, true));
         L.headQkv = { joint, each, bias: tf.keep(tf.concat([L.bQ, L.bK, L.bV], 2)), colSums: { joint: colSums(joint), each: colSums(each) } };
       } finally {
         tf.engine().endScope();
@@ -745,10 +764,11 @@ export class Transformer {
     const folded = L.headLnFolded;
     const { joint, each, colSums } = L.headQkv!;
     const bias = tf.reshape(L.headQkv!.bias, [H, 1, 1, 3, dh]);
-    // one copy from [n, R, d] into the products' operands (Unpack); the caller's extra rows come along and go
-    const rows = tf.unstack(folded ? x : this.norm(x, L.ln1), headMajor ? 0 : 1).slice(0, HG);
-    // G = 3: head h's q input times W_q,h only (and k, v likewise); G = 1: one product with all three
-    let y = tf.stack(rows.map((xi, i) => linear(xi, G === 1 ? joint[i] : each[i]))); // [H·G, n, 3dh | dh]
+    // the products' operand [H·G, n, d]: the caller's extra rows go
+    const normed = folded ? x : this.norm(x, L.ln1);
+    const rows = headMajor ? (R === HG ? normed : tf.slice(normed, [0, 0, 0], [HG, n, d])) : tf.transpose(R === HG ? normed : tf.slice(normed, [0, 0, 0], [n, HG, d]), [1, 0, 2]);
+    // one batched product: G = 3, head h's q input times W_q,h only (and k, v likewise); G = 1, each head's input times all three
+    let y = linear(rows, G === 1 ? joint : each); // [H·G, n, 3dh | dh]
     let rstd: tf.Tensor | undefined;
     if (folded) {
       // LN1 is folded into the weights: (x − μ)W·rstd = (xW − μ·colsum W)·rstd, centred after the

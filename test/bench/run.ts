@@ -1,6 +1,7 @@
 /**
  * `npm run bench [section ...]`: speed and memory ratios, each measured within one run on this
- * machine. Sections: runtime, patching, attribution, pipeline, interventions, live, families, sweep, scale, redis, acdc-prefix, wasm-threads (default: all).
+ * machine. Sections: runtime, patching, attribution, pipeline, interventions, live, families, sweep, scale, redis, acdc-prefix, wasm-threads, engines-families
+ * (default: all).
  */
 import { initBackend } from '../../src/backend/index.js';
 import { benchRuntime } from './runtime.bench.js';
@@ -20,6 +21,11 @@ const sections: Record<string, (log: (line: string) => void) => Promise<void>> =
   redis: async (log) => (await import('./redis.bench.js')).benchRedis(log),
   'acdc-prefix': async (log) => (await import('./acdc-prefix.bench.js')).benchAcdcPrefix(log),
   'wasm-threads': async (log) => (await import('./scale.bench.js')).threadedSimd(log),
+  'engines-families': async (log) => {
+    const { benchFamilyPatching, benchFamilyAttribution } = await import('./engines-families.bench.js');
+    await benchFamilyPatching(log);
+    await benchFamilyAttribution(log);
+  },
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
