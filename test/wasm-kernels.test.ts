@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { initBackend } from '../src/backend/index.js';
 import { RowBuffer, productNT, rowMoments, simdLoaded } from '../src/backend/simd.js';
 import { WAT_SOURCES, assembleWat } from '../scripts/wat.js';
+import { RowsWeight } from '../src/model/ops.js';
 
 /** Values 0, 1, 2, ... so that every element is told apart. */
 const iota = (shape: number[]) => tf.reshape(tf.range(0, shape.reduce((a, b) => a * b, 1), 1, 'float32'), shape);
@@ -253,6 +254,22 @@ describe('kernels on the SIMD loops (src/backend/simd.ts)', () => {
     tf.dispose([x, y, z]);
   });
 
+  // rows of K ≥ 256 with a transposed B go to gemm_nt, one matrix too, in blocks of 32 rows of B
+  it.each([
+    { a: [9, 300], b: [70, 300] }, // one matrix; N over three blocks with a ragged end
+    { a: [3, 5, 260], b: [3, 37, 260] }, // a batch on both sides
+    { a: [2, 5, 300], b: [33, 300] }, // one B for every matrix of A (the backward pass's dy·Wᵀ)
+    { a: [1, 3, 257], b: [1, 4, 257] },
+  ])('multiplies long rows $a × $b transposed as index arithmetic does', ({ a, b }) => {
+    const [x, y] = [noise(a, 8), noise(b, 9)];
+    const z = tf.matMul(x, y, false, true);
+    const want = referenceMatMul(x, y, false, true);
+    expect(z.shape).toEqual(want.shape);
+    const got = z.dataSync();
+    want.values.forEach((v, i) => expect(got[i]).toBeCloseTo(v, 4));
+    tf.dispose([x, y, z]);
+  });
+
   it('gives the gradients of a batched product that index arithmetic gives', () => {
     const [x, y, w] = [noise([3, 5, 7], 3), noise([3, 6, 7], 4), noise([3, 5, 6], 5)];
     // d/dx Σ w ∘ (x y^T) = w y and d/dy = w^T x
@@ -363,6 +380,7 @@ describe('productNT (A·Bᵀ of long rows)', () => {
   // K over several blocks of 512 with a ragged end; odd M and N not a multiple of 4: every tile edge
   it.each([
     { rows: 7, m: 5, N: 7, K: 1283 },
+    { rows: 6, m: 6, N: 75, K: 600 }, // N over several blocks of 32 rows
     { rows: 4, m: 4, N: 4, K: 8 },
     { rows: 3, m: 1, N: 1, K: 3 },
     { rows: 2, m: 0, N: 3, K: 5 },
@@ -381,5 +399,28 @@ describe('productNT (A·Bᵀ of long rows)', () => {
       }
     }
     tf.dispose([a, b]);
+  });
+});
+
+describe('RowsWeight (a frozen W held as the rows of Wᵀ: the unembedding as W_E)', () => {
+  beforeAll(async () => {
+    expect(await initBackend('wasm')).toBe('wasm');
+  });
+
+  // k = 300 runs x·rowsᵀ on gemm_nt; k = 20 through the transpose materialised once
+  it.each([{ k: 300 }, { k: 20 }])('gives x·W and the gradient dy·Wᵀ that index arithmetic gives (rows of $k)', ({ k }) => {
+    const rows = noise([45, k], 10);
+    const w = new RowsWeight(tf.keep(rows), true);
+    const [x, dy] = [noise([6, k], 11) as tf.Tensor2D, noise([6, 45], 12)];
+    const y = w.product(x);
+    const want = referenceMatMul(x, rows, false, true);
+    expect(y.shape).toEqual(want.shape);
+    Array.from(y.dataSync()).forEach((v, i) => expect(v).toBeCloseTo(want.values[i], 4));
+    const gx = tf.grad((p: tf.Tensor) => tf.sum(tf.mul(dy, w.product(p as tf.Tensor2D))))(x);
+    const wantX = referenceMatMul(dy, rows, false, false);
+    Array.from(gx.dataSync()).forEach((v, i) => expect(v).toBeCloseTo(wantX.values[i], 4));
+    w.dispose();
+    expect(rows.isDisposed).toBe(true);
+    tf.dispose([x, dy, y, gx]);
   });
 });

@@ -13,17 +13,15 @@ import { CircuitryError } from '../errors.js';
  * the split forward (a norm and projections of [b, p, H, d] tensors per layer, and their backward).
  * Model-specific knowledge lives here and nowhere else in src/attribution. The weights come from
  * Transformer.foldedHeadWeights (family-neutral: the norm's weight folded in, grouped k/v heads
- * ungrouped) and are kept on the host while the model lives.
+ * ungrouped); only their small norm terms are kept (on the host, while the model lives).
  */
 
-/** One layer's per-head matrices, prepared on the host once per model (see LayerHeadWeights). */
+/** One layer's small per-head norm terms, prepared on the host once per model (see LayerHeadWeights). */
 interface HostLayer {
-  readonly inputT: Float32Array; // [3H, dh, d], q/k/v-major
-  readonly out: Float32Array; // [H, dh, d]
   readonly ln?: { readonly rowSums: Float32Array; readonly offset: Float32Array; readonly centred: boolean }; // [3H, dh] each
 }
 
-/** Prepared host copies of the attention weights, one per model (dropped with the model). */
+/** Prepared host terms, one per model (dropped with the model). */
 const hostCache = new WeakMap<Transformer, HostLayer[]>();
 
 /** Whether the fused gradient supports this model (else use the split path). */
@@ -31,38 +29,52 @@ export function fusedSupported(cfg: ModelConfig): boolean {
   return cfg.normalization === 'LN' || cfg.normalization === 'RMS' || cfg.normalization === 'none';
 }
 
+/** (diag(w) · W[which, h])^T stacked, [3H, dh, d], q/k/v-major, from the model's weights (caller-owned). */
+function inputTransposes(model: Transformer, l: number): tf.Tensor3D {
+  const w = model.foldedHeadWeights(l);
+  try {
+    return tf.tidy(() => tf.concat([w.q, w.k, w.v].map((t) => tf.transpose(t, [0, 2, 1])), 0) as tf.Tensor3D);
+  } finally {
+    tf.dispose(Object.values(w));
+  }
+}
+
 function hostLayers(model: Transformer): HostLayer[] {
   const cached = hostCache.get(model);
   if (cached) return cached;
   if (!fusedSupported(model.cfg)) throw new CircuitryError(`the fused attribution gradient does not support normalization '${model.cfg.normalization}'; use gradient: 'split'`);
+  const norm = model.cfg.normalization;
   const layers: HostLayer[] = [];
   for (let l = 0; l < model.cfg.nLayers; l++) {
+    if (norm === 'none') {
+      layers.push({});
+      continue;
+    }
     const w = model.foldedHeadWeights(l);
-    const prepared = tf.tidy(() => {
-      const inputT = tf.concat([w.q, w.k, w.v].map((t) => tf.transpose(t, [0, 2, 1])), 0); // [3H, dh, d]
-      return { inputT, rowSums: tf.sum(inputT, 2), offset: tf.concat([w.bQ, w.bK, w.bV], 0) }; // [3H, dh] each
-    });
-    const norm = model.cfg.normalization;
-    layers.push({
-      inputT: prepared.inputT.dataSync() as Float32Array,
-      out: w.o.dataSync() as Float32Array,
-      ...(norm === 'none' ? {} : { ln: { rowSums: prepared.rowSums.dataSync() as Float32Array, offset: prepared.offset.dataSync() as Float32Array, centred: norm === 'LN' } }),
-    });
-    tf.dispose([prepared.inputT, prepared.rowSums, prepared.offset, w.q, w.k, w.v, w.bQ, w.bK, w.bV, w.o]);
+    const inputT = inputTransposes(model, l);
+    const [rowSums, offset] = tf.tidy(() => [tf.sum(inputT, 2), tf.concat([w.bQ, w.bK, w.bV], 0)]); // [3H, dh] each
+    layers.push({ ln: { rowSums: rowSums.dataSync() as Float32Array, offset: offset.dataSync() as Float32Array, centred: norm === 'LN' } });
+    tf.dispose([inputT, rowSums, offset, ...Object.values(w)]);
   }
   hostCache.set(model, layers);
   return layers;
 }
 
 /**
- * One layer's per-head matrices as tensors (owned by the HeadWeights that made them). Head inputs
- * are in q/k/v-major order, index which·H + h (q0 … q{H-1}, k0 …, v0 …), as the fused projection
+ * One layer's per-head matrices (tensors owned by the HeadWeights that made them). Head inputs
+ * are q/k/v-major (row which·H + h, which ∈ q, k, v), as hook_{q,k,v}_input stacked in that order
  * lays them out.
  */
 export interface LayerHeadWeights {
-  /** (diag(w) · W[which, h])^T stacked: [3H, dh, d] (w = LN1's weight, 1 without LayerNorm). */
-  readonly inputT: tf.Tensor3D;
-  /** W_O[h] stacked: [H, dh, d]. */
+  /**
+   * (diag(w) · W[which, h])^T stacked: [3H, dh, d] (w = LN1's weight, 1 without LayerNorm), made
+   * on each call (caller-owned): the contraction needs one layer's at a time, so none is held.
+   */
+  inputT(): tf.Tensor3D;
+  /** Rows of inputT (3H) and the model width d. */
+  readonly rows: number;
+  readonly dModel: number;
+  /** W_O[h] stacked: [H, dh, d] (the model's own, its data shared). */
   readonly out: tf.Tensor3D;
   /**
    * With a norm: Σ_i of each inputT row, [3H, 1, dh]; the part of q/k/v that is not (x̂ ⊙ w)·W,
@@ -71,7 +83,7 @@ export interface LayerHeadWeights {
   readonly ln?: { readonly rowSums: tf.Tensor3D; readonly offset: tf.Tensor3D; readonly centred: boolean };
 }
 
-/** Per-head weights uploaded for one attribution run; dispose() frees them. */
+/** Per-head weights for one attribution run; dispose() frees them. */
 export class HeadWeights {
   readonly layers: readonly LayerHeadWeights[];
   readonly lnEps: number;
@@ -80,16 +92,17 @@ export class HeadWeights {
     const host = hostLayers(model);
     const { nHeads: H, dModel: d, dHead: dh } = model.cfg;
     this.lnEps = model.cfg.lnEps;
-    this.layers = host.map((hl) => {
-      const inputT = tf.tensor3d(hl.inputT, [3 * H, dh, d]);
-      const out = tf.tensor3d(hl.out, [H, dh, d]);
+    this.layers = host.map((hl, l) => {
+      const w = model.foldedHeadWeights(l);
+      const out = w.o as tf.Tensor3D;
+      tf.dispose([w.q, w.k, w.v, w.bQ, w.bK, w.bV]);
       const ln = hl.ln ? { rowSums: tf.tensor3d(hl.ln.rowSums, [3 * H, 1, dh]), offset: tf.tensor3d(hl.ln.offset, [3 * H, 1, dh]), centred: hl.ln.centred } : undefined;
-      return { inputT, out, ...(ln ? { ln } : {}) };
+      return { inputT: () => inputTransposes(model, l), rows: 3 * H, dModel: d, out, ...(ln ? { ln } : {}) };
     });
   }
 
   dispose(): void {
-    for (const l of this.layers) tf.dispose([l.inputT, l.out, ...(l.ln ? [l.ln.rowSums, l.ln.offset] : [])]);
+    for (const l of this.layers) tf.dispose([l.out, ...(l.ln ? [l.ln.rowSums, l.ln.offset] : [])]);
   }
 }
 
@@ -147,7 +160,7 @@ export function headGradientTerms(grads: readonly [tf.Tensor, tf.Tensor, tf.Tens
     if (!w.ln) return { g: foldCopies(g, copies) as tf.Tensor2D };
     if (!values || !residPre) throw new Error('headGradientTerms: LayerNorm needs the q/k/v values and the residual input');
     const [kbp, cols] = g.shape;
-    const d = w.inputT.shape[2];
+    const d = w.dModel;
     const rows3 = w.ln.rowSums.shape[0];
     const x = tf.reshape(residPre, [kbp, d]);
     const xc = w.ln.centred ? tf.sub(x, tf.mean(x, -1, true)) : x; // RMSNorm: no centring
@@ -166,11 +179,11 @@ export function headGradientTerms(grads: readonly [tf.Tensor, tf.Tensor, tf.Tens
 /** [3H, b·p, d] from summed terms. */
 export function headInputGradients(terms: HeadGradientTerms, w: LayerHeadWeights): tf.Tensor3D {
   return tf.tidy(() => {
-    const g = qkvMajor(terms.g, w.inputT.shape[0]); // [3H, bp, dh]
-    const main = bmm(g, w.inputT); // [3H, bp, d]
+    const g = qkvMajor(terms.g, w.rows); // [3H, bp, dh]
+    const main = bmm(g, w.inputT()); // [3H, bp, d]
     if (!w.ln) return main as tf.Tensor3D;
     if (!w.ln.centred) return tf.sub(main, terms.xTerm!) as tf.Tensor3D; // RMSNorm: J^T = r·(ĝ − x̂·mean(ĝ ⊙ x̂))
-    const d = w.inputT.shape[2];
+    const d = w.dModel;
     const meanG = tf.div(tf.sum(tf.mul(g, w.ln.rowSums), -1, true), d); // r·mean(ĝ), [3H, bp, 1]
     return tf.sub(tf.sub(main, meanG), terms.xTerm!) as tf.Tensor3D;
   });

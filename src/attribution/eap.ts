@@ -129,14 +129,13 @@ function warningsFor(s: Setup, method: AttributionMethodKey): string[] {
 
 const metricScalar = (work: ChunkWork, metric: Setup['run']['metric']) => (logits: tf.Tensor) => metricMean(metric, logits, work.targets);
 
-/** Adds weight · Σ Δ·∂M/∂x_d for every edge to `scores`, Δ = patch − run sources. */
+/** Adds weight · Σ Δ·∂M/∂x_d for every edge to `scores`, Δ = patch − run sources (the sum is spent). */
 function contractSum(eg: EdgeGradients, work: ChunkWork, runSources: tf.Tensor2D, sum: GradientSum, scores: Float32Array, weight: number): void {
-  const blocks = eg.finish(sum);
   const delta = tf.sub(work.patch, runSources) as tf.Tensor2D;
   try {
-    eg.contract(delta, blocks, scores, weight);
+    eg.contractSum(delta, sum, scores, weight);
   } finally {
-    tf.dispose([delta, ...blocks]);
+    delta.dispose();
   }
 }
 

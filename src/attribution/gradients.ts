@@ -29,7 +29,7 @@ interface Block {
 
 /**
  * ∂M/∂x_d summed over gradient passes (IG steps, stacked copies), held in a form that adds up
- * cheaply; EdgeGradients.finish() turns it into the contraction's blocks. Per layer: the heads'
+ * cheaply; EdgeGradients.contractSum() turns it into the contraction's blocks. Per layer: the heads'
  * terms (fused: headGradientTerms; split: the q/k/v input gradients, [b·p, 3·H·d]) and the MLP
  * input's gradient [b·p·d, 1]; then the final residual's [b·p·d, 1]. Owns its tensors.
  */
@@ -41,6 +41,13 @@ export class GradientSum {
   }
 
   /** this += other (other is disposed). */
+  /** The parts, handed over: the sum is empty afterwards (disposing it frees nothing). */
+  take(): (tf.Tensor | undefined)[] {
+    const parts = this.parts;
+    this.parts = [];
+    return parts;
+  }
+
   add(other: GradientSum): void {
     const sum = this.parts.map((a, i) => tf.add(a, other.parts[i]));
     tf.dispose([...this.parts, ...other.parts]);
@@ -234,73 +241,93 @@ export class EdgeGradients {
     }
   }
 
-  /** The contraction's blocks from a sum (caller-owned, as the sum stays), in block order: ∂M/∂x for each destination of the block, one row each [cols, b·p·d]. */
-  finish(sum: GradientSum): tf.Tensor2D[] {
+  /**
+   * The contraction's blocks from a sum, one at a time in block order (each caller-owned): ∂M/∂x
+   * for each destination of the block, one row each [cols, b·p·d]. The sum's parts are freed as
+   * they are read (the sum is spent), so a layer's [3H, b·p, d] terms go as its block comes.
+   */
+  private *blocksOf(sum: GradientSum): Generator<tf.Tensor2D> {
     const { nLayers: L, nHeads: H, attnOnly } = this.model.cfg;
     const { qkv } = this.graph.shape;
-    const parts = sum.tensors;
-    const out: tf.Tensor2D[] = [];
+    const parts = sum.take();
     let i = 0;
+    const next = () => {
+      const t = parts[i];
+      parts[i++] = undefined;
+      return t!;
+    };
+    // [1, b·p·d], the part itself freed (a reshape shares its data)
+    const row = (t: tf.Tensor) => {
+      const r = tf.reshape(t, [1, -1]) as tf.Tensor2D;
+      t.dispose();
+      return r;
+    };
     try {
       for (let l = 0; l < L; l++) {
-        // one layer at a time, so that only one layer's [3H, b·p, d] intermediates are alive
-        out.push(
-          tf.tidy(() => {
-            const w = this.weights?.layers[l];
-            let heads: tf.Tensor3D; // [3H, b·p, d], q/k/v-major
-            if (w) {
-              const g = parts[i++] as tf.Tensor2D;
-              heads = headInputGradients({ g, ...(w.ln ? { xTerm: parts[i++] as tf.Tensor3D } : {}) }, w);
-            } else heads = qkvMajor(parts[i++] as tf.Tensor2D, 3 * H);
-            const [rows, bp, d] = heads.shape;
-            return (qkv ? tf.reshape(heads, [rows, bp * d]) : tf.sum(tf.reshape(heads, [3, rows / 3, bp * d]), 0)) as tf.Tensor2D;
-          }),
-        );
-        if (!attnOnly) out.push(tf.reshape(parts[i++], [1, -1]) as tf.Tensor2D);
+        const w = this.weights?.layers[l];
+        const layerParts = w ? [next(), ...(w.ln ? [next()] : [])] : [next()];
+        yield tf.tidy(() => {
+          let heads: tf.Tensor3D; // [3H, b·p, d], q/k/v-major
+          if (w) heads = headInputGradients({ g: layerParts[0] as tf.Tensor2D, ...(w.ln ? { xTerm: layerParts[1] as tf.Tensor3D } : {}) }, w);
+          else heads = qkvMajor(layerParts[0] as tf.Tensor2D, 3 * H);
+          tf.dispose(layerParts);
+          const [rows, bp, d] = heads.shape;
+          return (qkv ? tf.reshape(heads, [rows, bp * d]) : tf.sum(tf.reshape(heads, [3, rows / 3, bp * d]), 0)) as tf.Tensor2D;
+        });
+        if (!attnOnly) yield row(next());
       }
-      out.push(tf.reshape(parts[i++], [1, -1]) as tf.Tensor2D);
-      return out;
-    } catch (e) {
-      tf.dispose(out);
-      throw e;
+      yield row(next());
+    } finally {
+      tf.dispose(parts.filter((t): t is tf.Tensor => t !== undefined));
     }
   }
 
   /**
-   * out[d·nSrc + u] += weight · Σ delta[u] · grad_d for every edge u->d. A head block multiplies
-   * the sources before its layer (a prefix of the rows), [count, b·p·d] · [cols, b·p·d]ᵀ (the
-   * SIMD loops' productNT on wasm); the one-row blocks (MLPs, logits) go together in one product
-   * with all sources (the rows that are not edges are dropped), which is cheaper than one thin
-   * product each.
+   * out[d·nSrc + u] += weight · Σ delta[u] · grad_d for every edge u->d, with grad_d from a sum of
+   * gradient passes (spent here: its tensors are freed). A head block multiplies the sources
+   * before its layer (a prefix of the rows), [count, b·p·d] · [cols, b·p·d]ᵀ (the SIMD loops'
+   * productNT on wasm), as soon as it is made; the one-row blocks (MLPs, logits) go together in
+   * one product with all sources at the end (the rows that are not edges are dropped), which is
+   * cheaper than one thin product each.
    */
-  contract(delta: tf.Tensor2D, grads: readonly tf.Tensor2D[], out: Float32Array, weight: number): void {
+  contractSum(delta: tf.Tensor2D, sum: GradientSum, out: Float32Array, weight: number): void {
     const nSrc = this.graph.nSrc;
-    const add = (v: Float32Array | Int32Array | Uint8Array, blk: Block, col: number, cols: number) => {
-      const base = blk.rows[0] * nSrc;
-      for (let s = 0; s < blk.count; s++) out[base + s] += weight * v[s * cols + col];
-    };
-    const single: number[] = [];
-    this.blocks.forEach((blk, i) => {
-      const cols = blk.rows.length;
-      if (cols === 1) {
-        single.push(i);
-        return;
-      }
-      const v = productNT(delta, blk.count, grads[i]);
-      for (let j = 0; j < cols; j++) {
-        const base = blk.rows[j] * nSrc;
-        for (let s = 0; s < blk.count; s++) out[base + s] += weight * v[s * cols + j];
-      }
-    });
-    if (single.length === 0) return;
-    const rows = single.length === 1 ? grads[single[0]] : (tf.concat(single.map((i) => grads[i]), 0) as tf.Tensor2D);
-    let v: Float32Array;
+    const single: { block: Block; grad: tf.Tensor2D }[] = [];
     try {
-      v = productNT(delta, nSrc, rows);
+      let b = 0;
+      for (const grad of this.blocksOf(sum)) {
+        const blk = this.blocks[b++];
+        const cols = blk.rows.length;
+        if (cols === 1) {
+          single.push({ block: blk, grad });
+          continue;
+        }
+        let v: Float32Array;
+        try {
+          v = productNT(delta, blk.count, grad);
+        } finally {
+          grad.dispose();
+        }
+        for (let j = 0; j < cols; j++) {
+          const base = blk.rows[j] * nSrc;
+          for (let s = 0; s < blk.count; s++) out[base + s] += weight * v[s * cols + j];
+        }
+      }
+      if (single.length === 0) return;
+      const rows = single.length === 1 ? single[0].grad : (tf.concat(single.map((x) => x.grad), 0) as tf.Tensor2D);
+      let v: Float32Array;
+      try {
+        v = productNT(delta, nSrc, rows);
+      } finally {
+        if (rows !== single[0].grad) rows.dispose();
+      }
+      single.forEach(({ block }, col) => {
+        const base = block.rows[0] * nSrc;
+        for (let s = 0; s < block.count; s++) out[base + s] += weight * v[s * single.length + col];
+      });
     } finally {
-      if (rows !== grads[single[0]]) rows.dispose();
+      tf.dispose(single.map((x) => x.grad));
     }
-    single.forEach((bi, col) => add(v, this.blocks[bi], col, single.length));
   }
 
   dispose(): void {

@@ -34,7 +34,7 @@ interface Loops {
   mix(...args: number[]): void;
   /** (d, x, y, n) */
   sub(...args: number[]): void;
-  /** (a, as, b, bs, c, M, N, K, kc) */
+  /** (a, as, b, bs, c, cs, M, N, K, kc) */
   gemm_nt(...args: number[]): void;
 }
 
@@ -73,17 +73,22 @@ function batchMatMul(original: tf.KernelFunc) {
     // the same batch on both sides, or one side's single matrix for the whole batch
     const same = ga === gb && a.shape.length === b.shape.length && a.shape.slice(0, -2).every((s, i) => s === b.shape[i]);
     const single = Math.min(ga, gb) === 1 && small.shape.length <= big.shape.length;
-    if (G === 1 || !(same || single)) return fallback();
+    if (!(same || single)) return fallback();
     const [ra, ca] = a.shape.slice(-2);
     const [rb, cb] = b.shape.slice(-2);
     const [M, K] = ta ? [ca, ra] : [ra, ca];
     const [K2, N] = tb ? [cb, rb] : [rb, cb];
     if (K !== K2 || K === 0 || M === 0 || N === 0) return fallback();
+    // A·Bᵀ with long rows (the backward pass's dy·Wᵀ, the unembedding against W_E): gemm_nt, even
+    // for one matrix, where XNNPACK's transposed operand runs ~10x slower than its plain product
+    const longRows = tb && !ta && K >= GEMM_NT_MIN_K;
+    if (G === 1 && !longRows) return fallback();
     const out = backend.makeOutput([...big.shape.slice(0, -2), M, N], 'float32');
     const [pa, pb, pc] = [offset(backend, a), offset(backend, b), offset(backend, out)];
     const ag = ga === 1 ? 0 : M * K;
     const bg = gb === 1 ? 0 : K * N;
-    if (tb) loops!.mm_nt(pa, pb, pc, G, M, K, N, ag, K, bg, K);
+    if (longRows) for (let g = 0; g < G; g++) gemmNT(pa + 4 * g * ag, K, pb + 4 * g * bg, K, pc + 4 * g * M * N, N, M, N, K);
+    else if (tb) loops!.mm_nt(pa, pb, pc, G, M, K, N, ag, K, bg, K);
     else loops!.mm_nn(pa, pb, pc, G, M, K, N, ag, ta ? 1 : K, ta ? M : 1, bg, N);
     return out;
   };
@@ -113,6 +118,23 @@ export function rowMoments(x: tf.Tensor): [tf.Tensor, tf.Tensor] {
 
 /** Floats of K per block of gemm_nt: a block of the operands' rows stays in cache (16 KiB for 2 + 4 rows of 512). */
 const GEMM_NT_BLOCK = 512;
+/** Rows of B per call of gemm_nt: their block of K (64 KiB) is read from cache by every pair of A's rows. */
+const GEMM_NT_ROWS = 32;
+/** The shortest rows that BatchMatMul with a transposed B sends to gemm_nt (below, mm_nt or XNNPACK do better). */
+const GEMM_NT_MIN_K = 256;
+
+/**
+ * Whether tf.matMul(a, b, false, true) with rows of length K runs as fast as a product with a
+ * materialised transpose (on gemm_nt), so the backward pass can skip holding Wᵀ beside W.
+ */
+export function transposedProductFast(K: number): boolean {
+  return simdActive() && K >= GEMM_NT_MIN_K;
+}
+
+/** C = A·Bᵀ on the heap (byte offsets; row strides in floats), in column blocks of GEMM_NT_ROWS. */
+function gemmNT(a: number, as: number, b: number, bs: number, c: number, cs: number, M: number, N: number, K: number): void {
+  for (let j = 0; j < N; j += GEMM_NT_ROWS) loops!.gemm_nt(a, as, b + 4 * j * bs, bs, c + 4 * j, cs, M, Math.min(GEMM_NT_ROWS, N - j), K, GEMM_NT_BLOCK);
+}
 
 /**
  * a[:m] · bᵀ for a [≥ m, K] and b [N, K], on the host ([m, N], row-major): products of few long
@@ -133,7 +155,7 @@ export function productNT(a: tf.Tensor2D, m: number, b: tf.Tensor2D): Float32Arr
   const backend = tf.backend() as unknown as HeapBackend;
   const out = tf.engine().makeTensorFromTensorInfo(backend.makeOutput([m, N], 'float32'));
   try {
-    loops!.gemm_nt(offset(backend, a), K, offset(backend, b), K, offset(backend, out), m, N, K, GEMM_NT_BLOCK);
+    gemmNT(offset(backend, a), K, offset(backend, b), K, offset(backend, out), N, m, N, K);
     return out.dataSync() as Float32Array;
   } finally {
     out.dispose();

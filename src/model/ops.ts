@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
-import { simdActive } from '../backend/simd.js';
+import { simdActive, transposedProductFast } from '../backend/simd.js';
 
 /**
- * Building blocks of the forward pass. Matrix products use explicit transposes in their
- * gradients: on wasm a matmul with a transposed operand is ~8x slower than a plain one, so the
- * backward pass multiplies by a materialised (or cached) transpose instead.
+ * Building blocks of the forward pass. On wasm, XNNPACK's matmul with a transposed operand is
+ * ~10x slower than a plain one: the backward pass of a frozen weight with long rows goes to the
+ * SIMD loops' A·Bᵀ (backend/simd.ts), and other products multiply by a materialised transpose.
  */
 
 function swapLast(x: tf.Tensor): tf.Tensor {
@@ -41,10 +41,11 @@ export function matmul(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
     save([x, y]);
     return {
       value: bmm(x, y),
-      gradFunc: (dy, saved) => {
-        const [xs, ys] = saved as tf.Tensor[];
-        return [bmm(dy as tf.Tensor, swapLast(ys)), bmm(swapLast(xs), dy as tf.Tensor)];
-      },
+      gradFunc: (dy, saved) =>
+        tf.tidy(() => {
+          const [xs, ys] = saved as tf.Tensor[];
+          return [bmm(dy as tf.Tensor, swapLast(ys)), bmm(swapLast(xs), dy as tf.Tensor)];
+        }),
     };
   });
   return f(a, b) as tf.Tensor;
@@ -66,6 +67,15 @@ export class Weight {
     this.w = trainable ? tf.variable(w, true) : tf.keep(w);
   }
 
+  /**
+   * dy·Wᵀ, the backward pass of x·W. Long rows run as a product with a transposed operand on the
+   * SIMD loops (as fast, and no copy of W held); elsewhere through the materialised transpose.
+   */
+  backward(dy: tf.Tensor): tf.Tensor {
+    if (!this.trainable && !this.sharedTranspose && transposedProductFast(this.w.shape[this.w.rank - 1])) return tf.matMul(dy, this.w, false, true);
+    return bmm(dy, this.transposed());
+  }
+
   /** The transpose of the last two dims, materialised once for frozen weights. */
   transposed(): tf.Tensor {
     if (this.trainable) return swapLast(this.w);
@@ -80,6 +90,48 @@ export class Weight {
   }
 }
 
+/**
+ * A frozen weight W [n, k] held as the rows of Wᵀ [k, n]: the unembedding as the embedding's
+ * rows (tied models share them, so W_U costs no memory) or as lm_head's. x·W is x·rowsᵀ on the
+ * SIMD loops' A·Bᵀ; its gradient dy·rows is a plain product. Without the loops, Wᵀ·… goes through
+ * a transpose materialised once.
+ */
+export class RowsWeight {
+  private wt: tf.Tensor | undefined;
+  constructor(
+    readonly rows: tf.Tensor,
+    private readonly owned: boolean,
+  ) {}
+
+  /** x [m, n] · W → [m, k]. */
+  product(x: tf.Tensor2D): tf.Tensor2D {
+    const rows = this.rows as tf.Tensor2D;
+    const fast = transposedProductFast(rows.shape[1]);
+    const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+      const xin = args[0] as tf.Tensor2D;
+      return {
+        value: fast ? tf.matMul(xin, rows, false, true) : tf.matMul(xin, this.transposed() as tf.Tensor2D),
+        gradFunc: (dy) => tf.matMul(dy as tf.Tensor2D, rows),
+      };
+    });
+    return f(x) as tf.Tensor2D;
+  }
+
+  private transposed(): tf.Tensor {
+    if (!this.wt) this.wt = tf.keep(tf.transpose(this.rows));
+    return this.wt;
+  }
+
+  dispose(): void {
+    if (this.owned) this.rows.dispose();
+    this.wt?.dispose();
+  }
+}
+
+// Custom gradients tidy their own intermediates: tfjs runs a customGrad's gradFunc outside the
+// per-node scope of its backward pass, so they would otherwise live until the whole backward ends
+// (on GPT-2 small, ~150 MB of GELU-gradient temporaries at the backward's peak).
+
 /** x @ W where x is [..., n] (or [batch, m, n] with a batched W [batch, n, k]). */
 export function linear(x: tf.Tensor, weight: Weight): tf.Tensor {
   if (weight.trainable) return matmul(x, weight.w);
@@ -87,8 +139,7 @@ export function linear(x: tf.Tensor, weight: Weight): tf.Tensor {
     const xin = args[0] as tf.Tensor;
     return {
       value: bmm(xin, weight.w),
-      // W^T is materialised on the first backward pass only
-      gradFunc: (dy) => bmm(dy as tf.Tensor, weight.transposed()),
+      gradFunc: (dy) => tf.tidy(() => weight.backward(dy as tf.Tensor)),
     };
   });
   return f(x) as tf.Tensor;
@@ -132,12 +183,13 @@ export const geluNew = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) 
   save([x, s]);
   return {
     value: tf.mul(x, s),
-    gradFunc: (dy, saved) => {
-      const [xs, ss] = saved as tf.Tensor[];
-      const du2 = tf.mul(2 * SQRT_2_OVER_PI, tf.add(1, tf.mul(3 * 0.044715, tf.square(xs)))); // 2u'
-      const ds = tf.mul(tf.mul(ss, tf.sub(1, ss)), tf.mul(xs, du2));
-      return tf.mul(dy as tf.Tensor, tf.add(ss, ds));
-    },
+    gradFunc: (dy, saved) =>
+      tf.tidy(() => {
+        const [xs, ss] = saved as tf.Tensor[];
+        const du2 = tf.mul(2 * SQRT_2_OVER_PI, tf.add(1, tf.mul(3 * 0.044715, tf.square(xs)))); // 2u'
+        const ds = tf.mul(tf.mul(ss, tf.sub(1, ss)), tf.mul(xs, du2));
+        return tf.mul(dy as tf.Tensor, tf.add(ss, ds));
+      }),
   };
 }) as (x: tf.Tensor) => tf.Tensor;
 

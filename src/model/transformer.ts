@@ -3,7 +3,7 @@ import type { ModelConfig } from './config.js';
 import type { LayerWeights, ModelWeights, NormWeights } from './arch/types.js';
 import type { HostTensor } from './safetensors.js';
 import { type HookFn, type HookName, type Hooks, blockHook, parseHookName } from './hooks.js';
-import { Weight, bmm, geluErf, geluNew, layerNorm, linear, matmul, rmsNorm, silu, standardize } from './ops.js';
+import { RowsWeight, Weight, bmm, geluErf, geluNew, layerNorm, linear, matmul, rmsNorm, silu, standardize } from './ops.js';
 import { CircuitryError } from '../errors.js';
 import { rowMoments } from '../backend/simd.js';
 
@@ -135,7 +135,8 @@ export class Transformer {
   private readonly layers: Layer[];
   private readonly wte: tf.Tensor; // [V, d]
   private readonly wpe?: tf.Tensor; // [nCtx, d] (learned positions)
-  private readonly wU: Weight; // [d, V]
+  /** W_U: frozen, as rows [V, d] (tied: wte itself); trainable and untied, a [d, V] variable; trainable and tied, none (wte is read live). */
+  private readonly wU: RowsWeight | Weight | undefined;
   private readonly lnF?: NormParams;
   /**
    * Rotary tables [p, 1, dh] by prompt length, over a head's whole width: cos = [cos, cos, 1…] and
@@ -225,11 +226,15 @@ export class Transformer {
     this.wpe = weights.posEmbed ? keep(host(weights.posEmbed)) : undefined;
     if (cfg.positional === 'learned' && !this.wpe) throw new CircuitryError('learned positions need a position embedding (posEmbed)');
     this.lnF = norm(weights.lnF);
-    const unembed = tf.tidy(() => (weights.unembed ? tf.transpose(host(weights.unembed)) : tf.transpose(this.wte)));
-    // Tied embeddings: a trainable model shares wte; otherwise W_U is a frozen copy of wte^T.
-    // frozen and tied: W_U^T is wte itself, so the backward pass needs no second copy
+    // lm_head's [V, d] layout is W_U's rows; a trainable tied model reads the live wte in forward
     const tied = weights.unembed === undefined;
-    this.wU = new Weight(unembed, this.trainable && !tied, tied && !this.trainable ? this.wte : undefined);
+    if (!this.trainable) this.wU = tied ? new RowsWeight(this.wte, false) : new RowsWeight(tf.keep(host(weights.unembed!)), true);
+    else if (!tied) this.wU = new Weight(tf.tidy(() => tf.transpose(host(weights.unembed!))), true);
+  }
+
+  /** W_U of an untied model as lm_head's rows [V, d] (a tensor the caller disposes). */
+  private unembedRows(): tf.Tensor {
+    return this.wU instanceof RowsWeight ? this.wU.rows.clone() : tf.tidy(() => tf.transpose((this.wU as Weight).w));
   }
 
   /** Trainable variables (only when constructed with trainable: true). */
@@ -244,7 +249,7 @@ export class Transformer {
       if (t) vars.push(t);
     };
     norm(this.lnF);
-    if (!this.cfg.tiedEmbeddings) vars.push(this.wU.w);
+    if (!this.cfg.tiedEmbeddings) vars.push((this.wU as Weight).w);
     for (const l of this.layers) {
       norm(l.ln1);
       if (l.grouped) [l.grouped.q, l.grouped.k, l.grouped.v, l.grouped.bQ, l.grouped.bK, l.grouped.bV].forEach(opt);
@@ -333,7 +338,7 @@ export class Transformer {
         postMlpNorm: norm(l.postMlp),
       };
     });
-    const unembed = this.cfg.tiedEmbeddings ? undefined : tf.tidy(() => tf.transpose(this.wU.w));
+    const unembed = this.cfg.tiedEmbeddings ? undefined : this.unembedRows();
     const out: ModelWeights = {
       embed: hostOf(this.wte),
       ...(this.wpe ? { posEmbed: hostOf(this.wpe) } : {}),
@@ -361,7 +366,7 @@ export class Transformer {
       put('ln_f.bias', this.lnF.b!);
     }
     if (!this.cfg.tiedEmbeddings) {
-      const t = tf.transpose(this.wU.w);
+      const t = this.unembedRows();
       put('lm_head.weight', t);
       t.dispose();
     }
@@ -541,7 +546,7 @@ export class Transformer {
     for (const { cos, sin } of this.rotary.values()) ts.push(cos, sin);
     this.rotary.clear();
     this.rotateHalf?.dispose();
-    this.wU.dispose();
+    this.wU?.dispose();
     ts.forEach((t) => t?.dispose());
   }
 
@@ -623,7 +628,8 @@ export class Transformer {
     const normed = hook('ln_final.hook_normalized', this.norm(last, this.lnF));
     const flat = tf.reshape(normed, [b * p, cfg.dModel]);
     // A trainable tied model must read the live embedding matrix, not the frozen copy.
-    const raw = this.trainable && cfg.tiedEmbeddings ? matmul(flat, tf.transpose(this.wte)) : linear(flat, this.wU);
+    const wU = this.wU;
+    const raw = wU instanceof RowsWeight ? wU.product(flat as tf.Tensor2D) : wU ? linear(flat, wU) : matmul(flat, tf.transpose(this.wte));
     const logits = cfg.finalSoftCap === null ? raw : softCap(raw, cfg.finalSoftCap);
     return tf.reshape(logits, [b, p, cfg.dVocab]);
   }

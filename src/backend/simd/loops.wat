@@ -424,7 +424,7 @@
       (br $lj1))))
 
   ;; gemm_nt: C[i, j] = sum_k A[i, k] B[j, k] for i < M, j < N, k < K (K > 0): A·Bᵀ, with A[i, k] at
-  ;; a + 4(i as + k), B[j, k] at b + 4(j bs + k) and C dense [M, N] at c. Long rows (EAP's contraction
+  ;; a + 4(i as + k), B[j, k] at b + 4(j bs + k) and C[i, j] at c + 4(i cs + j). Long rows (EAP's contraction
   ;; of source differences with destination gradients, K = b·p·d): K goes in blocks of kc floats so
   ;; a block of A's and B's rows stays in cache, and tiles of 2 rows of A by 4 rows of B accumulate
   ;; in eight vectors (each load of A serves four products, each load of B two). Past the edges of A
@@ -437,7 +437,7 @@
   (func $addTo (param $p i32) (param $x f32)
     (f32.store (local.get $p) (f32.add (f32.load (local.get $p)) (local.get $x))))
   (func (export "gemm_nt")
-    (param $a i32) (param $as i32) (param $b i32) (param $bs i32) (param $c i32)
+    (param $a i32) (param $as i32) (param $b i32) (param $bs i32) (param $c i32) (param $cs i32)
     (param $M i32) (param $N i32) (param $K i32) (param $kc i32)
     (local $k0 i32) (local $kn i32) (local $kv i32) (local $i i32) (local $j i32) (local $k i32)
     (local $a0 i32) (local $a1 i32) (local $b0 i32) (local $b1 i32) (local $b2 i32) (local $b3 i32) (local $cp i32) (local $p i32)
@@ -447,14 +447,19 @@
     (local $e0 f32) (local $e1 f32) (local $f f32)
     (local.set $as (i32.shl (local.get $as) (i32.const 2)))
     (local.set $bs (i32.shl (local.get $bs) (i32.const 2)))
-    ;; C = 0
-    (local.set $p (local.get $c))
-    (local.set $cp (i32.add (local.get $c) (i32.shl (i32.mul (local.get $M) (local.get $N)) (i32.const 2))))
-    (block $dz (loop $lz
-      (br_if $dz (i32.ge_u (local.get $p) (local.get $cp)))
-      (f32.store (local.get $p) (f32.const 0))
-      (local.set $p (i32.add (local.get $p) (i32.const 4)))
-      (br $lz)))
+    ;; C = 0, row by row
+    (local.set $i (i32.const 0))
+    (block $dzi (loop $lzi
+      (br_if $dzi (i32.ge_u (local.get $i) (local.get $M)))
+      (local.set $p (i32.add (local.get $c) (i32.shl (i32.mul (local.get $i) (local.get $cs)) (i32.const 2))))
+      (local.set $cp (i32.add (local.get $p) (i32.shl (local.get $N) (i32.const 2))))
+      (block $dz (loop $lz
+        (br_if $dz (i32.ge_u (local.get $p) (local.get $cp)))
+        (f32.store (local.get $p) (f32.const 0))
+        (local.set $p (i32.add (local.get $p) (i32.const 4)))
+        (br $lz)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $lzi)))
     (local.set $k0 (i32.const 0))
     (block $dk0 (loop $lk0
       (br_if $dk0 (i32.ge_u (local.get $k0) (local.get $K)))
@@ -529,13 +534,13 @@
             (local.set $k (i32.add (local.get $k) (i32.const 4)))
             (br $lr)))
           ;; add the tile's valid entries to C
-          (local.set $cp (i32.add (local.get $c) (i32.shl (i32.add (i32.mul (local.get $i) (local.get $N)) (local.get $j)) (i32.const 2))))
+          (local.set $cp (i32.add (local.get $c) (i32.shl (i32.add (i32.mul (local.get $i) (local.get $cs)) (local.get $j)) (i32.const 2))))
             (call $addTo (local.get $cp) (local.get $s00))
             (if (i32.lt_u (i32.add (local.get $j) (i32.const 1)) (local.get $N)) (then (call $addTo (i32.add (local.get $cp) (i32.const 4)) (local.get $s01))))
             (if (i32.lt_u (i32.add (local.get $j) (i32.const 2)) (local.get $N)) (then (call $addTo (i32.add (local.get $cp) (i32.const 8)) (local.get $s02))))
             (if (i32.lt_u (i32.add (local.get $j) (i32.const 3)) (local.get $N)) (then (call $addTo (i32.add (local.get $cp) (i32.const 12)) (local.get $s03))))
           (if (i32.lt_u (i32.add (local.get $i) (i32.const 1)) (local.get $M)) (then
-            (local.set $cp (i32.add (local.get $cp) (i32.shl (local.get $N) (i32.const 2))))
+            (local.set $cp (i32.add (local.get $cp) (i32.shl (local.get $cs) (i32.const 2))))
             (call $addTo (local.get $cp) (local.get $s10))
             (if (i32.lt_u (i32.add (local.get $j) (i32.const 1)) (local.get $N)) (then (call $addTo (i32.add (local.get $cp) (i32.const 4)) (local.get $s11))))
             (if (i32.lt_u (i32.add (local.get $j) (i32.const 2)) (local.get $N)) (then (call $addTo (i32.add (local.get $cp) (i32.const 8)) (local.get $s12))))
