@@ -86,6 +86,22 @@ describe('safetensors dtypes', () => {
     expect(Array.from(m.get('f')!.data)).toEqual([0.5, -8]);
     expect(Array.from(m.get('b')!.data)).toEqual([2]);
   });
+
+  it('reads lazily: the header is checked at once, each tensor read from the file when accessed', () => {
+    const path = join(tempDir(), 'lazy.safetensors');
+    const data = new Uint8Array([...u16Bytes([0x3c00]), ...new Uint8Array(Float32Array.from([0.5, -8]).buffer)]);
+    writeFileSync(path, rawSafetensors({ h: { dtype: 'F16', shape: [1], data_offsets: [0, 2] }, f: { dtype: 'F32', shape: [2], data_offsets: [2, 10] } }, data));
+    const m = readSafetensors(path, { lazy: true });
+    expect(m.get('f')!.shape).toEqual([2]);
+    expect(Array.from(m.get('f')!.data)).toEqual([0.5, -8]);
+    expect(Array.from(m.get('h')!.data)).toEqual([1]);
+    // nothing is held: a rewritten file is what the next access reads
+    const f32 = new Uint8Array(Float32Array.from([3, 4]).buffer);
+    writeFileSync(path, rawSafetensors({ h: { dtype: 'F16', shape: [1], data_offsets: [0, 2] }, f: { dtype: 'F32', shape: [2], data_offsets: [2, 10] } }, new Uint8Array([...u16Bytes([0x4000]), ...f32])));
+    expect(Array.from(m.get('f')!.data)).toEqual([3, 4]);
+    writeFileSync(path, 'x');
+    expect(() => readSafetensors(path, { lazy: true })).toThrow(/shorter than the 8-byte header length/);
+  });
 });
 
 describe('safetensors errors name the file and tensor', () => {

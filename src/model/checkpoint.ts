@@ -78,8 +78,9 @@ function noWeightsError(dir: string): CircuitryError {
 /**
  * Reads a HuggingFace model folder: config.json, then model.safetensors or the shards listed in
  * model.safetensors.index.json. Pickle checkpoints are refused with instructions to convert.
+ * With `lazy`, tensors read their data from the files on each access (readSafetensors).
  */
-export function readCheckpointFolder(dir: string): Checkpoint {
+export function readCheckpointFolder(dir: string, opts: { lazy?: boolean } = {}): Checkpoint {
   let isDir = false;
   try {
     isDir = statSync(dir).isDirectory();
@@ -100,7 +101,7 @@ export function readCheckpointFolder(dir: string): Checkpoint {
   const single = join(dir, WEIGHTS_FILE);
   const index = join(dir, INDEX_FILE);
   if (existsSync(single)) {
-    tensors = readSafetensors(single);
+    tensors = readSafetensors(single, opts);
     files.push(single);
   } else if (existsSync(index)) {
     const { weightMap, shards } = shardsOfIndex(readJsonFile(index), index);
@@ -109,7 +110,7 @@ export function readCheckpointFolder(dir: string): Checkpoint {
     for (const shard of shards) {
       const path = join(dir, shard);
       if (!existsSync(path)) throw new CircuitryError(`${index}: shard '${shard}' is missing from ${dir}`);
-      for (const [name, t] of readSafetensors(path)) {
+      for (const [name, t] of readSafetensors(path, opts)) {
         const owner = weightMap.get(name);
         // a tensor the index assigns to another shard is a duplicate: the index decides
         if (owner !== undefined && owner !== shard) continue;

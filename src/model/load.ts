@@ -72,7 +72,7 @@ export async function loadModel(name: string, opts: LoadOptions = {}): Promise<L
       const { model, shared } = build(config, tensors, `zoo model ${name}`, `zoo model ${name}`, opts.shareWeights);
       return { name, model, tokenizer, source: { kind: 'zoo', hash: hash.digest('hex').slice(0, 16) }, zoo, shared };
     }
-    const ckpt = readCheckpointFolder(zoo.dir!);
+    const ckpt = readCheckpointFolder(zoo.dir!, { lazy: opts.shareWeights });
     const { model, shared } = build(ckpt.configRaw, ckpt.tensors, zoo.dir!, join(zoo.dir!, 'config.json'), opts.shareWeights);
     return { name, model, tokenizer, source: { kind: 'zoo', dir: zoo.dir, hash: hashFiles(ckpt.files).slice(0, 16) }, zoo, shared };
   }
@@ -86,7 +86,7 @@ export async function loadModel(name: string, opts: LoadOptions = {}): Promise<L
     }
     throw e;
   }
-  const ckpt = readCheckpointFolder(resolved.dir);
+  const ckpt = readCheckpointFolder(resolved.dir, { lazy: opts.shareWeights });
   const { model, shared } = build(ckpt.configRaw, ckpt.tensors, resolved.dir, join(resolved.dir, 'config.json'), opts.shareWeights);
   const tokenizer = tokenizerForFolder(resolved.dir, ckpt.config.dVocab);
   return { name, model, tokenizer, source: { kind: resolved.kind, dir: resolved.dir, hash: hashFiles(ckpt.files).slice(0, 16) }, shared };

@@ -50,9 +50,11 @@ export interface ByteSource {
 /**
  * Reads every tensor of a safetensors byte source. The header is validated against the size:
  * a truncated file, a corrupt header, overlapping or out-of-range offsets and unknown dtypes
- * each give an error naming `source` (and the tensor).
+ * each give an error naming `source` (and the tensor). With `lazy`, a tensor's data is read from
+ * the source each time it is accessed, so that copying the weights once (into a buffer shared
+ * with pool workers) never holds a second full copy.
  */
-export function parseSafetensorsFrom(src: ByteSource, source: string, opts: { views?: boolean } = {}): Map<string, HostTensor> {
+export function parseSafetensorsFrom(src: ByteSource, source: string, opts: { views?: boolean; lazy?: boolean } = {}): Map<string, HostTensor> {
   const size = src.size;
   if (size < 8) throw new CircuitryError(`${source}: not a safetensors file (${size} bytes, shorter than the 8-byte header length)`);
   const lenBytes = src.read(0, 8);
@@ -93,7 +95,9 @@ export function parseSafetensorsFrom(src: ByteSource, source: string, opts: { vi
       throw new CircuitryError(`${source}: tensor '${name}' has ${end - begin} bytes but shape [${info.shape}] of ${info.dtype} needs ${count * DTYPE_BYTES[info.dtype]}`);
     }
     ranges.push([begin, end, name]);
-    out.set(name, { shape: info.shape, data: decode(info.dtype, src.read(dataStart + begin, end - begin), opts.views) });
+    const read = () => decode(info.dtype, src.read(dataStart + begin, end - begin), opts.views);
+    // lazy: the data is read on each access and never held here (weights copied once elsewhere)
+    out.set(name, opts.lazy ? { shape: info.shape, get data() { return read(); } } : { shape: info.shape, data: read() });
   }
   ranges.sort((a, b) => a[0] - b[0]);
   for (let i = 1; i < ranges.length; i++) {
@@ -126,9 +130,9 @@ export function safetensorsBytes(tensors: ReadonlyMap<string, HostTensor>, metad
   if (metadata) header.__metadata__ = metadata;
   let offset = 0;
   for (const name of names) {
-    const t = tensors.get(name)!;
-    const bytes = t.data.length * 4;
-    header[name] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + bytes] };
+    const shape = tensors.get(name)!.shape;
+    const bytes = 4 * shape.reduce((a, b) => a * b, 1); // from the shape: the data may be read lazily
+    header[name] = { dtype: 'F32', shape, data_offsets: [offset, offset + bytes] };
     offset += bytes;
   }
   let headerStr = JSON.stringify(header);
@@ -141,10 +145,12 @@ export function safetensorsBytes(tensors: ReadonlyMap<string, HostTensor>, metad
   let pos = 8 + headerBytes.length;
   for (const name of names) {
     const t = tensors.get(name)!;
+    const data = t.data; // once: a lazy tensor reads its data on each access
+    if (data.length !== t.shape.reduce((a, b) => a * b, 1)) throw new Error(`safetensorsBytes: tensor '${name}' has ${data.length} values for shape [${t.shape}]`);
     // pos is a multiple of 4 (8-byte header length, 4-byte floats); a Float32Array view needs the absolute offset aligned too
-    if (LITTLE_ENDIAN && (buf.byteOffset + pos) % 4 === 0) new Float32Array(buf.buffer, buf.byteOffset + pos, t.data.length).set(t.data);
-    else for (let i = 0; i < t.data.length; i++) view.setFloat32(pos + 4 * i, t.data[i], true);
-    pos += t.data.length * 4;
+    if (LITTLE_ENDIAN && (buf.byteOffset + pos) % 4 === 0) new Float32Array(buf.buffer, buf.byteOffset + pos, data.length).set(data);
+    else for (let i = 0; i < data.length; i++) view.setFloat32(pos + 4 * i, data[i], true);
+    pos += data.length * 4;
   }
   return buf;
 }
