@@ -58,11 +58,9 @@ export function matmul(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
 export class Weight {
   readonly w: tf.Tensor;
   private wt: tf.Tensor | undefined;
-  /** `transpose`, when given, is W^T already held elsewhere (not owned: never disposed here). */
   constructor(
     w: tf.Tensor,
     readonly trainable: boolean,
-    private readonly sharedTranspose?: tf.Tensor,
   ) {
     this.w = trainable ? tf.variable(w, true) : tf.keep(w);
   }
@@ -72,14 +70,13 @@ export class Weight {
    * SIMD loops (as fast, and no copy of W held); elsewhere through the materialised transpose.
    */
   backward(dy: tf.Tensor): tf.Tensor {
-    if (!this.trainable && !this.sharedTranspose && transposedProductFast(this.w.shape[this.w.rank - 1])) return tf.matMul(dy, this.w, false, true);
+    if (!this.trainable && transposedProductFast(this.w.shape[this.w.rank - 1])) return tf.matMul(dy, this.w, false, true);
     return bmm(dy, this.transposed());
   }
 
   /** The transpose of the last two dims, materialised once for frozen weights. */
-  transposed(): tf.Tensor {
+  private transposed(): tf.Tensor {
     if (this.trainable) return swapLast(this.w);
-    if (this.sharedTranspose) return this.sharedTranspose;
     if (!this.wt) this.wt = tf.keep(tf.tidy(() => swapLast(this.w)));
     return this.wt;
   }
