@@ -109,6 +109,34 @@ describe('edge attribution on tiny-gpt2', () => {
     expect(relDiff(graph, stacked.scores, one.scores)).toBeLessThan(1e-5);
   });
 
+  it('runs a chunk in gradient passes of fewer prompts (passPrompts) with the same scores, metric and pass counts', () => {
+    for (const [method, extra] of [['eap', {}], ['eap-ig', { steps: 3 }]] as const) {
+      for (const metric of ['logit-diff', 'kl'] as const) {
+        const opts = { metric, direction: 'denoise' as const, batchSize: 10, ...extra };
+        const whole = attributeEdges({ model, graph, data }, method, opts);
+        const ticks: number[] = [];
+        const parts = attributeEdges({ model, graph, data }, method, { ...opts, passPrompts: 3, onProgress: (done) => ticks.push(done) });
+        const what = `${method} ${metric}`;
+        expect(relDiff(graph, parts.scores, whole.scores), what).toBeLessThan(1e-5);
+        expect(parts.baseMetric, what).toBeCloseTo(whole.baseMetric, 5);
+        expect(parts.patchedMetric, what).toBeCloseTo(whole.patchedMetric!, 5);
+        expect([parts.forwardPasses, parts.backwardPasses], what).toEqual([whole.forwardPasses, whole.backwardPasses]);
+        // progress moves per chunk, as without parts: the 2 chunks' steps
+        expect(ticks, what).toEqual(Array.from({ length: 2 * (method === 'eap' ? 1 : 3) }, (_, i) => i + 1));
+      }
+    }
+    const before = tf.memory().numTensors;
+    const patcher = new Patcher(model, graph, data, { metric: 'logit-diff', batchSize: 10 });
+    try {
+      const viaPatcher = eap({ patcher }, { passPrompts: 4 });
+      expect(relDiff(graph, viaPatcher.scores, eap({ patcher }).scores)).toBeLessThan(1e-5);
+    } finally {
+      patcher.dispose();
+    }
+    expect(tf.memory().numTensors).toBe(before);
+    expect(() => eap({ model, graph, data }, { metric: 'logit-diff', passPrompts: 0 })).toThrow(/passPrompts: expected a positive integer, got 0/);
+  });
+
   it('EAP-IG differs from EAP on this nonlinear model, and obeys completeness as m grows', () => {
     const base = eap({ model, graph, data }, { metric: 'logit-diff' });
     const igs = [2, 8, 32].map((steps) => eapIg({ model, graph, data }, { metric: 'logit-diff', steps }));

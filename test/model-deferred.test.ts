@@ -35,7 +35,7 @@ describe('shared weights: the parent builds its tfjs model on first use only', (
     expect(isBuilt(shared.model)).toBe(false);
     expect(tf.memory().numTensors).toBe(before);
     // written in place into the SharedArrayBuffer: the same bytes as the plain serialisation
-    const bytes = new Uint8Array(shared.shared!.bytes);
+    const bytes = new Uint8Array(shared.shared!.bytes!);
     const views = parseSafetensors(bytes, 'shared');
     expect(views.size).toBeGreaterThan(10);
     expect(Buffer.from(safetensorsBytes(views)).equals(Buffer.from(bytes))).toBe(true);

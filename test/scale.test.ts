@@ -38,9 +38,12 @@ describe('worker pool (--workers N) gives the numbers of --workers 1', () => {
     const local = new Patcher(loaded.model, graph, data, opts);
     const executor = new Executor(loaded, 2);
     try {
+      expect(loaded.shared!.bytes).toBeInstanceOf(SharedArrayBuffer);
       const pooled = await executor.patcher(graph, data, opts);
       expect(pooled).toBeInstanceOf(PooledPatcher);
       expect(executor.threads).toBe(2);
+      // every worker built its model from the buffer, which goes: later workers read the folder
+      expect(loaded.shared!.bytes).toBeUndefined();
       expect(pooled.cleanMetric).toBe(local.cleanMetric);
       expect(pooled.corruptedMetric).toBe(local.corruptedMetric);
       const masks = graph.edges.filter((_, i) => i % 9 === 0).map((e) => {
@@ -96,6 +99,7 @@ describe('worker pool (--workers N) gives the numbers of --workers 1', () => {
     await executor.close();
   });
 
+  // the shared buffer was released by the first test: the fresh worker builds from the folder
   it('a worker that dies is named with its shard and its shard retried on a fresh worker; dying again stops the run', async () => {
     const graph = graphForModel(loaded.model.cfg);
     const local = new Patcher(loaded.model, graph, data, opts);

@@ -193,20 +193,24 @@ const noise = (shape: number[], salt: number) => {
   return tf.tensor(Float32Array.from({ length: n }, (_, i) => (((i + 1) * 2654435761 + salt * 40503) % 2000) / 1000 - 1), shape);
 };
 
-/** matMul by index arithmetic: a [...A, r, c] and b [...B, r, c], batches equal or one of them 1. */
+/** matMul by index arithmetic: a [...A, r, c] and b [...B, r, c], batch axes broadcast as numpy's. */
 function referenceMatMul(a: tf.Tensor, b: tf.Tensor, ta: boolean, tb: boolean): { values: Float64Array; shape: number[] } {
   const [av, bv] = [a.dataSync(), b.dataSync()];
   const [ra, ca] = a.shape.slice(-2);
   const [rb, cb] = b.shape.slice(-2);
   const [M, K] = ta ? [ca, ra] : [ra, ca];
   const N = tb ? rb : cb;
-  const batch = (t: tf.Tensor) => t.shape.slice(0, -2).reduce((x, y) => x * y, 1);
-  const G = Math.max(batch(a), batch(b));
-  const outer = (batch(a) >= batch(b) ? a : b).shape.slice(0, -2);
+  const rank = Math.max(a.rank, b.rank) - 2;
+  const pad = (t: tf.Tensor) => [...Array<number>(rank - (t.rank - 2)).fill(1), ...t.shape.slice(0, -2)];
+  const [ba, bb] = [pad(a), pad(b)];
+  const outer = ba.map((s, i) => Math.max(s, bb[i]));
+  const G = outer.reduce((x, y) => x * y, 1);
   const values = new Float64Array(G * M * N);
-  for (let g = 0; g < G; g++) {
-    const oa = batch(a) === 1 ? 0 : g * ra * ca;
-    const ob = batch(b) === 1 ? 0 : g * rb * cb;
+  let g = 0;
+  for (const idx of indices(outer)) {
+    const matrix = (shape: number[]) => idx.reduce((o, v, i) => o * shape[i] + (shape[i] === 1 ? 0 : v), 0);
+    const oa = matrix(ba) * ra * ca;
+    const ob = matrix(bb) * rb * cb;
     for (let i = 0; i < M; i++) {
       for (let j = 0; j < N; j++) {
         let s = 0;
@@ -214,6 +218,7 @@ function referenceMatMul(a: tf.Tensor, b: tf.Tensor, ta: boolean, tb: boolean): 
         values[(g * M + i) * N + j] = s;
       }
     }
+    g++;
   }
   return { values, shape: [...outer, M, N] };
 }
@@ -243,6 +248,9 @@ describe('kernels on the SIMD loops (src/backend/simd.ts)', () => {
     { a: [5, 7], b: [2, 2, 5, 3], ta: true, tb: false }, // one A for every matrix of B
     { a: [4, 9, 5], b: [1, 6, 5], ta: false, tb: true },
     { a: [3, 4, 6], b: [3, 5, 4], ta: true, tb: true }, // both transposed: wasm's own kernel
+    { a: [4, 1, 9, 5], b: [4, 3, 5, 6], ta: false, tb: false }, // one input per head times its three matrices
+    { a: [2, 3, 9, 5], b: [1, 3, 9, 6], ta: true, tb: false }, // axes broadcast on either side
+    { a: [2, 1, 9, 5], b: [1, 3, 6, 5], ta: false, tb: true },
   ])('multiplies $a × $b (transposeA $ta, transposeB $tb) as index arithmetic does', ({ a, b, ta, tb }) => {
     const [x, y] = [noise(a, 1), noise(b, 2)];
     const z = tf.matMul(x, y, ta, tb);

@@ -36,6 +36,49 @@ export interface ChunkSource {
 
 const DEFAULT_BATCH = 32;
 
+/**
+ * Tokens × layers × width of one gradient pass at most: a chunk of more runs as parts of fewer
+ * prompts. A pass's tape and gradients take about 80 floats per unit (measured on GPT-2 small with
+ * wasm: 331 MB of new allocations at the peak of a pass of 8 × 14 tokens), and wasm memory never
+ * shrinks, so the largest pass sets a worker's memory for the rest of the run; 2^19 units is
+ * ~170 MB (GPT-2 small: 4 prompts of 14 tokens per pass; the zoo's models: whole chunks).
+ */
+const GRADIENT_PASS_UNITS = 2 ** 19;
+
+/** The most prompts of `seqLen` tokens that one gradient pass of the model takes. */
+export function promptsPerGradientPass(cfg: { nLayers: number; dModel: number }, seqLen: number): number {
+  return Math.max(1, Math.floor(GRADIENT_PASS_UNITS / (seqLen * cfg.nLayers * cfg.dModel)));
+}
+
+/**
+ * A chunk's work in parts of at most `maxPrompts` prompts (the chunk itself when it is that
+ * small). Each part has its slice of the tokens, targets and sources and its share of the
+ * weight, so the parts' weighted sums are the chunk's; its tensors are freed when the next part
+ * is asked for. The chunk's patched metric stays with the chunk.
+ */
+export function* workParts(work: ChunkWork, maxPrompts: number): Generator<ChunkWork> {
+  const [B, p] = work.tokens.shape;
+  if (B <= maxPrompts) {
+    yield work;
+    return;
+  }
+  const columns = work.patch.shape[1] / B; // p·d per prompt
+  for (let start = 0; start < B; start += maxPrompts) {
+    const n = Math.min(maxPrompts, B - start);
+    const cols = (t: tf.Tensor2D) => tf.slice(t, [0, start * columns], [t.shape[0], n * columns]);
+    const tokens = tf.slice(work.tokens, [start, 0], [n, p]);
+    const patch = cols(work.patch);
+    const runSources = work.runSources ? cols(work.runSources) : undefined;
+    const targets = work.targets.rows(start, n);
+    try {
+      yield { tokens, targets, patch, ...(runSources ? { runSources } : {}), weight: (work.weight * n) / B };
+    } finally {
+      tf.dispose([tokens, patch, ...(runSources ? [runSources] : [])]);
+      targets.dispose();
+    }
+  }
+}
+
 /** Validated metric, direction and ablation of an attribution run. */
 export function resolveRunOptions(input: AttributionInput, opts: AttributionOptions): { metric: MetricName; direction: Direction; ablation: Ablation } {
   if ('patcher' in input) {

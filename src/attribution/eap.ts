@@ -6,7 +6,7 @@ import { Patcher } from '../patching/patcher.js';
 import { CircuitryError } from '../errors.js';
 import { fusedSupported } from './adapter.js';
 import { bindGraph } from '../patching/binding.js';
-import { type ChunkSource, type ChunkWork, checkDifferentiable, dataChunks, patcherChunks, resolveRunOptions } from './chunks.js';
+import { type ChunkSource, type ChunkWork, checkDifferentiable, dataChunks, patcherChunks, promptsPerGradientPass, resolveRunOptions, workParts } from './chunks.js';
 import { EdgeGradients, type GradientPath, type GradientSum } from './gradients.js';
 import type { AttributionInput, AttributionMethodKey, AttributionOptions, EdgeAttribution } from './types.js';
 
@@ -34,6 +34,8 @@ function setup(input: AttributionInput, opts: AttributionOptions, method: Attrib
   const choice = opts.gradient ?? 'auto';
   if (!['auto', 'fused', 'split', 'mask'].includes(choice)) throw new CircuitryError(`gradient: expected auto, fused, split or mask, got '${String(choice)}'`);
   const path = choice === 'auto' ? autoPath(model, graph, method) : choice;
+  const pp = opts.passPrompts;
+  if (pp !== undefined && !(Number.isInteger(pp) && pp >= 1)) throw new CircuitryError(`passPrompts: expected a positive integer, got ${String(pp)}`);
   return { model, graph, run, path };
 }
 
@@ -94,7 +96,11 @@ function* withGradients(
     const total = chunks.nChunks * stepsPerChunk;
     const tick = () => opts.onProgress?.(++done, total);
     for (const work of chunks.each()) {
-      base += work.weight * body(eg, work, scores, tick);
+      const maxPrompts = opts.passPrompts ?? promptsPerGradientPass(s.model.cfg, work.tokens.shape[1]);
+      // a large chunk runs in parts (memory); progress moves with the chunk's last part
+      const parts = Math.ceil(work.tokens.shape[0] / maxPrompts);
+      let i = 0;
+      for (const part of workParts(work, maxPrompts)) base += part.weight * body(eg, part, scores, ++i === parts ? tick : () => {});
       if (work.patchedMetric !== undefined) patched = (patched ?? 0) + work.weight * work.patchedMetric;
       yield;
     }
@@ -186,9 +192,11 @@ export function* eapIgRun(input: AttributionInput, opts: AttributionOptions = {}
   if (opts.stepBatch !== undefined && !(Number.isInteger(opts.stepBatch) && opts.stepBatch >= 1)) throw new CircuitryError(`stepBatch: expected a positive integer, got ${String(opts.stepBatch)}`);
   const rule = opts.interpolation ?? 'eap-ig';
   if (rule !== 'run' && rule !== 'eap-ig') throw new CircuitryError(`interpolation: expected run or eap-ig, got '${String(rule)}'`);
-  let tokensPerChunk = 0;
-  if ('patcher' in input) input.patcher.forEachChunk((c) => (tokensPerChunk = Math.max(tokensPerChunk, c.run.tokens.size)));
-  else tokensPerChunk = Math.min(input.data.clean.length, opts.batchSize ?? 32) * (input.data.clean[0]?.length ?? 1);
+  let [prompts, seqLen] = [0, 1];
+  if ('patcher' in input) input.patcher.forEachChunk((c) => ([prompts, seqLen] = [Math.max(prompts, c.run.tokens.shape[0]), c.run.tokens.shape[1]]));
+  else [prompts, seqLen] = [Math.min(input.data.clean.length, opts.batchSize ?? 32), input.data.clean[0]?.length ?? 1];
+  // tokens per gradient pass of one step: a chunk's, or its parts' (withGradients)
+  const tokensPerChunk = Math.min(prompts, opts.passPrompts ?? promptsPerGradientPass(s.model.cfg, seqLen)) * seqLen;
   // the steps run with a replaced input: all m of them (eap-ig), or all but α = 1 (run)
   const replaced = rule === 'run' ? Array.from({ length: m - 1 }, (_, i) => (i + 1) / m) : Array.from({ length: m }, (_, k) => k / m);
   const perPass = Math.max(1, Math.min(Math.max(1, replaced.length), opts.stepBatch ?? defaultStepBatch(s.model, tokensPerChunk)));

@@ -41,6 +41,12 @@ export interface AttributionOptions {
    */
   readonly stepBatch?: number;
   /**
+   * The most prompts per gradient pass (default: as many as keep a pass near 170 MB of tape and
+   * gradients; GPT-2 small at 14 tokens: 4). A larger chunk runs in parts: the same scores up to
+   * float rounding, a worker's wasm memory (which never shrinks) set by the smaller pass.
+   */
+  readonly passPrompts?: number;
+  /**
    * eap-ig: where the m steps sit on the path from the patch input to the run's. `eap-ig`
    * (default): α = k/m, k = 0..m − 1, as EAP-IG's attribute.py (the same scores as EAP-IG).
    * `run`: α = k/m, k = 1..m (α = 1 is the run; m = 1 is EAP).

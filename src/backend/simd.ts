@@ -8,7 +8,8 @@ import * as tf from '@tensorflow/tfjs';
  *   and their gradients). wasm runs those through a scalar fallback at ~1 GFLOP/s; the loops run
  *   5–11x faster (measured on [96, 16, 64] × [96, 64, 16] and the like). Unbatched products keep
  *   wasm's XNNPACK path, and so do the cases the loops do not cover (both operands transposed,
- *   other dtypes, batch shapes that broadcast other than as a whole).
+ *   other dtypes, batch shapes of different ranks that broadcast other than as a whole). Batch
+ *   axes that broadcast one against the other ([H, 1] against [H, 3]) run a product per matrix.
  * - RowMoments: the mean and the mean square over the last axis in one read, for the LayerNorm
  *   statistics of the masked engine's per-head inputs ([b·p, R, d]), where Mean, Square and Mean
  *   again read the tensor three times.
@@ -73,7 +74,8 @@ function batchMatMul(original: tf.KernelFunc) {
     // the same batch on both sides, or one side's single matrix for the whole batch
     const same = ga === gb && a.shape.length === b.shape.length && a.shape.slice(0, -2).every((s, i) => s === b.shape[i]);
     const single = Math.min(ga, gb) === 1 && small.shape.length <= big.shape.length;
-    if (!(same || single)) return fallback();
+    const broadcast = !same && !single ? broadcastBatches(a.shape, b.shape) : undefined;
+    if (!(same || single || broadcast)) return fallback();
     const [ra, ca] = a.shape.slice(-2);
     const [rb, cb] = b.shape.slice(-2);
     const [M, K] = ta ? [ca, ra] : [ra, ca];
@@ -83,6 +85,18 @@ function batchMatMul(original: tf.KernelFunc) {
     // for one matrix, where XNNPACK's transposed operand runs ~10x slower than its plain product
     const longRows = tb && !ta && K >= GEMM_NT_MIN_K;
     if (G === 1 && !longRows) return fallback();
+    if (broadcast) {
+      // batch axes of size 1 on one side repeat that side's matrix: one product per output matrix
+      const out = backend.makeOutput([...broadcast.shape, M, N], 'float32');
+      const [pa, pb, pc] = [offset(backend, a), offset(backend, b), offset(backend, out)];
+      broadcast.pairs.forEach(([ia, ib], g) => {
+        const [qa, qb, qc] = [pa + 4 * ia * M * K, pb + 4 * ib * K * N, pc + 4 * g * M * N];
+        if (longRows) gemmNT(qa, K, qb, K, qc, N, M, N, K);
+        else if (tb) loops!.mm_nt(qa, qb, qc, 1, M, K, N, 0, K, 0, K);
+        else loops!.mm_nn(qa, qb, qc, 1, M, K, N, 0, ta ? 1 : K, ta ? M : 1, 0, N);
+      });
+      return out;
+    }
     const out = backend.makeOutput([...big.shape.slice(0, -2), M, N], 'float32');
     const [pa, pb, pc] = [offset(backend, a), offset(backend, b), offset(backend, out)];
     const ag = ga === 1 ? 0 : M * K;
@@ -92,6 +106,29 @@ function batchMatMul(original: tf.KernelFunc) {
     else loops!.mm_nn(pa, pb, pc, G, M, K, N, ag, ta ? 1 : K, ta ? M : 1, bg, N);
     return out;
   };
+}
+
+/**
+ * Batch shapes of equal rank whose axes are equal or 1 on one side (e.g. [H, 1] against [H, 3]):
+ * the output's batch shape, and for each output matrix the index of its A and its B matrix.
+ */
+function broadcastBatches(as: number[], bs: number[]): { shape: number[]; pairs: [number, number][] } | undefined {
+  if (as.length !== bs.length) return undefined;
+  const [ba, bb] = [as.slice(0, -2), bs.slice(0, -2)];
+  if (!ba.every((s, i) => s === bb[i] || s === 1 || bb[i] === 1)) return undefined;
+  const shape = ba.map((s, i) => Math.max(s, bb[i]));
+  const pairs: [number, number][] = [];
+  const index = shape.map(() => 0);
+  for (let g = 0, G = batchOf([...shape, 1, 1]); g < G; g++) {
+    let [ia, ib] = [0, 0];
+    for (let i = 0; i < shape.length; i++) {
+      ia = ia * ba[i] + (ba[i] === 1 ? 0 : index[i]);
+      ib = ib * bb[i] + (bb[i] === 1 ? 0 : index[i]);
+    }
+    pairs.push([ia, ib]);
+    for (let i = shape.length - 1; i >= 0 && ++index[i] === shape[i]; i--) index[i] = 0;
+  }
+  return { shape, pairs };
 }
 
 function rowMomentsKernel(args: KernelArgs): tf.TensorInfo[] {

@@ -53,6 +53,22 @@ export class MetricTargets {
     if (cleanLastLogits) this.cleanLogProbs = tf.tidy(() => tf.logSoftmax(cleanLastLogits, -1) as tf.Tensor2D);
   }
 
+  /** Examples [start, start + n) as targets of their own (copies; the caller disposes them). */
+  rows(start: number, n: number): MetricTargets {
+    if (!(Number.isInteger(start) && Number.isInteger(n) && start >= 0 && n >= 1 && start + n <= this.batch)) throw new Error(`MetricTargets.rows(${start}, ${n}) of ${this.batch} examples`);
+    const slice = (t: tf.Tensor2D) => tf.slice(t, [start, 0], [n, t.shape[1]]);
+    // the flags stay the whole batch's, so a part computes its metric as the whole does
+    const part = Object.create(MetricTargets.prototype) as MetricTargets;
+    return Object.assign(part, {
+      answerMask: slice(this.answerMask),
+      wrongMask: slice(this.wrongMask),
+      ...(this.cleanLogProbs ? { cleanLogProbs: slice(this.cleanLogProbs) } : {}),
+      batch: n,
+      singleAnswers: this.singleAnswers,
+      singleWrongs: this.singleWrongs,
+    });
+  }
+
   dispose(): void {
     tf.dispose([this.answerMask, this.wrongMask]);
     this.cleanLogProbs?.dispose();

@@ -30,10 +30,42 @@ export interface LoadedModel {
   readonly shared?: SharedWeights;
 }
 
-export interface SharedWeights {
-  readonly config: unknown;
-  readonly bytes: SharedArrayBuffer;
-  readonly source: string;
+/**
+ * The weights as safetensors bytes in one SharedArrayBuffer, which pool workers build their
+ * models from. Once every worker has built its model the buffer is only a spare copy of the
+ * weights' size, so a model read from a checkpoint folder lets it go (`release`): a worker that
+ * comes later (one replacing a dead worker) reads the folder instead, and so does this process
+ * if it builds its own model after all.
+ */
+export class SharedWeights {
+  private buffer: SharedArrayBuffer | undefined;
+  constructor(
+    readonly config: unknown,
+    buffer: SharedArrayBuffer,
+    readonly source: string,
+    /** The checkpoint folder the bytes were read from, when there is one. */
+    readonly dir?: string,
+  ) {
+    this.buffer = buffer;
+  }
+
+  /** The bytes, until released. */
+  get bytes(): SharedArrayBuffer | undefined {
+    return this.buffer;
+  }
+
+  /** Drops the buffer when the folder can give the weights again; whether it did. */
+  release(): boolean {
+    if (this.dir === undefined) return false;
+    this.buffer = undefined;
+    return true;
+  }
+
+  /** The tensors: views of the buffer, or read from the folder (one at a time) once released. */
+  tensors(): ReadonlyMap<string, HostTensor> {
+    if (this.buffer) return parseSafetensors(new Uint8Array(this.buffer), this.source, { views: true });
+    return readCheckpointFolder(this.dir!, { lazy: true }).tensors;
+  }
 }
 
 export interface LoadOptions {
@@ -49,12 +81,22 @@ export interface LoadOptions {
  * A shared model is for a worker pool, whose workers build their own copies: this process's tfjs
  * copy is built on first use only (deferredModel); names and shapes are checked at once.
  */
-function build(config: unknown, tensors: ReadonlyMap<string, HostTensor>, source: string, file: string, share: boolean | undefined): { model: Transformer; shared?: SharedWeights } {
+function build(config: unknown, tensors: ReadonlyMap<string, HostTensor>, source: string, file: string, share: boolean | undefined, dir?: string): { model: Transformer; shared?: SharedWeights } {
   if (!share) return { model: modelFromTensors(config, tensors, source, { file }) };
+  const shared = new SharedWeights(config, sharedBytes(tensors), source, dir);
+  // checked now; built (from the buffer, or the folder once released) on first use
+  const { cfg } = describeModel(config, shared.tensors(), source, { file });
+  return { model: deferredModel(cfg, () => new Transformer(cfg, describeModel(config, shared.tensors(), source, { file }).weights)), shared };
+}
+
+/**
+ * The tensors as safetensors bytes written once into a new SharedArrayBuffer. (A function of its
+ * own: a closure over the buffer in build()'s scope would keep it alive after release.)
+ */
+function sharedBytes(tensors: ReadonlyMap<string, HostTensor>): SharedArrayBuffer {
   let buffer: SharedArrayBuffer | undefined;
-  const bytes = safetensorsBytes(tensors, undefined, (n) => new Uint8Array((buffer = new SharedArrayBuffer(n))));
-  const { cfg, weights } = describeModel(config, parseSafetensors(bytes, source, { views: true }), source, { file });
-  return { model: deferredModel(cfg, () => new Transformer(cfg, weights)), shared: { config, bytes: buffer!, source } };
+  safetensorsBytes(tensors, undefined, (n) => new Uint8Array((buffer = new SharedArrayBuffer(n))));
+  return buffer!;
 }
 
 /**
@@ -73,7 +115,7 @@ export async function loadModel(name: string, opts: LoadOptions = {}): Promise<L
       return { name, model, tokenizer, source: { kind: 'zoo', hash: hash.digest('hex').slice(0, 16) }, zoo, shared };
     }
     const ckpt = readCheckpointFolder(zoo.dir!, { lazy: opts.shareWeights });
-    const { model, shared } = build(ckpt.configRaw, ckpt.tensors, zoo.dir!, join(zoo.dir!, 'config.json'), opts.shareWeights);
+    const { model, shared } = build(ckpt.configRaw, ckpt.tensors, zoo.dir!, join(zoo.dir!, 'config.json'), opts.shareWeights, zoo.dir);
     return { name, model, tokenizer, source: { kind: 'zoo', dir: zoo.dir, hash: hashFiles(ckpt.files).slice(0, 16) }, zoo, shared };
   }
   let resolved;
@@ -87,7 +129,7 @@ export async function loadModel(name: string, opts: LoadOptions = {}): Promise<L
     throw e;
   }
   const ckpt = readCheckpointFolder(resolved.dir, { lazy: opts.shareWeights });
-  const { model, shared } = build(ckpt.configRaw, ckpt.tensors, resolved.dir, join(resolved.dir, 'config.json'), opts.shareWeights);
+  const { model, shared } = build(ckpt.configRaw, ckpt.tensors, resolved.dir, join(resolved.dir, 'config.json'), opts.shareWeights, resolved.dir);
   const tokenizer = tokenizerForFolder(resolved.dir, ckpt.config.dVocab);
   return { name, model, tokenizer, source: { kind: resolved.kind, dir: resolved.dir, hash: hashFiles(ckpt.files).slice(0, 16) }, shared };
 }

@@ -129,6 +129,23 @@ export class RowsWeight {
 // per-node scope of its backward pass, so they would otherwise live until the whole backward ends
 // (on GPT-2 small, ~150 MB of GELU-gradient temporaries at the backward's peak).
 
+/**
+ * x [B, m, n] times each of the k frozen matrices of its batch entry, W [B, k, n, c] → [B, k, m, c]:
+ * one broadcast product (no copy of x per matrix). Its gradient sums dx over the k products
+ * (tfjs's BatchMatMul gradient does not reduce broadcast axes).
+ */
+export function sharedInputProduct(x: tf.Tensor, w: tf.Tensor): tf.Tensor {
+  const [B, m, n] = x.shape;
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const xin = args[0] as tf.Tensor;
+    return {
+      value: tf.matMul(tf.reshape(xin, [B, 1, m, n]), w),
+      gradFunc: (dy) => tf.tidy(() => tf.sum(tf.matMul(dy as tf.Tensor, w, false, true), 1)),
+    };
+  });
+  return f(x) as tf.Tensor;
+}
+
 /** x @ W where x is [..., n] (or [batch, m, n] with a batched W [batch, n, k]). */
 export function linear(x: tf.Tensor, weight: Weight): tf.Tensor {
   if (weight.trainable) return matmul(x, weight.w);

@@ -3,7 +3,7 @@ import type { ModelConfig } from './config.js';
 import type { LayerWeights, ModelWeights, NormWeights } from './arch/types.js';
 import type { HostTensor } from './safetensors.js';
 import { type HookFn, type HookName, type Hooks, blockHook, parseHookName } from './hooks.js';
-import { RowsWeight, Weight, bmm, geluErf, geluNew, layerNorm, linear, matmul, rmsNorm, silu, standardize } from './ops.js';
+import { RowsWeight, Weight, bmm, geluErf, geluNew, layerNorm, linear, matmul, rmsNorm, sharedInputProduct, silu, standardize } from './ops.js';
 import { CircuitryError } from '../errors.js';
 import { rowMoments } from '../backend/simd.js';
 
@@ -64,14 +64,19 @@ interface Layer {
   ln1?: NormParams;
   wQKV: Weight; // [d, 3·H·dh]    (fused, when q/k/v inputs are shared; k/v ungrouped)
   bQKV?: tf.Tensor; // [3·H·dh]
-  wQ: Weight; // [H, d, dh]         (per head, when q/k/v inputs are split)
-  wK: Weight;
-  wV: Weight;
+  /**
+   * The per-head q/k/v weights, for split inputs (ForwardOptions.headInputs) and the sparse
+   * patch's head projections: each [3H, d, dh], head h's W_q,h, W_k,h, W_v,h at rows 3h, 3h + 1,
+   * 3h + 2 (the one per-head layout: a head's three inputs are three batch entries, one input
+   * for all three is a broadcast product); bias [H, 3, 1, dh]; colSums [3H, 1, dh], each
+   * matrix's column sums, which centre products of uncentred inputs under a folded LayerNorm.
+   */
+  heads: { readonly each: Weight; readonly bias: tf.Tensor; readonly colSums: tf.Tensor };
   bQ: tf.Tensor; // [H, 1, dh]
   bK: tf.Tensor;
   bV: tf.Tensor;
   /**
-   * LN1's weight (and LayerNorm's bias) are folded into wQ/wK/wV and bQ/bK/bV (diag(w)·W and
+   * LN1's weight (and LayerNorm's bias) are folded into heads.each and bQ/bK/bV (diag(w)·W and
    * b_LN·W + b), so the per-head path normalizes without the affine part and scales by the
    * norm's 1/σ (LayerNorm, after centring) or 1/rms (RMSNorm) after the projection, on [.., dh]
    * rather than [.., d]. Frozen models with a norm only.
@@ -92,15 +97,6 @@ interface Layer {
    * the heads of a group stay tied) and ungroups them in each forward; wQKV is then unused.
    */
   grouped?: { q: tf.Variable; k: tf.Variable; v: tf.Variable; bQ?: tf.Variable; bK?: tf.Variable; bV?: tf.Variable };
-  /**
-   * For the per-head path (split inputs, ForwardOptions.headInputs), made on first use from
-   * wQ/wK/wV (folded as they are), stacked for one batched product per layer: joint
-   * [H, d, 3·dh] (head h's [W_q,h | W_k,h | W_v,h], one input per head); each [3H, d, dh]
-   * (W_q,h, W_k,h, W_v,h head-major, each head's own three inputs); biases [H, 1, 3·dh]; the
-   * column sums of joint and each ([H, 1, 3·dh] and [3H, 1, dh]), which centre the products of
-   * uncentred inputs under a folded LayerNorm.
-   */
-  headQkv?: { readonly joint: Weight; readonly each: Weight; readonly bias: tf.Tensor; readonly colSums: { readonly joint: tf.Tensor; readonly each: tf.Tensor } };
 }
 
 const host = (t: HostTensor) => tf.tensor(t.data, [...t.shape], 'float32');
@@ -178,17 +174,17 @@ export class Transformer {
           return lnB ? tf.add(b, tf.sum(tf.mul(rawHeads(i), lnB), 1, true)) : b;
         };
         const wO = host(a.wO);
+        const [bQ, bK, bV] = [headBias(0), headBias(1), headBias(2)];
+        const each = tf.reshape(tf.stack([heads(0), heads(1), heads(2)], 1), [3 * H, d, dh]);
         const trainGrouped = this.trainable && group > 1;
         const layer: Layer = {
           ln1: norm(lw.ln1),
           wQKV: new Weight(wqkv, this.trainable && !trainGrouped),
           bQKV: bqkv ? keep(bqkv) : undefined,
-          wQ: new Weight(heads(0), false),
-          wK: new Weight(heads(1), false),
-          wV: new Weight(heads(2), false),
-          bQ: tf.keep(headBias(0)),
-          bK: tf.keep(headBias(1)),
-          bV: tf.keep(headBias(2)),
+          heads: { each: new Weight(each, false), bias: tf.keep(tf.stack([bQ, bK, bV], 1)), colSums: tf.keep(tf.sum(each, 1, true)) },
+          bQ: tf.keep(bQ),
+          bK: tf.keep(bK),
+          bV: tf.keep(bV),
           headLnFolded: fold,
           wO: new Weight(wO, this.trainable),
           wOHeads: new Weight(tf.reshape(wO, [H, dh, d]), false),
@@ -485,15 +481,17 @@ export class Transformer {
    */
   headInputProjection(l: number, which: 'q' | 'k' | 'v', heads: readonly number[], x: tf.Tensor): tf.Tensor {
     const L = this.layers[l];
-    const [w, b] = which === 'q' ? [L.wQ, L.bQ] : which === 'k' ? [L.wK, L.bK] : [L.wV, L.bV];
+    const j = which === 'q' ? 0 : which === 'k' ? 1 : 2;
+    const b = [L.bQ, L.bK, L.bV][j];
     const idx = tf.tensor1d(heads as number[], 'int32');
+    const rows = tf.tensor1d(heads.map((h) => 3 * h + j), 'int32');
     let normed: tf.Tensor;
     if (L.headLnFolded && this.cfg.normalization === 'RMS') normed = tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), this.cfg.lnEps)));
     else if (L.headLnFolded) {
       const { centered, rstd } = standardize(x, this.cfg.lnEps);
       normed = tf.mul(centered, rstd);
     } else normed = this.norm(x, L.ln1);
-    return tf.add(bmm(normed, tf.gather(w.w, idx)), tf.gather(b, idx));
+    return tf.add(bmm(normed, tf.gather(L.heads.each.w, rows)), tf.gather(b, idx));
   }
 
   /**
@@ -519,15 +517,17 @@ export class Transformer {
     return tf.tidy(() => {
       const fold = (w: tf.Tensor, b: tf.Tensor) => {
         // folded at load for frozen models with a norm; otherwise fold here
-        if (L.headLnFolded || !L.ln1) return [w.clone(), b.clone()] as const;
+        if (L.headLnFolded || !L.ln1) return [w, b.clone()] as const;
         const d = this.cfg.dModel;
         const lnW = tf.reshape(L.ln1.w, [1, d, 1]);
         const bias = L.ln1.b ? tf.add(b, tf.sum(tf.mul(w, tf.reshape(L.ln1.b, [1, d, 1])), 1, true)) : b.clone();
         return [tf.mul(w, lnW), bias] as const;
       };
-      const [q, bQ] = fold(L.wQ.w, L.bQ);
-      const [k, bK] = fold(L.wK.w, L.bK);
-      const [v, bV] = fold(L.wV.w, L.bV);
+      // W_q, W_k or W_v of every head: rows j, j + 3, … of heads.each
+      const each = (j: number) => tf.gather(L.heads.each.w, tf.range(j, 3 * this.cfg.nHeads, 3, 'int32'));
+      const [q, bQ] = fold(each(0), L.bQ);
+      const [k, bK] = fold(each(1), L.bK);
+      const [v, bV] = fold(each(2), L.bV);
       return { q, k, v, bQ, bK, bV, o: L.wOHeads.w.clone() };
     });
   }
@@ -537,8 +537,8 @@ export class Transformer {
     this.disposed = true;
     const ts: (tf.Tensor | undefined)[] = [this.wte, this.wpe, this.lnF?.w, this.lnF?.b];
     for (const l of this.layers) {
-      for (const w of [l.wQKV, l.wQ, l.wK, l.wV, l.wO, l.wOHeads, l.wIn, l.wOut, l.headQkv?.joint, l.headQkv?.each]) w?.dispose();
-      if (l.headQkv) tf.dispose([l.headQkv.bias, l.headQkv.colSums.joint, l.headQkv.colSums.each]);
+      for (const w of [l.wQKV, l.heads.each, l.wO, l.wOHeads, l.wIn, l.wOut]) w?.dispose();
+      tf.dispose([l.heads.bias, l.heads.colSums]);
       ts.push(l.bQKV, l.bQ, l.bK, l.bV, l.bO, l.bIn, l.bOut);
       if (l.grouped) ts.push(l.grouped.q, l.grouped.k, l.grouped.v, l.grouped.bQ, l.grouped.bK, l.grouped.bV);
       for (const n of [l.ln1, l.postAttn, l.ln2, l.postMlp]) ts.push(n?.w, n?.b);
@@ -754,47 +754,31 @@ export class Transformer {
     const [n, R, d] = (headMajor ? [x.shape[1], x.shape[0], x.shape[2]] : x.shape) as [number, number, number];
     const HG = H * G;
     if (R < HG || d !== this.cfg.dModel) throw new Error(`head inputs [${x.shape.join(', ')}]: expected ${headMajor ? `[≥ ${HG}, n, ${this.cfg.dModel}]` : `[n, ≥ ${HG}, ${this.cfg.dModel}]`}`);
-    if (!L.headQkv) {
-      // a scope by hand, as in the constructor: Weight keeps what it holds, the rest goes
-      tf.engine().startScope();
-      try {
-        const stacked = tf.stack([L.wQ.w, L.wK.w, L.wV.w], 1); // [H, 3, d, dh]
-        const each = new Weight(tf.reshape(stacked, [3 * H, d, dh]), false);
-        const joint = new Weight(tf.concat([L.wQ.w, L.wK.w, L.wV.w], 2), false);
-        const colSums = (w: Weight) => tf.keep(tf.sum(w.w, 1, true));
-        L.headQkv = { joint, each, bias: tf.keep(tf.concat([L.bQ, L.bK, L.bV], 2)), colSums: { joint: colSums(joint), each: colSums(each) } };
-      } finally {
-        tf.engine().endScope();
-      }
-    }
     const folded = L.headLnFolded;
-    const { joint, each, colSums } = L.headQkv!;
-    const bias = tf.reshape(L.headQkv!.bias, [H, 1, 1, 3, dh]);
+    const { each, bias, colSums } = L.heads;
     // the products' operand [H·G, n, d]: the caller's extra rows go
     const normed = folded ? x : this.norm(x, L.ln1);
     const rows = headMajor ? (R === HG ? normed : tf.slice(normed, [0, 0, 0], [HG, n, d])) : tf.transpose(R === HG ? normed : tf.slice(normed, [0, 0, 0], [n, HG, d]), [1, 0, 2]);
-    // one batched product: G = 3, head h's q input times W_q,h only (and k, v likewise); G = 1, each head's input times all three
-    let y = linear(rows, G === 1 ? joint : each); // [H·G, n, 3dh | dh]
-    let rstd: tf.Tensor | undefined;
+    // G = 3: head h's q input times W_q,h only (and k, v likewise), one batched product; G = 1:
+    // each head's input times its three matrices, broadcast over them
+    let y = G === 1 ? sharedInputProduct(rows, tf.reshape(each.w, [H, 3, d, dh])) : tf.reshape(linear(rows, each), [H, 3, n, dh]);
     if (folded) {
       // LN1 is folded into the weights: (x − μ)W·rstd = (xW − μ·colsum W)·rstd, centred after the
       // product ([.., dh] wide) instead of before it ([.., d] wide); var = E[x²] − μ². RMSNorm
       // has no centring: xW·rstd with rstd = 1/√(E[x²] + eps).
-      // [n, R, 1] (or [R, n, 1]) → [H·G, n, 1]
-      const byHead = (t: tf.Tensor) => (headMajor ? tf.slice(t, [0, 0, 0], [HG, n, 1]) : tf.reshape(tf.transpose(tf.slice(tf.reshape(t, [n, R]), [0, 0], [n, HG])), [HG, n, 1]));
+      // [n, R, 1] (or [R, n, 1]) → [H, G, n, 1]
+      const byHead = (t: tf.Tensor) => tf.reshape(headMajor ? tf.slice(t, [0, 0, 0], [HG, n, 1]) : tf.transpose(tf.slice(tf.reshape(t, [n, R]), [0, 0], [n, HG])), [H, G, n, 1]);
       const [mu, meanSquare] = rowMoments(x);
+      let rstd: tf.Tensor;
       if (this.cfg.normalization === 'RMS') rstd = byHead(tf.rsqrt(tf.add(meanSquare, this.cfg.lnEps)));
       else {
         const variance = tf.sub(meanSquare, tf.square(mu));
         rstd = byHead(tf.rsqrt(tf.add(variance, this.cfg.lnEps)));
-        y = tf.sub(y, tf.mul(byHead(mu), G === 1 ? colSums.joint : colSums.each));
+        y = tf.sub(y, tf.mul(byHead(mu), tf.reshape(colSums, [H, 3, 1, dh])));
       }
+      y = tf.mul(y, rstd);
     }
-    let out = G === 1 ? tf.reshape(y, [H, 1, n, 3, dh]) : tf.reshape(y, [H, 3, n, 1, dh]);
-    if (rstd) out = tf.mul(out, tf.reshape(rstd, [H, G, n, 1, 1]));
-    // → [H, 3, n, dh]
-    out = G === 1 ? tf.transpose(tf.reshape(tf.add(out, bias), [H, n, 3, dh]), [0, 2, 1, 3]) : tf.reshape(tf.add(out, tf.reshape(tf.transpose(bias, [0, 3, 1, 2, 4]), [H, 3, 1, 1, dh])), [H, 3, n, dh]);
-    return out;
+    return tf.add(y, bias); // [H, 3, n, dh]
   }
 
   /** The MLP's output (after its post norm, when there is one). */

@@ -11,6 +11,7 @@ import type { AttributionOptions, EdgeAttribution } from '../attribution/types.j
 import { PooledPatcher } from './pooled-patcher.js';
 import type { ModelRef } from './protocol.js';
 import type { ShardRunner } from './runner.js';
+import { collectGarbage } from './gc.js';
 import { type CausalTraceOptions, type CausalTraceResult, causalTrace, mergeTraceShares, traceKinds } from '../interventions/causal-tracing.js';
 
 export { PooledPatcher } from './pooled-patcher.js';
@@ -87,7 +88,10 @@ export class Executor {
     // mean ablation averages over the whole dataset: a shard alone cannot compute it
     if (opts.ablation === 'mean' || (!this.remote && (this.workers <= 1 || chunks < 2))) return new Patcher(this.loaded.model, graph, data, opts);
     const runner = this.runner(Math.min(this.workers, chunks));
-    return PooledPatcher.open(runner, backendName(), modelRef(this.loaded, runner.remote), graph, data, opts, signal);
+    const patcher = await PooledPatcher.open(runner, backendName(), () => modelRef(this.loaded, runner.remote), graph, data, opts, signal);
+    // every worker of the pool holds the model now
+    if (runner === this.pool && this.loaded.shared?.release()) collectGarbage();
+    return patcher;
   }
 
   /**
@@ -182,6 +186,7 @@ export class Executor {
 function modelRef(loaded: LoadedModel, remote: boolean): ModelRef {
   const key = `${loaded.name}@${loaded.source.hash}`;
   if (remote) return { kind: 'name', key, name: loaded.name, hash: loaded.source.hash };
-  if (loaded.shared) return { kind: 'shared', key, config: loaded.shared.config, bytes: loaded.shared.bytes, source: loaded.shared.source };
+  const s = loaded.shared;
+  if (s) return { kind: 'shared', key, config: s.config, source: s.source, ...(s.bytes ? { bytes: s.bytes } : {}), ...(s.dir !== undefined ? { dir: s.dir } : {}) };
   return { kind: 'name', key, name: loaded.source.dir ?? loaded.name };
 }

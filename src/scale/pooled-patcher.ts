@@ -36,7 +36,8 @@ export class PooledPatcher implements MaskEvaluator {
   private constructor(
     private readonly pool: ShardRunner,
     private readonly backend: string,
-    private readonly model: ModelRef,
+    /** The model as a task carries it now (shared weights: the buffer, or its folder once released). */
+    private readonly modelNow: () => ModelRef,
     private readonly shards: readonly { shard: Shard; spec: ShardSpec; what: string }[],
     opts: { graph: CircuitGraph; metric: MetricName; direction: Direction; ablation: Ablation; n: number },
     private readonly sizes: number[],
@@ -56,7 +57,7 @@ export class PooledPatcher implements MaskEvaluator {
   }
 
   /** Sends each worker its shard (it caches both runs of its prompts) and reads the clean and corrupted metrics. */
-  static async open(pool: ShardRunner, backend: string, model: ModelRef, graph: CircuitGraph, data: PairData, opts: PatcherOptions, signal?: AbortSignal): Promise<PooledPatcher> {
+  static async open(pool: ShardRunner, backend: string, model: () => ModelRef, graph: CircuitGraph, data: PairData, opts: PatcherOptions, signal?: AbortSignal): Promise<PooledPatcher> {
     const n = data.clean.length;
     const bs = effectiveBatchSize(opts.batchSize, n);
     const id = randomUUID();
@@ -76,7 +77,7 @@ export class PooledPatcher implements MaskEvaluator {
       };
       return { shard, spec, what: `shard ${shard.index + 1} of ${ranges.length} (prompts ${from}–${to - 1})` };
     });
-    const replies = await Promise.all(shards.map((s) => pool.run(s.shard.index, { kind: 'open', backend, model, shard: s.spec }, s.what, signal)));
+    const replies = await Promise.all(shards.map((s) => pool.run(s.shard.index, { kind: 'open', backend, model: model(), shard: s.spec }, s.what, signal)));
     const sizes = replies.flatMap((r) => r.sizes!);
     const clean = combineChunkValues(replies.flatMap((r) => r.clean!).map((v) => [v]), sizes, n)[0];
     const corrupted = combineChunkValues(replies.flatMap((r) => r.corrupted!).map((v) => [v]), sizes, n)[0];
@@ -118,7 +119,7 @@ export class PooledPatcher implements MaskEvaluator {
     opts.onProgress?.(0, total);
     const replies = await Promise.all(
       this.shards.map(async (s) => {
-        const r = await this.pool.run(s.shard.index, { kind: 'evaluate', backend: this.backend, model: this.model, shard: s.spec, masks: sparse, ...(this.base ? { base: this.base } : {}) }, s.what, opts.signal);
+        const r = await this.pool.run(s.shard.index, { kind: 'evaluate', backend: this.backend, model: this.modelNow(), shard: s.spec, masks: sparse, ...(this.base ? { base: this.base } : {}) }, s.what, opts.signal);
         // the base runs count once per shard, as one worker holding the shard builds them once
         // (over Redis another worker may build them again: the same work, not counted twice)
         const base = r.basePasses ?? 0;
@@ -141,7 +142,7 @@ export class PooledPatcher implements MaskEvaluator {
     opts.onProgress?.(0, this.shards.length);
     const replies = await Promise.all(
       this.shards.map(async (s) => {
-        const r = await this.pool.run(s.shard.index, { kind: 'attribute', backend: this.backend, model: this.model, shard: s.spec, method, steps }, s.what, opts.signal);
+        const r = await this.pool.run(s.shard.index, { kind: 'attribute', backend: this.backend, model: this.modelNow(), shard: s.spec, method, steps }, s.what, opts.signal);
         this.forwardPasses += r.passes ?? 0;
         opts.onProgress?.(++done, this.shards.length);
         return r.scores!;
@@ -182,7 +183,7 @@ export class PooledPatcher implements MaskEvaluator {
     let cachePasses = 0;
     const replies = await Promise.all(
       this.shards.map(async (s) => {
-        const r = await this.pool.run(s.shard.index, { kind: 'sweep', backend: this.backend, model: this.model, shard: s.spec, sweep: spec, positionLabels: opts.positionLabels }, s.what, opts.signal);
+        const r = await this.pool.run(s.shard.index, { kind: 'sweep', backend: this.backend, model: this.modelNow(), shard: s.spec, sweep: spec, positionLabels: opts.positionLabels }, s.what, opts.signal);
         forwardPasses += r.passes ?? 0;
         cachePasses += r.cachePasses ?? 0;
         opts.onProgress?.(++done, this.shards.length);
@@ -203,7 +204,7 @@ export class PooledPatcher implements MaskEvaluator {
     opts.onProgress?.(0, this.shards.length);
     const replies = await Promise.all(
       this.shards.map(async (s) => {
-        const r = await this.pool.run(s.shard.index, { kind: 'per-example', backend: this.backend, model: this.model, shard: s.spec, targets }, s.what, opts.signal);
+        const r = await this.pool.run(s.shard.index, { kind: 'per-example', backend: this.backend, model: this.modelNow(), shard: s.spec, targets }, s.what, opts.signal);
         opts.onProgress?.(++done, this.shards.length);
         return r;
       }),

@@ -13,9 +13,12 @@ import type { SignificanceTargets } from '../interventions/sweep-significance.js
  * built, keyed by `model.key` and `shard.key`.
  */
 
-/** The weights: safetensors bytes in one SharedArrayBuffer (not copied per worker), or a model name to load. */
+/**
+ * The weights: safetensors bytes in one SharedArrayBuffer (not copied per worker; once released,
+ * their checkpoint folder `dir`, read with the same config), or a model name to load.
+ */
 export type ModelRef =
-  | { readonly kind: 'shared'; readonly key: string; readonly config: unknown; readonly bytes: SharedArrayBuffer; readonly source: string }
+  | { readonly kind: 'shared'; readonly key: string; readonly config: unknown; readonly bytes?: SharedArrayBuffer; readonly dir?: string; readonly source: string }
   /** `hash`: the coordinator's weights hash (LoadedModel.source.hash); a worker that loads other weights refuses. */
   | { readonly kind: 'name'; readonly key: string; readonly name: string; readonly hash?: string };
 

@@ -5,6 +5,7 @@ import { initBackend } from '../backend/index.js';
 import { CircuitGraph } from '../graph/graph.js';
 import { modelFromTensors } from '../model/arch/index.js';
 import { loadModel } from '../model/load.js';
+import { readCheckpointFolder } from '../model/checkpoint.js';
 import { parseSafetensors } from '../model/safetensors-bytes.js';
 import type { Transformer } from '../model/transformer.js';
 import { Patcher } from '../patching/patcher.js';
@@ -31,7 +32,12 @@ async function modelOf(ref: ModelRef, backend: string): Promise<Transformer> {
   model?.model.dispose();
   model = undefined;
   let built: Transformer;
-  if (ref.kind === 'shared') built = modelFromTensors(ref.config, parseSafetensors(new Uint8Array(ref.bytes), ref.source, { views: true }), ref.source);
+  if (ref.kind === 'shared') {
+    // the shared buffer; once the parent released it, the checkpoint folder, a tensor at a time
+    if (!ref.bytes && ref.dir === undefined) throw new Error(`model ${ref.key}: neither shared weights nor a folder to read them from`);
+    const tensors = ref.bytes ? parseSafetensors(new Uint8Array(ref.bytes), ref.source, { views: true }) : readCheckpointFolder(ref.dir!, { lazy: true }).tensors;
+    built = modelFromTensors(ref.config, tensors, ref.source);
+  }
   else {
     const loaded = await loadModel(ref.name);
     if (ref.hash !== undefined && loaded.source.hash !== ref.hash) {
