@@ -4,6 +4,7 @@ import type { HookFn, HookName } from '../model/hooks.js';
 import { RowBuffer } from '../backend/simd.js';
 import type { GraphBinding } from './binding.js';
 import { stackCopies } from './stacked.js';
+import type { PassObserver } from './engine.js';
 
 export interface BufferedPassArgs {
   readonly model: Transformer;
@@ -16,6 +17,8 @@ export interface BufferedPassArgs {
   readonly masks: tf.Tensor3D; // [K, nDst, nSrc]
   readonly start: number;
   readonly allPositions: boolean;
+  /** Sees each source's output and each layer's residual input (one mask, from layer 0: a base run). */
+  readonly observe?: PassObserver;
 }
 
 /**
@@ -27,13 +30,14 @@ export interface BufferedPassArgs {
  * GPT-2 small's shape, it drops the per-layer concatenation, transpose and residual add.
  */
 export function bufferedMaskedForward(a: BufferedPassArgs): tf.Tensor {
-  const { model, binding, masks, start } = a;
+  const { model, binding, masks, start, observe } = a;
   const graph = binding.graph;
   const rows = binding.layers;
   const K = masks.shape[0];
   const [B, p] = a.tokens.shape;
   const { dModel: d, nHeads: H, nLayers: L } = model.cfg;
   const bpd = B * p * d;
+  if (observe && (K !== 1 || start !== 0)) throw new Error('masked forward: observing needs one mask and a pass from layer 0');
   const G = graph.shape.qkv ? 3 : 1;
   const coef = tf.sub(1, masks); // (1 − m): [K, nDst, nSrc]
   /** Coefficient rows for runs of destination rows over sources [s0, s1): [K, Σ count, s1 − s0]. */
@@ -60,7 +64,10 @@ export function bufferedMaskedForward(a: BufferedPassArgs): tf.Tensor {
   };
   const hooks = new Map<HookName, HookFn>();
   if (start === 0) {
-    binding.onInput(hooks, (x) => addSources(tf.reshape(x, [K, 1, bpd]), 0));
+    binding.onInput(hooks, (x) => {
+      observe?.source(tf.reshape(x, [1, B, p, d]));
+      addSources(tf.reshape(x, [K, 1, bpd]), 0);
+    });
   } else {
     // the layers below start run unpatched: their sources are the run's own
     const before = rows[start].srcBefore;
@@ -72,12 +79,14 @@ export function bufferedMaskedForward(a: BufferedPassArgs): tf.Tensor {
   for (let l = start; l < L; l++) {
     const r = rows[l];
     hooks.set(binding.headOutput(l), (x) => {
+      observe?.source(tf.transpose(atEveryPosition(x, p), [2, 0, 1, 3]));
       // [K·B, p, H, d] → [K, H, B·p·d]: moves runs of d
       addSources(tf.reshape(tf.transpose(tf.reshape(atEveryPosition(x, p), [K, B * p, H, d]), [0, 2, 1, 3]), [K, H, bpd]), r.srcBefore);
     });
     if (r.mlp >= 0) {
       hooks.set(binding.mlpInput(l), (x) => at(x, lateDelta(r.mlp, r.mlpSources)));
       hooks.set(binding.mlpOutput(l), (x) => {
+        observe?.source(tf.reshape(atEveryPosition(x, p), [1, B, p, d]));
         addSources(tf.reshape(atEveryPosition(x, p), [K, 1, bpd]), r.srcBefore + H);
       });
     }
@@ -85,6 +94,7 @@ export function bufferedMaskedForward(a: BufferedPassArgs): tf.Tensor {
   hooks.set(binding.logitsInput, (x) => at(x, lateDelta(binding.logitsRow, graph.nSrc)));
   const headInputs = (l: number, resid: tf.Tensor): HeadInputs | undefined => {
     if (l < start) return undefined;
+    observe?.resid(l, resid);
     const r = rows[l];
     if (buffer.length !== r.srcBefore) throw new Error(`masked forward: layer ${l}'s heads read ${r.srcBefore} sources but ${buffer.length} were produced`);
     const riders = [r.mlp, l === L - 1 ? binding.logitsRow : -1].filter((row) => row >= 0);

@@ -170,7 +170,7 @@ export class PatchingEngine {
     const binding = this.binding;
     // without a gradient tape, on wasm: the same pass on a RowBuffer (buffered.ts); autodiff needs
     // tensors, and heads patched inside a post-attention norm need the general pass below
-    if (simdActive() && !tf.engine().isTapeOn() && !binding.facts.headsInsideNorm && !args.observe) {
+    if (simdActive() && !tf.engine().isTapeOn() && !binding.facts.headsInsideNorm) {
       return bufferedMaskedForward({
         model: this.model,
         binding,
@@ -181,6 +181,7 @@ export class PatchingEngine {
         masks: masks as tf.Tensor3D,
         start: args.startAtLayer ?? 0,
         allPositions: args.allPositions === true,
+        ...(args.observe ? { observe: args.observe } : {}),
       });
     }
     const K = masks.shape[0];
