@@ -128,8 +128,11 @@ describe('edge attribution on tiny-gpt2', () => {
     const before = tf.memory().numTensors;
     const patcher = new Patcher(model, graph, data, { metric: 'logit-diff', batchSize: 10 });
     try {
+      // the parts read their columns of the Patcher's cached sources
       const viaPatcher = eap({ patcher }, { passPrompts: 4 });
       expect(relDiff(graph, viaPatcher.scores, eap({ patcher }).scores)).toBeLessThan(1e-5);
+      const igParts = eapIg({ patcher }, { steps: 3, passPrompts: 4 });
+      expect(relDiff(graph, igParts.scores, eapIg({ patcher }, { steps: 3 }).scores)).toBeLessThan(1e-5);
     } finally {
       patcher.dispose();
     }

@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend/index.js';
 import { CircuitGraph } from '../src/graph/graph.js';
 import { Patcher } from '../src/patching/patcher.js';
+import { PatchingEngine, type RunCache } from '../src/patching/engine.js';
 import type { Transformer } from '../src/model/transformer.js';
 import { TINY, readJson, maxAbsDiff } from './helpers/fixtures.js';
 import { loadTinyData, loadTinyModel } from './helpers/tiny.js';
@@ -129,6 +130,50 @@ function underTape(f: () => tf.Tensor): tf.Tensor {
 describe('the buffered dense pass equals the tensor one', () => {
   beforeAll(async () => {
     await initBackend('wasm');
+  });
+
+  it('caches a run (sources, residual streams, logits) and a masked base run as the tensor path does', () => {
+    const spec = { nLayers: 3, nHeads: 4, dModel: 32, vocab: 40, seed: 9 };
+    const model = randomGpt2(spec);
+    const graph = new CircuitGraph({ nLayers: 3, nHeads: 4, hasMlp: true, qkv: true });
+    const engine = new PatchingEngine(model, graph);
+    const tokens = tf.tensor2d([[1, 5, 9, 2, 7], [3, 8, 4, 6, 0]], [2, 5], 'int32');
+    const other = tf.tensor2d([[2, 5, 1, 2, 7], [3, 9, 4, 6, 1]], [2, 5], 'int32');
+    const mask = new Float32Array(graph.denseSize).fill(1);
+    for (const e of graph.edges) if (e.index % 3 === 0) mask[e.index] = 0;
+    const expectSame = (a: RunCache, b: RunCache, what: string) => {
+      expect(a.sources.shape, what).toEqual([graph.nSrc, 2, 5, 32]);
+      expect(maxAbsDiff(a.sources.dataSync(), b.sources.dataSync()), what).toBeLessThan(1e-6);
+      expect(a.residPre.length, what).toBe(3);
+      a.residPre.forEach((r, l) => expect(maxAbsDiff(r.dataSync(), b.residPre[l].dataSync()), `${what} resid ${l}`).toBeLessThan(1e-6));
+      expect(maxAbsDiff(a.logits.dataSync(), b.logits.dataSync()), what).toBeLessThan(1e-5);
+    };
+    const inPlace = engine.cacheRun(tokens);
+    let tensors: RunCache | undefined;
+    // made inside tf.grad's scope: keep what the cache holds
+    const kept = (c: RunCache) => (tf.keep(c.sources), tf.keep(c.logits), c.residPre.forEach((r) => tf.keep(r)), c);
+    underTape(() => {
+      tensors = kept(engine.cacheRun(tokens));
+      return tf.scalar(0);
+    }).dispose();
+    expectSame(inPlace, tensors!, 'run');
+    const patch = engine.cacheRun(other);
+    const based = engine.cacheMaskedRun(inPlace, patch.sources, mask);
+    let basedTensors: RunCache | undefined;
+    underTape(() => {
+      basedTensors = kept(engine.cacheMaskedRun(inPlace, patch.sources, mask));
+      return tf.scalar(0);
+    }).dispose();
+    expectSame(based, basedTensors!, 'base run');
+    // the in-place paths leave nothing behind
+    const before = tf.memory().numTensors;
+    engine.cacheRun(tokens).dispose();
+    engine.cacheMaskedRun(inPlace, patch.sources, mask).dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    for (const c of [inPlace, tensors!, patch, based, basedTensors!]) c.dispose();
+    engine.dispose();
+    tf.dispose([tokens, other]);
+    model.dispose();
   });
 
   it.each([

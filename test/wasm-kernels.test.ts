@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { readFileSync } from 'node:fs';
 import { initBackend } from '../src/backend/index.js';
-import { RowBuffer, productNT, rowMoments, simdLoaded } from '../src/backend/simd.js';
+import { RowBuffer, columnDifference, productNT, rowMoments, simdLoaded } from '../src/backend/simd.js';
 import { WAT_SOURCES, assembleWat } from '../scripts/wat.js';
 import { RowsWeight } from '../src/model/ops.js';
 
@@ -377,6 +377,40 @@ describe('RowBuffer', () => {
     expect(() => buffer.appendDifference(shared, 4, zero, 0, 2)).toThrow(/rows \[4, 6\) of \[5,19\]/);
     tf.dispose([shared, perCopy, zero]);
     buffer.dispose();
+  });
+
+  it('appends rows as they are to a single copy', () => {
+    const J = 19;
+    const buffer = new RowBuffer(1, 5, J);
+    const x = noise([4, J], 15);
+    buffer.append(x, 1, 3); // rows 0..2: x[1..3]
+    buffer.append(x, 0, 1); // row 3: x[0]
+    expect(buffer.length).toBe(4);
+    const [xv, bv] = [x.dataSync(), buffer.tensor.dataSync()];
+    for (const [row, from] of [[0, 1], [1, 2], [2, 3], [3, 0]]) expect(Array.from(bv.slice(row * J, (row + 1) * J))).toEqual(Array.from(xv.slice(from * J, (from + 1) * J)));
+    expect(() => buffer.append(x, 0, 2)).toThrow(/exceed the capacity 5/);
+    expect(() => buffer.append(x, 3, 2)).toThrow(/rows \[3, 5\) of \[4,19\]/);
+    const two = new RowBuffer(2, 3, J);
+    expect(() => two.append(x, 0, 1)).toThrow(/in 2 copies/);
+    tf.dispose([x]);
+    buffer.dispose();
+    two.dispose();
+  });
+});
+
+describe('columnDifference', () => {
+  beforeAll(async () => {
+    expect(await initBackend('wasm')).toBe('wasm');
+  });
+
+  it('subtracts a range of columns of one matrix from a range of another, as index arithmetic does', () => {
+    const [x, y] = [noise([3, 11], 31) as tf.Tensor2D, noise([3, 9], 32) as tf.Tensor2D];
+    const d = columnDifference(x, 4, y, 2, 6);
+    expect(d.shape).toEqual([3, 6]);
+    const [xv, yv, dv] = [x.dataSync(), y.dataSync(), d.dataSync()];
+    for (let r = 0; r < 3; r++) for (let j = 0; j < 6; j++) expect(dv[r * 6 + j]).toBe(Math.fround(xv[r * 11 + 4 + j] - yv[r * 9 + 2 + j]));
+    expect(() => columnDifference(x, 8, y, 0, 6)).toThrow(/columns \[8, 14\) of \[3,11\]/);
+    tf.dispose([x, y, d]);
   });
 });
 

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { type MetricName, MetricTargets, lastLogits, metricMean } from '../metrics/index.js';
 import type { Ablation, Direction, PairData, Patcher } from '../patching/patcher.js';
 import { CircuitryError } from '../errors.js';
+import { columnDifference } from '../backend/simd.js';
 import type { EdgeGradients } from './gradients.js';
 import type { AttributionInput, AttributionOptions } from './types.js';
 
@@ -16,6 +17,11 @@ export interface ChunkWork {
   readonly runSources?: tf.Tensor2D;
   /** The chunk's share of the dataset (B / n). */
   readonly weight: number;
+  /**
+   * A part of a chunk (workParts): `patch` and `runSources` stay the whole chunk's, of which
+   * columns [from, from + count) are this part's prompts.
+   */
+  readonly columns?: { readonly from: number; readonly count: number };
   /** The metric on the other run (chunk mean), when a pass computed it. */
   readonly patchedMetric?: number;
 }
@@ -62,21 +68,36 @@ export function* workParts(work: ChunkWork, maxPrompts: number): Generator<Chunk
     yield work;
     return;
   }
-  const columns = work.patch.shape[1] / B; // p·d per prompt
+  const perPrompt = work.patch.shape[1] / B; // p·d
   for (let start = 0; start < B; start += maxPrompts) {
     const n = Math.min(maxPrompts, B - start);
-    const cols = (t: tf.Tensor2D) => tf.slice(t, [0, start * columns], [t.shape[0], n * columns]);
     const tokens = tf.slice(work.tokens, [start, 0], [n, p]);
-    const patch = cols(work.patch);
-    const runSources = work.runSources ? cols(work.runSources) : undefined;
     const targets = work.targets.rows(start, n);
     try {
-      yield { tokens, targets, patch, ...(runSources ? { runSources } : {}), weight: (work.weight * n) / B };
+      // the sources are not copied: the part reads its columns of the chunk's
+      const { patch, runSources } = work;
+      yield { tokens, targets, patch, ...(runSources ? { runSources } : {}), weight: (work.weight * n) / B, columns: { from: start * perPrompt, count: n * perPrompt } };
     } finally {
-      tf.dispose([tokens, patch, ...(runSources ? [runSources] : [])]);
+      tokens.dispose();
       targets.dispose();
     }
   }
+}
+
+/**
+ * Where a work's prompts sit in a sources tensor: the part's columns of the chunk's `patch` or
+ * `runSources`, or all of a tensor the part's own pass made.
+ */
+export function columnsOf(work: ChunkWork, t: tf.Tensor2D): { from: number; count: number } {
+  if (work.columns && (t === work.patch || t === work.runSources)) return work.columns;
+  return { from: 0, count: t.shape[1] };
+}
+
+/** patch − run sources over the work's prompts, [nSrc, count] (run sources: the chunk's, or the part's own). */
+export function sourceDifference(work: ChunkWork, runSources: tf.Tensor2D): tf.Tensor2D {
+  const [p, r] = [columnsOf(work, work.patch), columnsOf(work, runSources)];
+  if (p.count !== r.count) throw new Error(`sourceDifference: ${p.count} patch columns against ${r.count} run columns`);
+  return columnDifference(work.patch, p.from, runSources, r.from, p.count);
 }
 
 /** Validated metric, direction and ablation of an attribution run. */

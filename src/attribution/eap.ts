@@ -6,7 +6,7 @@ import { Patcher } from '../patching/patcher.js';
 import { CircuitryError } from '../errors.js';
 import { fusedSupported } from './adapter.js';
 import { bindGraph } from '../patching/binding.js';
-import { type ChunkSource, type ChunkWork, checkDifferentiable, dataChunks, patcherChunks, promptsPerGradientPass, resolveRunOptions, workParts } from './chunks.js';
+import { type ChunkSource, type ChunkWork, checkDifferentiable, columnsOf, dataChunks, patcherChunks, promptsPerGradientPass, resolveRunOptions, sourceDifference, workParts } from './chunks.js';
 import { EdgeGradients, type GradientPath, type GradientSum } from './gradients.js';
 import type { AttributionInput, AttributionMethodKey, AttributionOptions, EdgeAttribution } from './types.js';
 
@@ -137,7 +137,7 @@ const metricScalar = (work: ChunkWork, metric: Setup['run']['metric']) => (logit
 
 /** Adds weight · Σ Δ·∂M/∂x_d for every edge to `scores`, Δ = patch − run sources (the sum is spent). */
 function contractSum(eg: EdgeGradients, work: ChunkWork, runSources: tf.Tensor2D, sum: GradientSum, scores: Float32Array, weight: number): void {
-  const delta = tf.sub(work.patch, runSources) as tf.Tensor2D;
+  const delta = sourceDifference(work, runSources);
   try {
     eg.contractSum(delta, sum, scores, weight);
   } finally {
@@ -228,8 +228,13 @@ export function* eapIgRun(input: AttributionInput, opts: AttributionOptions = {}
       if (replaced.length > 0) {
         const [b, p] = work.tokens.shape;
         const shape = [b, p, s.model.cfg.dModel];
-        const patch0 = tf.tidy(() => tf.reshape(tf.slice(work.patch, [0, 0], [1, -1]), shape));
-        const diff0 = tf.tidy(() => tf.sub(tf.reshape(tf.slice(runSources, [0, 0], [1, -1]), shape), patch0));
+        // the input node's row, over the work's prompts
+        const row0 = (t: tf.Tensor2D) => {
+          const { from, count } = columnsOf(work, t);
+          return tf.reshape(tf.slice(t, [0, from], [1, count]), shape);
+        };
+        const patch0 = tf.tidy(() => row0(work.patch));
+        const diff0 = tf.tidy(() => tf.sub(row0(runSources), patch0));
         try {
           // `perPass` steps stacked in the batch of one pass
           for (let i0 = 0; i0 < replaced.length; i0 += perPass) {

@@ -200,6 +200,21 @@ export function productNT(a: tf.Tensor2D, m: number, b: tf.Tensor2D): Float32Arr
 }
 
 /**
+ * x[:, xFrom : xFrom + n] − y[:, yFrom : yFrom + n] for x, y [rows, ·], as a new [rows, n]: one
+ * pass over the columns wanted, where slicing both first would copy them twice more.
+ */
+export function columnDifference(x: tf.Tensor2D, xFrom: number, y: tf.Tensor2D, yFrom: number, n: number): tf.Tensor2D {
+  const rows = x.shape[0];
+  if (y.shape[0] !== rows || xFrom < 0 || yFrom < 0 || xFrom + n > x.shape[1] || yFrom + n > y.shape[1]) throw new Error(`columnDifference: columns [${xFrom}, ${xFrom + n}) of [${x.shape}] minus [${yFrom}, ${yFrom + n}) of [${y.shape}]`);
+  if (!simdActive() || x.dtype !== 'float32' || y.dtype !== 'float32') return tf.tidy(() => tf.sub(tf.slice(x, [0, xFrom], [rows, n]), tf.slice(y, [0, yFrom], [rows, n])));
+  const backend = tf.backend() as unknown as HeapBackend;
+  const out = backend.makeOutput([rows, n], 'float32');
+  const [px, py, pd] = [offset(backend, x), offset(backend, y), offset(backend, out)];
+  for (let r = 0; r < rows; r++) loops!.sub(pd + 4 * r * n, px + 4 * (r * x.shape[1] + xFrom), py + 4 * (r * y.shape[1] + yFrom), n);
+  return tf.engine().makeTensorFromTensorInfo(out) as tf.Tensor2D;
+}
+
+/**
  * Registers the kernels on the active wasm backend (once), when the runtime has WebAssembly SIMD.
  * `code` is loops.wasm's bytes where there is no file system (the live report's page); read
  * from next to this module otherwise.
@@ -295,6 +310,18 @@ export class RowBuffer {
       loops!.mix(pa + 4 * k * R * S, S, pb + 4 * (k * this.capacity + s0) * J, J, pc + 4 * k * J, K * J, pbase + 4 * k * J, R, S, J, base ? based : 0);
     }
     return tf.engine().makeTensorFromTensorInfo(out);
+  }
+
+  /** Appends rows [xRow, xRow + n) of x ([rows, J]) to the single copy, as they are (a copy on the heap). */
+  append(x: tf.Tensor, xRow: number, n: number): void {
+    const { K, J } = this;
+    if (K !== 1 || x.dtype !== 'float32' || x.shape[x.rank - 1] !== J || (xRow + n) * J > x.size) throw new Error(`RowBuffer.append: rows [${xRow}, ${xRow + n}) of [${x.shape}] to rows of ${J} in ${K} copies`);
+    if (this.rows + n > this.capacity) throw new Error(`RowBuffer: ${this.rows} + ${n} rows exceed the capacity ${this.capacity}`);
+    const backend = tf.backend() as unknown as HeapBackend;
+    const heap = new Float32Array(backend.wasm.asm.memory.buffer);
+    const from = offset(backend, x) / 4 + xRow * J;
+    heap.copyWithin(offset(backend, this.tensor) / 4 + this.rows * J, from, from + n * J);
+    this.rows += n;
   }
 
   dispose(): void {
