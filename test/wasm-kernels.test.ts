@@ -3,7 +3,8 @@ import * as tf from '@tensorflow/tfjs';
 import { readFileSync } from 'node:fs';
 import { initBackend } from '../src/backend/index.js';
 import { RowBuffer, columnDifference, productNT, rowMoments, simdLoaded } from '../src/backend/simd.js';
-import { WAT_SOURCES, assembleWat } from '../scripts/wat.js';
+import { WAT_SOURCES, assembleWat, fuseMultiplyAdds } from '../scripts/wat.js';
+import { simdLoopsCode } from '../src/backend/simd-code.js';
 import { RowsWeight } from '../src/model/ops.js';
 
 /** Values 0, 1, 2, ... so that every element is told apart. */
@@ -228,10 +229,39 @@ describe('kernels on the SIMD loops (src/backend/simd.ts)', () => {
     expect(await initBackend('wasm')).toBe('wasm');
   });
 
-  it('runs the binary assembled from the committed WebAssembly text', async () => {
-    for (const { wat, wasm } of WAT_SOURCES) {
-      const built = await assembleWat(readFileSync(wat, 'utf8'), wat);
+  it('runs the binaries assembled from the committed WebAssembly text', async () => {
+    for (const { wat, wasm, fused } of WAT_SOURCES) {
+      const text = readFileSync(wat, 'utf8');
+      const built = await assembleWat(text, wat);
       expect(Buffer.from(built).equals(readFileSync(wasm)), `${wasm} is stale: run npm run build:wasm`).toBe(true);
+      const builtFused = await assembleWat(fuseMultiplyAdds(text), wat, true);
+      expect(Buffer.from(builtFused).equals(readFileSync(fused)), `${fused} is stale: run npm run build:wasm`).toBe(true);
+    }
+  });
+
+  it('fuses each multiply-then-add, nested operands included, and nothing else', () => {
+    const text = '(local.set $c (f32x4.add (local.get $c) (f32x4.mul (f32x4.splat (f32.load (local.get $p))) (v128.load offset=16 (local.get $q)))))';
+    expect(fuseMultiplyAdds(text)).toBe('(local.set $c (f32x4.relaxed_madd (f32x4.splat (f32.load (local.get $p))) (v128.load offset=16 (local.get $q)) (local.get $c)))');
+    const plain = '(f32x4.add (local.get $a) (local.get $b)) (f32x4.mul (local.get $a) (local.get $b))';
+    expect(fuseMultiplyAdds(plain)).toBe(plain);
+    const loops = readFileSync(WAT_SOURCES[0].wat, 'utf8');
+    const fused = fuseMultiplyAdds(loops);
+    expect(fused.match(/relaxed_madd/g)?.length).toBe(loops.match(/f32x4\.mul/g)?.length);
+    expect(fused).not.toContain('f32x4.mul');
+  });
+
+  it('loads the fused build where the runtime runs relaxed SIMD, the plain one with CIRCUITRY_FMA=0', () => {
+    const fused = simdLoopsCode();
+    // Node 20 runs it behind a V8 flag that simdLoopsCode sets; later versions ship it
+    expect(fused.fused).toBe(true);
+    expect(Buffer.from(fused.code).equals(readFileSync(WAT_SOURCES[0].fused))).toBe(true);
+    process.env.CIRCUITRY_FMA = '0';
+    try {
+      const plain = simdLoopsCode();
+      expect(plain.fused).toBe(false);
+      expect(Buffer.from(plain.code).equals(readFileSync(WAT_SOURCES[0].wasm))).toBe(true);
+    } finally {
+      delete process.env.CIRCUITRY_FMA;
     }
   });
 
@@ -251,6 +281,11 @@ describe('kernels on the SIMD loops (src/backend/simd.ts)', () => {
     { a: [4, 1, 9, 5], b: [4, 3, 5, 6], ta: false, tb: false }, // one input per head times its three matrices
     { a: [2, 3, 9, 5], b: [1, 3, 9, 6], ta: true, tb: false }, // axes broadcast on either side
     { a: [2, 1, 9, 5], b: [1, 3, 6, 5], ta: false, tb: true },
+    // single products: the loops (no XNNPACK cache of packed weights), transposed A excepted
+    { a: [9, 33], b: [33, 40], ta: false, tb: false }, // odd M; N = 32 + 8
+    { a: [40, 20], b: [20, 7], ta: false, tb: false },
+    { a: [6, 10], b: [12, 10], ta: false, tb: true },
+    { a: [10, 6], b: [10, 12], ta: true, tb: false }, // XNNPACK
   ])('multiplies $a × $b (transposeA $ta, transposeB $tb) as index arithmetic does', ({ a, b, ta, tb }) => {
     const [x, y] = [noise(a, 1), noise(b, 2)];
     const z = tf.matMul(x, y, ta, tb);

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { CircuitryError } from '../errors.js';
 import { patchWasmKernels } from './wasm-kernels.js';
+import { simdLoopsCode } from './simd-code.js';
 
 /** Backends in the order tried when none is asked for. */
 export const BACKEND_ORDER = ['tensorflow', 'wasm', 'cpu'] as const;
@@ -26,7 +27,7 @@ async function tryLoad(name: BackendName): Promise<boolean> {
     }
     const ok = await tf.setBackend(name);
     if (ok) await tf.ready();
-    if (ok && name === 'wasm') patchWasmKernels();
+    if (ok && name === 'wasm') patchWasmKernels(simdLoopsCode().code);
     return ok && tf.getBackend() === name;
   } catch {
     return false;

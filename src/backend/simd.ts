@@ -4,12 +4,17 @@ import * as tf from '@tensorflow/tfjs';
 /**
  * Kernels for tfjs-backend-wasm that run hand-written SIMD loops (simd/loops.wat) on the
  * backend's own heap, where tfjs-backend-wasm 4.22 is slow:
- * - BatchMatMul of batched products (G > 1 matrices: attention's [b, H, p, dh] scores and mixes,
- *   and their gradients). wasm runs those through a scalar fallback at ~1 GFLOP/s; the loops run
- *   5–11x faster (measured on [96, 16, 64] × [96, 64, 16] and the like). Unbatched products keep
- *   wasm's XNNPACK path, and so do the cases the loops do not cover (both operands transposed,
- *   other dtypes, batch shapes of different ranks that broadcast other than as a whole). Batch
- *   axes that broadcast one against the other ([H, 1] against [H, 3]) run a product per matrix.
+ * - BatchMatMul. wasm runs batched products (G > 1 matrices: attention's [b, H, p, dh] scores and
+ *   mixes, and their gradients) through a scalar fallback at ~1 GFLOP/s; the loops run them 5–11x
+ *   faster (measured on [96, 16, 64] × [96, 64, 16] and the like). Single products run on the
+ *   loops too, as fast as XNNPACK's (both ~20 GFLOP/s on one core for [112, 768] × [768, 3072],
+ *   `npm run bench matmul`) but without its cache: XNNPACK keeps a packed copy of every B it has
+ *   multiplied (each weight matrix) for as long as B lives, a second copy of the model's weights
+ *   (about 500 MB of heap per worker on GPT-2 small, with the fragmentation it causes). XNNPACK
+ *   keeps a transposed A alone (the weight gradients of training, whose B is a fresh activation)
+ *   and the cases the loops do not cover (both operands transposed, other dtypes, batch shapes
+ *   of different ranks that broadcast other than as a whole). Batch axes that broadcast one
+ *   against the other ([H, 1] against [H, 3]) run a product per matrix.
  * - RowMoments: the mean and the mean square over the last axis in one read, for the LayerNorm
  *   statistics of the masked engine's per-head inputs ([b·p, R, d]), where Mean, Square and Mean
  *   again read the tensor three times.
@@ -22,10 +27,11 @@ interface HeapBackend {
   wasm: { asm: { memory: WebAssembly.Memory } };
   dataIdMap: { get(id: tf.DataId): { memoryOffset: number } };
   makeOutput(shape: number[], dtype: string): tf.TensorInfo;
+  disposeData(dataId: tf.DataId): boolean;
 }
 
 interface Loops {
-  /** (a, b, c, G, M, K, N, ag, ai, ak, bg, bk) */
+  /** (a, b, c, w, G, M, K, N, ag, ai, ak, bg, bk); w: K × 64 bytes of scratch */
   mm_nn(...args: number[]): void;
   /** (a, b, c, G, M, K, N, ag, ai, bg, bj) */
   mm_nt(...args: number[]): void;
@@ -60,6 +66,13 @@ const offset = (backend: HeapBackend, t: tf.TensorInfo) => backend.dataIdMap.get
 /** The batch size of a matrix operand's outer axes. */
 const batchOf = (shape: number[]) => shape.slice(0, -2).reduce((a, b) => a * b, 1);
 
+let xnnpackSingles = false;
+
+/** Sends single products back to XNNPACK (true) or keeps them on the loops: for `npm run bench matmul`. */
+export function singleProductsOnXnnpack(on: boolean): void {
+  xnnpackSingles = on;
+}
+
 function batchMatMul(original: tf.KernelFunc) {
   return (args: KernelArgs): tf.TensorInfo => {
     const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
@@ -84,7 +97,7 @@ function batchMatMul(original: tf.KernelFunc) {
     // A·Bᵀ with long rows (the backward pass's dy·Wᵀ, the unembedding against W_E): gemm_nt, even
     // for one matrix, where XNNPACK's transposed operand runs ~10x slower than its plain product
     const longRows = tb && !ta && K >= GEMM_NT_MIN_K;
-    if (G === 1 && !longRows) return fallback();
+    if (G === 1 && (ta || xnnpackSingles) && !longRows) return fallback();
     if (broadcast) {
       // batch axes of size 1 on one side repeat that side's matrix: one product per output matrix
       const out = backend.makeOutput([...broadcast.shape, M, N], 'float32');
@@ -93,7 +106,7 @@ function batchMatMul(original: tf.KernelFunc) {
         const [qa, qb, qc] = [pa + 4 * ia * M * K, pb + 4 * ib * K * N, pc + 4 * g * M * N];
         if (longRows) gemmNT(qa, K, qb, K, qc, N, M, N, K);
         else if (tb) loops!.mm_nt(qa, qb, qc, 1, M, K, N, 0, K, 0, K);
-        else loops!.mm_nn(qa, qb, qc, 1, M, K, N, 0, ta ? 1 : K, ta ? M : 1, 0, N);
+        else withPanel(backend, K, (w) => loops!.mm_nn(qa, qb, qc, w, 1, M, K, N, 0, ta ? 1 : K, ta ? M : 1, 0, N));
       });
       return out;
     }
@@ -103,9 +116,19 @@ function batchMatMul(original: tf.KernelFunc) {
     const bg = gb === 1 ? 0 : K * N;
     if (longRows) for (let g = 0; g < G; g++) gemmNT(pa + 4 * g * ag, K, pb + 4 * g * bg, K, pc + 4 * g * M * N, N, M, N, K);
     else if (tb) loops!.mm_nt(pa, pb, pc, G, M, K, N, ag, K, bg, K);
-    else loops!.mm_nn(pa, pb, pc, G, M, K, N, ag, ta ? 1 : K, ta ? M : 1, bg, N);
+    else withPanel(backend, K, (w) => loops!.mm_nn(pa, pb, pc, w, G, M, K, N, ag, ta ? 1 : K, ta ? M : 1, bg, N));
     return out;
   };
+}
+
+/** Runs f with the byte offset of K × 16 floats of scratch on the heap, for mm_nn's panels of B. */
+function withPanel(backend: HeapBackend, K: number, f: (w: number) => void): void {
+  const panel = backend.makeOutput([K * 16], 'float32');
+  try {
+    f(offset(backend, panel));
+  } finally {
+    backend.disposeData(panel.dataId);
+  }
 }
 
 /**

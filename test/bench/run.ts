@@ -1,6 +1,6 @@
 /**
  * `npm run bench [section ...]`: speed and memory ratios, each measured within one run on this
- * machine. Sections: runtime, patching, attribution, pipeline, interventions, live, families, sweep, scale, redis, acdc-prefix, wasm-threads, engines-families
+ * machine. Sections: runtime, patching, attribution, pipeline, interventions, live, families, sweep, scale, redis, acdc-prefix, wasm-threads, engines-families, matmul
  * (default: all).
  */
 import { initBackend } from '../../src/backend/index.js';
@@ -21,6 +21,7 @@ const sections: Record<string, (log: (line: string) => void) => Promise<void>> =
   redis: async (log) => (await import('./redis.bench.js')).benchRedis(log),
   'acdc-prefix': async (log) => (await import('./acdc-prefix.bench.js')).benchAcdcPrefix(log),
   'wasm-threads': async (log) => (await import('./scale.bench.js')).threadedSimd(log),
+  matmul: async (log) => (await import('./matmul.bench.js')).benchMatmul(log),
   'engines-families': async (log) => {
     const { benchFamilyPatching, benchFamilyAttribution } = await import('./engines-families.bench.js');
     await benchFamilyPatching(log);
