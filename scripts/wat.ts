@@ -23,7 +23,7 @@ export async function assembleWat(text: string, name: string, relaxed = false): 
 
 /**
  * The text with every `(f32x4.add X (f32x4.mul A B))` written `(f32x4.relaxed_madd A B X)`: one
- * fused multiply-add (a single rounding) where the CPU has one, twice the arithmetic per cycle.
+ * fused multiply-add (a single rounding) where the CPU has one: fewer instructions per product.
  */
 export function fuseMultiplyAdds(text: string): string {
   const head = '(f32x4.add ';

@@ -3,8 +3,8 @@ import { setFlagsFromString } from 'node:v8';
 
 /**
  * The SIMD loops' binary for this Node process: loops-fma.wasm, whose multiply-adds are fused
- * (relaxed SIMD's f32x4.relaxed_madd: one instruction and one rounding where the CPU has FMA,
- * about twice the matrix products per cycle), when the runtime runs it; loops.wasm otherwise, or
+ * (relaxed SIMD's f32x4.relaxed_madd: one instruction and one rounding where the CPU has FMA;
+ * GPT-2 small's products ran 1.3–1.45x faster), when the runtime runs it; loops.wasm otherwise, or
  * when CIRCUITRY_FMA=0. Node 20 has relaxed SIMD behind a V8 flag, set here at run time before the
  * module compiles (later Node versions ship it). Every worker of a pool loads the same binary, so
  * the worker count never changes a number; the fused build's numbers differ from the plain one's
