@@ -251,17 +251,20 @@ describe('kernels on the SIMD loops (src/backend/simd.ts)', () => {
   });
 
   it('loads the fused build where the runtime runs relaxed SIMD, the plain one with CIRCUITRY_FMA=0', () => {
-    const fused = simdLoopsCode();
-    // Node 20 runs it behind a V8 flag that simdLoopsCode sets; later versions ship it
-    expect(fused.fused).toBe(true);
-    expect(Buffer.from(fused.code).equals(readFileSync(WAT_SOURCES[0].fused))).toBe(true);
-    process.env.CIRCUITRY_FMA = '0';
+    const given = process.env.CIRCUITRY_FMA;
     try {
+      delete process.env.CIRCUITRY_FMA;
+      const fused = simdLoopsCode();
+      // Node 20 runs it behind a V8 flag that simdLoopsCode sets; later versions ship it
+      expect(fused.fused).toBe(true);
+      expect(Buffer.from(fused.code).equals(readFileSync(WAT_SOURCES[0].fused))).toBe(true);
+      process.env.CIRCUITRY_FMA = '0';
       const plain = simdLoopsCode();
       expect(plain.fused).toBe(false);
       expect(Buffer.from(plain.code).equals(readFileSync(WAT_SOURCES[0].wasm))).toBe(true);
     } finally {
-      delete process.env.CIRCUITRY_FMA;
+      if (given === undefined) delete process.env.CIRCUITRY_FMA;
+      else process.env.CIRCUITRY_FMA = given;
     }
   });
 
