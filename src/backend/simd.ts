@@ -102,12 +102,14 @@ function batchMatMul(original: tf.KernelFunc) {
       // batch axes of size 1 on one side repeat that side's matrix: one product per output matrix
       const out = backend.makeOutput([...broadcast.shape, M, N], 'float32');
       const [pa, pb, pc] = [offset(backend, a), offset(backend, b), offset(backend, out)];
-      broadcast.pairs.forEach(([ia, ib], g) => {
-        const [qa, qb, qc] = [pa + 4 * ia * M * K, pb + 4 * ib * K * N, pc + 4 * g * M * N];
-        if (longRows) gemmNT(qa, K, qb, K, qc, N, M, N, K);
-        else if (tb) loops!.mm_nt(qa, qb, qc, 1, M, K, N, 0, K, 0, K);
-        else withPanel(backend, K, (w) => loops!.mm_nn(qa, qb, qc, w, 1, M, K, N, 0, ta ? 1 : K, ta ? M : 1, 0, N));
-      });
+      withPanel(backend, K, (w) =>
+        broadcast.pairs.forEach(([ia, ib], g) => {
+          const [qa, qb, qc] = [pa + 4 * ia * M * K, pb + 4 * ib * K * N, pc + 4 * g * M * N];
+          if (longRows) gemmNT(qa, K, qb, K, qc, N, M, N, K);
+          else if (tb) loops!.mm_nt(qa, qb, qc, 1, M, K, N, 0, K, 0, K);
+          else loops!.mm_nn(qa, qb, qc, w, 1, M, K, N, 0, ta ? 1 : K, ta ? M : 1, 0, N);
+        }),
+      );
       return out;
     }
     const out = backend.makeOutput([...big.shape.slice(0, -2), M, N], 'float32');

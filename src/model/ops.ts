@@ -15,9 +15,9 @@ function swapLast(x: tf.Tensor): tf.Tensor {
 }
 
 /**
- * a @ b with one leading batch dim at most. A batch of one runs as a 2-D product. On wasm with the SIMD loops (backend/simd.ts) a batch runs as one batched product: 1.4–4x
- * faster than a loop of 2-D products for heads × tokens ([12, 128, 768] × [12, 768, 64]: 12 ms
- * against 49 ms), whose unstacking, per-slice packing and stacking cost more than the products.
+ * a @ b with one leading batch dim at most. A batch of one runs as a 2-D product. On wasm with
+ * the SIMD loops (backend/simd.ts) a batch runs as one batched product: 1.4–4x faster than a
+ * loop of 2-D products for heads × tokens ([12, 128, 768] × [12, 768, 64]: 12 ms against 49 ms), whose unstacking, per-slice packing and stacking cost more than the products.
  * Without them wasm's BatchMatMul is a scalar fallback (~15x slower than its 2-D product), so small
  * batches run as that loop; large batches of tiny matrices (attention scores) stay batched.
  */
