@@ -76,6 +76,20 @@ for (const family of FAMILIES) {
       tf.dispose([a, b, c, lastA]);
     });
 
+    it('a vocabulary subset gives those tokens\' logits, in its order', () => {
+      const V = m.model.cfg.dVocab;
+      const ids = [V - 1, 3, 0, Math.floor(V / 2)];
+      const subset = m.model.vocabularySubset(ids)!;
+      const full = m.model.forward(m.clean.slice(0, 3), { lastPositionOnly: true });
+      const some = m.model.forward(m.clean.slice(0, 3), { lastPositionOnly: true, vocabulary: subset });
+      expect(some.shape).toEqual([3, 1, ids.length]);
+      const want = tf.gather(full, tf.tensor1d(ids, 'int32'), 2);
+      expect(maxAbsDiff(some.dataSync(), want.dataSync())).toBeLessThan(2e-5);
+      tf.dispose([full, some, want]);
+      subset.dispose();
+      expect(() => m.model.vocabularySubset([V])).toThrow(`token ${V} is outside the vocabulary [0, ${V - 1}]`);
+    });
+
     it('per-head residual inputs (headInputs, one row per head or three) give the same logits', () => {
       const { nHeads: H, dModel: d } = m.model.cfg;
       const prompts = m.clean.slice(0, 3);

@@ -4,6 +4,7 @@ import { initBackend } from '../src/backend/index.js';
 import { CircuitGraph } from '../src/graph/graph.js';
 import { Patcher } from '../src/patching/patcher.js';
 import { PatchingEngine, type RunCache } from '../src/patching/engine.js';
+import { setComplementMix } from '../src/patching/buffered.js';
 import type { Transformer } from '../src/model/transformer.js';
 import { TINY, readJson, maxAbsDiff } from './helpers/fixtures.js';
 import { loadTinyData, loadTinyModel } from './helpers/tiny.js';
@@ -92,6 +93,27 @@ describe('masked edge forward on tiny-gpt2', () => {
         expect(sparse.shape).toEqual(dense.shape);
         expect(maxAbsDiff(sparse.dataSync(), dense.dataSync())).toBeLessThan(1e-5);
         tf.dispose([sparse, dense]);
+      }
+    });
+  });
+
+  it('the sparse pass with last-position logits (its last block at the last query only) equals the full pass there', () => {
+    // the picks patch the last block's q, k, v and MLP inputs and the logits, from sources below it and in it
+    const picks = [['a0.h2->a1.h0<q>', 'a1.h1->logits'], ['a1.h2->m1', 'input->a1.h3<k>'], ['a0.h1->a1.h1<q>', 'a0.h1->a1.h1<v>', 'm1->logits'], ['input->a1.h0<q>']];
+    const masks = picks.map((names) => {
+      const m = patcher.fullMask();
+      for (const n of names) m[graph.edge(n).index] = 0.25;
+      return m;
+    });
+    patcher.forEachChunk(({ run, patch }) => {
+      for (const start of [0, 1]) {
+        const trimmed = patcher.engine.maskedForward({ run, patch, masks, startAtLayer: start });
+        const full = patcher.engine.maskedForward({ run, patch, masks, startAtLayer: start, allPositions: true });
+        const [KB, p, V] = full.shape;
+        expect(trimmed.shape).toEqual([KB, 1, V]);
+        const last = tf.slice(full, [0, p - 1, 0], [KB, 1, V]);
+        expect(maxAbsDiff(trimmed.dataSync(), last.dataSync())).toBeLessThan(1e-5);
+        tf.dispose([trimmed, full, last]);
       }
     });
   });
@@ -192,20 +214,33 @@ describe('the buffered dense pass equals the tensor one', () => {
       for (const e of graph.edges) if (k === 0 || graph.destinations[Math.floor(e.index / graph.nSrc)].layer >= 1) m[e.index] = ((e.index * 37 + k * 11) % 100) / 100;
       return m;
     });
-    patcher.forEachChunk(({ run, patch }) => {
-      for (const start of [0, 1]) {
-        const group = masks.filter((m) => patcher.engine.firstPatchedLayer(m) >= start);
-        for (const allPositions of [true, false]) {
-          const args = () => ({ run, patch, masks: tf.tensor3d(Float32Array.from(group.flatMap((m) => [...m])), [group.length, graph.nDst, graph.nSrc]), startAtLayer: start, allPositions });
-          const buffered = tf.tidy(() => patcher.engine.maskedForward(args()));
-          const tensors = underTape(() => patcher.engine.maskedForward(args()));
-          expect(buffered.shape).toEqual(tensors.shape);
-          expect(buffered.shape[0]).toBe(3 * group.length);
-          expect(maxAbsDiff(buffered.dataSync(), tensors.dataSync())).toBeLessThan(1e-5);
-          tf.dispose([buffered, tensors]);
-        }
+    // a circuit as ACDC's prune sees it above layer 0: every edge patched but a few kept (one at
+    // half strength); layer 0 unpatched, so that the pass may start at layer 1
+    const circuit = new Float32Array(graph.denseSize);
+    graph.edges.filter((_, i) => i % 9 === 4).forEach((e, i) => (circuit[e.index] = i % 5 === 0 ? 0.5 : 1));
+    for (const e of graph.edges) if (graph.destinations[Math.floor(e.index / graph.nSrc)].layer === 0) circuit[e.index] = 1;
+    masks.push(circuit);
+    for (const mode of ['never', 'always', 'auto'] as const) {
+      const before = setComplementMix(mode);
+      try {
+        patcher.forEachChunk(({ run, patch }) => {
+          for (const start of [0, 1]) {
+            const group = masks.filter((m) => patcher.engine.firstPatchedLayer(m) >= start);
+            for (const allPositions of [true, false]) {
+              const args = () => ({ run, patch, masks: tf.tensor3d(Float32Array.from(group.flatMap((m) => [...m])), [group.length, graph.nDst, graph.nSrc]), startAtLayer: start, allPositions });
+              const buffered = tf.tidy(() => patcher.engine.maskedForward(args()));
+              const tensors = underTape(() => patcher.engine.maskedForward(args()));
+              expect(buffered.shape).toEqual(tensors.shape);
+              expect(buffered.shape[0]).toBe(3 * group.length);
+              expect(maxAbsDiff(buffered.dataSync(), tensors.dataSync()), `${mode}, from layer ${start}`).toBeLessThan(1e-5);
+              tf.dispose([buffered, tensors]);
+            }
+          }
+        });
+      } finally {
+        setComplementMix(before);
       }
-    });
+    }
     patcher.dispose();
     model.dispose();
   });

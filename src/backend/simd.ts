@@ -275,6 +275,27 @@ export function registerSimdKernels(code?: Uint8Array<ArrayBuffer>): void {
  * then transposed to receivers-first; here the growth is in place and the product comes out
  * receivers-first with the base added. Not differentiable: for passes without a gradient tape.
  */
+/**
+ * Rows [r0, r0 + R) of `out` ([≥ r0 + R, K, J]) for copies k ∈ [k0, k1): out[r0 + r, k] =
+ * (r < based ? base[k] : 0) + Σ_s coef[k, r, s] · rows[firstRow(k) + s], coef [K, R, S], `rows`
+ * a tensor of rows of J, base [K, J]. Sums run in s order.
+ */
+export function mixRows(out: tf.TensorInfo, r0: number, coef: tf.Tensor, rows: { tensor: tf.Tensor; firstRow: (k: number) => number }, base?: tf.Tensor, based = base ? coef.shape[1]! : 0, [k0, k1] = [0, coef.shape[0]!]): void {
+  const [K, R, S] = coef.shape as [number, number, number];
+  const J = rows.tensor.shape[rows.tensor.rank - 1]!;
+  const [outRows, outK, outJ] = out.shape;
+  const inside = (k: number) => rows.firstRow(k) >= 0 && (rows.firstRow(k) + S) * J <= rows.tensor.size;
+  if (coef.rank !== 3 || outK !== K || outJ !== J || r0 + R > outRows || k0 < 0 || k1 > K || !inside(k0) || !inside(k1 - 1)) {
+    throw new Error(`mixRows: coefficients [${coef.shape}] over rows of [${rows.tensor.shape}] into rows ${r0}… of [${out.shape}], copies [${k0}, ${k1})`);
+  }
+  if (base && base.size !== K * J) throw new Error(`mixRows: a base of ${base.size} floats, expected ${K} × ${J}`);
+  const backend = tf.backend() as unknown as HeapBackend;
+  const [pa, pb, pc, pbase] = [offset(backend, coef), offset(backend, rows.tensor), offset(backend, out), base ? offset(backend, base) : 0];
+  for (let k = k0; k < k1; k++) {
+    loops!.mix(pa + 4 * k * R * S, S, pb + 4 * rows.firstRow(k) * J, J, pc + 4 * (r0 * K + k) * J, K * J, pbase + 4 * k * J, R, S, J, base ? based : 0);
+  }
+}
+
 export class RowBuffer {
   readonly tensor: tf.Tensor;
   private rows = 0;
@@ -324,16 +345,10 @@ export class RowBuffer {
    * coef [K, R, s1 − s0]; base [K, J] (or absent: zeros).
    */
   mix(coef: tf.Tensor, s0: number, s1: number, base?: tf.Tensor, based = base ? coef.shape[1]! : 0): tf.Tensor {
-    const { K, J } = this;
-    const [kc, R, S] = coef.shape as [number, number, number];
-    if (kc !== K || S !== s1 - s0 || s1 > this.rows || s0 < 0) throw new Error(`RowBuffer.mix: coefficients [${coef.shape}] for rows [${s0}, ${s1}) of ${this.rows} in ${K} copies`);
-    if (base && base.size !== K * J) throw new Error(`RowBuffer.mix: a base of ${base.size} floats, expected ${K} × ${J}`);
+    if (s1 > this.rows || s0 < 0 || coef.shape[2] !== s1 - s0) throw new Error(`RowBuffer.mix: coefficients [${coef.shape}] for rows [${s0}, ${s1}) of ${this.rows} in ${this.K} copies`);
     const backend = tf.backend() as unknown as HeapBackend;
-    const out = backend.makeOutput([R, K, J], 'float32');
-    const [pa, pb, pc, pbase] = [offset(backend, coef), offset(backend, this.tensor), offset(backend, out), base ? offset(backend, base) : 0];
-    for (let k = 0; k < K; k++) {
-      loops!.mix(pa + 4 * k * R * S, S, pb + 4 * (k * this.capacity + s0) * J, J, pc + 4 * k * J, K * J, pbase + 4 * k * J, R, S, J, base ? based : 0);
-    }
+    const out = backend.makeOutput([coef.shape[1]!, this.K, this.J], 'float32');
+    mixRows(out, 0, coef, { tensor: this.tensor, firstRow: (k) => k * this.capacity + s0 }, base, based);
     return tf.engine().makeTensorFromTensorInfo(out);
   }
 

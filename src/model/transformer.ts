@@ -35,6 +35,12 @@ export interface ForwardOptions {
    */
   readonly lastQueryOnly?: boolean;
   /**
+   * Unembed only these tokens (Transformer.vocabularySubset): logits [b, p, n] in the subset's
+   * order. A metric that reads a few tokens' logits (logit difference) then skips the rest of the
+   * vocabulary's product, most of a late-starting patched pass on GPT-2's 50,257 tokens.
+   */
+  readonly vocabulary?: VocabularySubset;
+  /**
    * Per-head residual inputs for layer l's attention instead of the shared stream, or nothing to
    * keep the shared stream. The block applies LN1 and each head's projection; hook_{q,k,v}_input
    * are not run. The patching engine's dense pass builds these inputs in this layout directly.
@@ -226,6 +232,17 @@ export class Transformer {
     const tied = weights.unembed === undefined;
     if (!this.trainable) this.wU = tied ? new RowsWeight(this.wte, false) : new RowsWeight(tf.keep(host(weights.unembed!)), true);
     else if (!tied) this.wU = new Weight(tf.tidy(() => tf.transpose(host(weights.unembed!))), true);
+  }
+
+  /**
+   * The unembedding's rows of `ids` (in that order), for ForwardOptions.vocabulary; undefined for
+   * a trainable model, whose unembedding changes. The caller disposes it.
+   */
+  vocabularySubset(ids: readonly number[]): VocabularySubset | undefined {
+    if (this.trainable || !(this.wU instanceof RowsWeight)) return undefined;
+    for (const id of ids) if (!Number.isInteger(id) || id < 0 || id >= this.cfg.dVocab) throw new CircuitryError(`token ${id} is outside the vocabulary [0, ${this.cfg.dVocab - 1}]`);
+    const rows = this.wU.rows;
+    return new VocabularySubset(ids, tf.tidy(() => tf.gather(rows, tf.tensor1d(ids as number[], 'int32')) as tf.Tensor2D));
   }
 
   /** W_U of an untied model as lm_head's rows [V, d] (a tensor the caller disposes). */
@@ -629,9 +646,16 @@ export class Transformer {
     const flat = tf.reshape(normed, [b * p, cfg.dModel]);
     // A trainable tied model must read the live embedding matrix, not the frozen copy.
     const wU = this.wU;
-    const raw = wU instanceof RowsWeight ? wU.product(flat as tf.Tensor2D) : wU ? linear(flat, wU) : matmul(flat, tf.transpose(this.wte));
+    const subset = opts.vocabulary;
+    const raw = subset
+      ? tf.matMul(flat, subset.rows, false, true)
+      : wU instanceof RowsWeight
+        ? wU.product(flat as tf.Tensor2D)
+        : wU
+          ? linear(flat, wU)
+          : matmul(flat, tf.transpose(this.wte));
     const logits = cfg.finalSoftCap === null ? raw : softCap(raw, cfg.finalSoftCap);
-    return tf.reshape(logits, [b, p, cfg.dVocab]);
+    return tf.reshape(logits, [b, p, subset ? subset.ids.length : cfg.dVocab]);
   }
 
   private norm(x: tf.Tensor, n: NormParams | undefined): tf.Tensor {
@@ -803,6 +827,18 @@ export class Transformer {
     }
     const out = tf.reshape(addBias(linear(tf.reshape(post, [b * p, dm]), L.wOut!), L.bOut), [b, p, d]);
     return L.postMlp ? this.norm(out, L.postMlp) : out;
+  }
+}
+
+/** Some tokens' unembedding rows [n, d] (Transformer.vocabularySubset). */
+export class VocabularySubset {
+  constructor(
+    readonly ids: readonly number[],
+    readonly rows: tf.Tensor2D,
+  ) {}
+
+  dispose(): void {
+    this.rows.dispose();
   }
 }
 

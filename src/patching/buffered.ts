@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
-import { type HeadInputs, type Transformer, atEveryPosition } from '../model/transformer.js';
+import { type HeadInputs, type Transformer, type VocabularySubset, atEveryPosition } from '../model/transformer.js';
 import type { HookFn, HookName } from '../model/hooks.js';
-import { RowBuffer } from '../backend/simd.js';
+import { RowBuffer, mixRows } from '../backend/simd.js';
 import type { GraphBinding } from './binding.js';
 import { stackCopies } from './stacked.js';
 import type { PassObserver } from './engine.js';
@@ -17,8 +17,23 @@ export interface BufferedPassArgs {
   readonly masks: tf.Tensor3D; // [K, nDst, nSrc]
   readonly start: number;
   readonly allPositions: boolean;
+  readonly vocabulary?: VocabularySubset;
   /** Sees each source's output and each layer's residual input (one mask, from layer 0: a base run). */
   readonly observe?: PassObserver;
+}
+
+/**
+ * How a layer's receivers sum their sources: 'auto' takes the complement (below) where it costs
+ * less; tests force either side.
+ */
+export type ComplementMix = 'auto' | 'always' | 'never';
+let complementMix: ComplementMix = 'auto';
+
+/** Sets when the buffered pass sums a layer's inputs as a complement (for tests); returns the previous setting. */
+export function setComplementMix(mode: ComplementMix): ComplementMix {
+  const before = complementMix;
+  complementMix = mode;
+  return before;
 }
 
 /**
@@ -28,6 +43,12 @@ export interface BufferedPassArgs {
  * out of one `mix` of its rows, head-major with the residual added (HeadInputs.headMajor). Same
  * edge semantics and results as the engine's tensor path, which autodiff needs; measured on
  * GPT-2 small's shape, it drops the per-layer concatenation, transpose and residual add.
+ *
+ * A circuit's mask patches most edges (m = 0) and keeps few (ACDC's prune, a circuit's
+ * evaluation). Then a layer's receivers take the complement: Σ_u (1 − m_u) x_u =
+ * Σ_u x_u − Σ_{u kept} m_u x_u, a running total of every difference row (one pass over each row)
+ * less the few kept sources, instead of every receiver summing every source: the sum that
+ * dominated ACDC's passes on GPT-2 small's shape.
  */
 export function bufferedMaskedForward(a: BufferedPassArgs): tf.Tensor {
   const { model, binding, masks, start, observe } = a;
@@ -47,6 +68,73 @@ export function bufferedMaskedForward(a: BufferedPassArgs): tf.Tensor {
   };
   const patch = tf.reshape(a.patch, [graph.nSrc, bpd]);
   const buffer = new RowBuffer(K, graph.nSrc, bpd);
+  // the complement's running total Σ_u x_u over rows [0, totalUpTo): [K, B·p·d], kept across blocks
+  const hostMasks = complementMix === 'never' ? undefined : masks.dataSync();
+  let total: tf.Tensor | undefined;
+  let totalUpTo = 0;
+  const totalTo = (n: number): tf.Tensor => {
+    if (n > totalUpTo || !total) {
+      const part = tf.reshape(buffer.mix(tf.ones([K, 1, n - totalUpTo]), totalUpTo, n), [K, bpd]);
+      const next = tf.keep(total ? tf.add(total, part) : part);
+      total?.dispose();
+      total = next;
+      totalUpTo = n;
+    }
+    return total;
+  };
+  /**
+   * The receiver inputs of runs of destination rows over sources [0, n), [Σ count, K, B·p·d],
+   * with `base` added to the first run's rows. Each run sums its sources directly or, where that
+   * reads more rows, as the complement.
+   */
+  const mixLayer = (runs: readonly (readonly [number, number])[], n: number, base: tf.Tensor): tf.Tensor => {
+    const R = runs.reduce((t, [, count]) => t + count, 0);
+    const backend = tf.backend() as unknown as { makeOutput(shape: number[], dtype: string): tf.TensorInfo };
+    const out = backend.makeOutput([R, K, bpd], 'float32');
+    const whole = { tensor: buffer.tensor, firstRow: (k: number) => k * graph.nSrc };
+    let r0 = 0;
+    runs.forEach(([row, count], i) => {
+      const kept = hostMasks && n > 0 ? keptSources(row, count, n) : undefined;
+      // directly, each receiver reads n rows; as the complement, only the kept ones (and the total, once a layer)
+      if (!kept || (complementMix === 'auto' && 3 * kept.length > n)) {
+        mixRows(out, r0, coefRows([[row, count]], 0, n), whole, i === 0 ? base : undefined);
+      } else {
+        const coef = new Float32Array(K * count * kept.length);
+        for (let k = 0; k < K; k++) {
+          for (let r = 0; r < count; r++) {
+            const at = (k * graph.nDst + row + r) * graph.nSrc;
+            kept.forEach((u, j) => (coef[(k * count + r) * kept.length + j] = -hostMasks![at + u]));
+          }
+        }
+        const T = totalTo(n);
+        const c = tf.tensor3d(coef, [K, count, kept.length]);
+        const withBase = i === 0 ? tf.add(T, tf.reshape(base, [K, bpd])) : T;
+        const flat = tf.reshape(buffer.tensor, [K * graph.nSrc, bpd]);
+        // the kept rows gathered one copy at a time (a transient of |kept| rows, not K times that)
+        for (let k = 0; k < K; k++) {
+          tf.tidy(() => {
+            const rows = kept.length > 0 ? tf.gather(flat, tf.tensor1d(kept.map((u) => k * graph.nSrc + u), 'int32')) : tf.zeros([1, bpd]);
+            mixRows(out, r0, c, { tensor: rows, firstRow: () => 0 }, withBase, count, [k, k + 1]);
+          });
+        }
+      }
+      r0 += count;
+    });
+    return tf.engine().makeTensorFromTensorInfo(out);
+  };
+  /** Sources below n that some copy keeps (m ≠ 0) into destination rows [row, row + count), ascending. */
+  const keptSources = (row: number, count: number, n: number): number[] => {
+    const kept = new Uint8Array(n);
+    for (let k = 0; k < K; k++) {
+      for (let dst = row; dst < row + count; dst++) {
+        const at = (k * graph.nDst + dst) * graph.nSrc;
+        for (let u = 0; u < n; u++) if (hostMasks![at + u] !== 0) kept[u] = 1;
+      }
+    }
+    const out: number[] = [];
+    kept.forEach((v, u) => v && out.push(u));
+    return out;
+  };
   const addSources = (current: tf.Tensor /* [K, n, B·p·d] */, at: number) => {
     if (at !== buffer.length) throw new Error(`masked forward: source ${at} arrived after ${buffer.length} sources (the forward pass must run heads before their MLP)`);
     buffer.appendDifference(patch, at, current, 0, current.shape[1]!);
@@ -100,7 +188,8 @@ export function bufferedMaskedForward(a: BufferedPassArgs): tf.Tensor {
     const riders = [r.mlp, l === L - 1 ? binding.logitsRow : -1].filter((row) => row >= 0);
     const heads = G * H;
     // [heads + riders, K, B·p·d]; the residual goes onto the heads' rows only
-    const mixed = buffer.mix(coefRows([[r.heads, heads], ...riders.map((row) => [row, 1] as const)], 0, r.srcBefore), 0, r.srcBefore, resid, heads);
+    const runs = [[r.heads, heads] as const, ...riders.map((row) => [row, 1] as const)];
+    const mixed = mixLayer(runs, r.srcBefore, resid);
     riders.forEach((row, i) => early.set(row, { delta: tf.reshape(tf.slice(mixed, [heads + i, 0, 0], [1, K, bpd]), [K, bpd]), upTo: r.srcBefore }));
     // the riders' rows come along; the model reads the first H·G
     return { rows: tf.reshape(mixed, [heads + riders.length, K * B * p, d]), perHead: G, headMajor: true };
@@ -108,8 +197,9 @@ export function bufferedMaskedForward(a: BufferedPassArgs): tf.Tensor {
   const tokens = K === 1 ? a.tokens : tf.tile(a.tokens, [K, 1]);
   const residual = start > 0 ? stackCopies(a.residPre[start], K) : undefined;
   try {
-    return model.forward(tokens as tf.Tensor2D, { hooks, headInputs, useAttnResult: true, startAtLayer: start, residual, lastPositionOnly: trim, lastQueryOnly: trim });
+    return model.forward(tokens as tf.Tensor2D, { hooks, headInputs, useAttnResult: true, startAtLayer: start, residual, lastPositionOnly: trim, lastQueryOnly: trim, vocabulary: a.vocabulary });
   } finally {
     buffer.dispose();
+    total?.dispose();
   }
 }

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { type HeadInputs, type Transformer, atEveryPosition } from '../model/transformer.js';
+import { type HeadInputs, type Transformer, type VocabularySubset, atEveryPosition } from '../model/transformer.js';
 import type { HookFn, HookName } from '../model/hooks.js';
 import { bmm } from '../model/ops.js';
 import type { CircuitGraph } from '../graph/graph.js';
@@ -68,6 +68,8 @@ export interface MaskedForwardArgs {
   readonly startAtLayer?: number;
   /** Logits at every position ([K·B, p, V]); by default only the last, which metrics read ([K·B, 1, V]). */
   readonly allPositions?: boolean;
+  /** Logits of these tokens only ([…, n] in their order): for a metric that reads no others. */
+  readonly vocabulary?: VocabularySubset;
   /**
    * Receives what a one-mask pass computes (cacheMaskedRun): each source block's output as it is
    * produced ([n, B, p, d], in source order) and each layer's residual stream before its block.
@@ -203,7 +205,7 @@ export class PatchingEngine {
           K: host.length,
           start: args.startAtLayer ?? 0,
           dims: { L, H, d },
-          forward: (tokens, hooks, startAtLayer, residual) => this.model.forward(tokens, { hooks, startAtLayer, residual, lastPositionOnly: !args.allPositions }),
+          forward: (tokens, hooks, startAtLayer, residual) => this.model.forward(tokens, { hooks, startAtLayer, residual, lastPositionOnly: !args.allPositions, lastQueryOnly: !args.allPositions, vocabulary: args.vocabulary }),
           project: (l, which, heads, x) => this.model.headInputProjection(l, which, heads, x),
         });
       }
@@ -224,6 +226,7 @@ export class PatchingEngine {
         masks: masks as tf.Tensor3D,
         start: args.startAtLayer ?? 0,
         allPositions: args.allPositions === true,
+        vocabulary: args.vocabulary,
         ...(args.observe ? { observe: args.observe } : {}),
       });
     }
@@ -407,6 +410,7 @@ export class PatchingEngine {
         residual,
         lastPositionOnly: trim,
         lastQueryOnly: trim,
+        vocabulary: args.vocabulary,
       });
     } finally {
       tf.dispose([diffs!, ...pending].filter(Boolean));

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { Transformer } from '../model/transformer.js';
+import type { Transformer, VocabularySubset } from '../model/transformer.js';
 import type { CircuitGraph } from '../graph/graph.js';
 import { type MetricName, MetricTargets, lastLogits, metricMean, metricPerCopy } from '../metrics/index.js';
 import { PatchingEngine, type RunCache } from './engine.js';
@@ -83,6 +83,8 @@ interface Chunk {
   readonly clean: RunCache;
   readonly corrupted: RunCache;
   readonly targets: MetricTargets;
+  /** The targets over the patcher's vocabulary subset (logit difference reads no other logits). */
+  readonly subsetTargets?: MetricTargets;
   patch: tf.Tensor; // [nSrc, B, p, d]
   /** The run under the base mask (setBaseMask), built on first use. */
   base?: RunCache;
@@ -113,6 +115,8 @@ export class Patcher implements MaskEvaluator {
   basePasses = 0;
   private readonly chunks: Chunk[];
   private base: { mask: Float32Array; key: string } | undefined;
+  /** The answer and wrong tokens, unembedded alone in patched passes (logit difference only). */
+  private readonly vocabulary: VocabularySubset | undefined;
 
   constructor(model: Transformer, graph: CircuitGraph, data: PairData, opts: PatcherOptions) {
     const n = data.clean.length;
@@ -134,6 +138,13 @@ export class Patcher implements MaskEvaluator {
     this.stackBudget = opts.stackBudget ?? DEFAULT_STACK_BUDGET;
     this.maxRows = opts.maxRows ?? DEFAULT_MAX_ROWS;
     const bs = effectiveBatchSize(opts.batchSize, n);
+    // logit difference reads the answer and wrong tokens' logits alone: the patched passes unembed
+    // only those (the unpatched runs keep the whole vocabulary, for KL and for readers of their logits)
+    const targetTokens = [...new Set([...data.answers, ...data.wrongs].flat())].sort((a, b) => a - b);
+    const valid = targetTokens.every((t) => Number.isInteger(t) && t >= 0 && t < model.cfg.dVocab); // (else MetricTargets says which)
+    this.vocabulary = this.metric === 'logit-diff' && valid && targetTokens.length <= model.cfg.dVocab / 8 ? model.vocabularySubset(targetTokens) : undefined;
+    const position = new Map(targetTokens.map((t, i) => [t, i]));
+    const inSubset = (sets: PairData['answers']) => sets.map((set) => set.map((t) => position.get(t)!));
     this.chunks = [];
     for (let i = 0; i < n; i += bs) {
       const cache = (rows: PairData['clean']) => {
@@ -149,7 +160,8 @@ export class Patcher implements MaskEvaluator {
       const cleanLast = tf.tidy(() => lastLogits(clean.logits));
       const targets = new MetricTargets(data.answers.slice(i, i + bs), data.wrongs.slice(i, i + bs), model.cfg.dVocab, cleanLast);
       cleanLast.dispose();
-      this.chunks.push({ size: clean.batch, clean, corrupted, targets, patch: tf.keep(tf.zeros([0])) });
+      const subsetTargets = this.vocabulary ? new MetricTargets(inSubset(data.answers.slice(i, i + bs)), inSubset(data.wrongs.slice(i, i + bs)), targetTokens.length) : undefined;
+      this.chunks.push({ size: clean.batch, clean, corrupted, targets, ...(subsetTargets ? { subsetTargets } : {}), patch: tf.keep(tf.zeros([0])) });
     }
     this.batchSize = bs;
     this.setPatchValues();
@@ -280,8 +292,9 @@ export class Patcher implements MaskEvaluator {
         while (i < order.length && group.length < stack && key(order[i]) === first) group.push(order[i++]);
         const run = fromBase ? this.baseRun(chunk) : this.runOf(chunk);
         const values = tf.tidy(() => {
-          const logits = this.engine.maskedForward({ run, patch: chunk.patch, masks: group.map((g) => masks[g]), startAtLayer: start });
-          return metricPerCopy(this.metric, logits, chunk.targets);
+          const vocabulary = this.vocabulary;
+          const logits = this.engine.maskedForward({ run, patch: chunk.patch, masks: group.map((g) => masks[g]), startAtLayer: start, vocabulary });
+          return metricPerCopy(this.metric, logits, vocabulary ? chunk.subsetTargets! : chunk.targets);
         });
         const v = values.dataSync();
         values.dispose();
@@ -347,8 +360,10 @@ export class Patcher implements MaskEvaluator {
       c.clean.dispose();
       c.corrupted.dispose();
       c.targets.dispose();
+      c.subsetTargets?.dispose();
       c.patch.dispose();
     }
+    this.vocabulary?.dispose();
     this.engine.dispose();
   }
 

@@ -4,6 +4,7 @@ import { bmm } from '../model/ops.js';
 import type { CircuitGraph } from '../graph/graph.js';
 import type { GraphBinding } from './binding.js';
 import { stackCopies } from './stacked.js';
+import { atEveryPosition } from '../model/transformer.js';
 
 /**
  * The masked forward for masks that patch few edges (single-edge sweeps, path patching, the
@@ -12,7 +13,9 @@ import { stackCopies } from './stacked.js';
  * but the sum runs over the patched entries only, so the pass pays for them alone: q/k/v inputs
  * are split only at layers with a patched head input, per-head outputs are taken only where a
  * patched edge starts at or above the first patched layer, and every other layer runs the plain
- * fused forward.
+ * fused forward. With last-position logits (`lastQueryOnly`) the last block works at the last
+ * query only: its sources' differences are taken there, and its destinations read their deltas
+ * there (every other position of them reaches nothing the logits read).
  */
 
 /** One patched mask entry: copy k, destination row, source, coefficient 1 − m. */
@@ -55,6 +58,7 @@ export interface SparseArgs {
   readonly K: number;
   readonly start: number;
   readonly dims: { L: number; H: number; d: number };
+  /** The model's forward from layer `start`; with `lastQueryOnly`, the last block at the last query only. */
   readonly forward: (tokens: tf.Tensor2D, hooks: Map<HookName, HookFn>, start: number, residual: tf.Tensor | undefined) => tf.Tensor;
   /** The model's q/k/v of heads[t] from residual x[t]: [T, n, d] → [T, n, d_head]. */
   readonly project: (l: number, which: 'q' | 'k' | 'v', heads: readonly number[], x: tf.Tensor) => tf.Tensor;
@@ -89,7 +93,9 @@ export function sparseMaskedForward(a: SparseArgs): tf.Tensor {
     hooks.set(hook, (act) => {
       for (const u of us) {
         const s = graph.sources[u];
-        const current = s.kind === 'head' ? tf.slice(act, [0, 0, s.head, 0], [K * B, p, 1, d]) : act;
+        // a trimmed last block's sources: right at the last position, where alone they are read
+        const full = atEveryPosition(act, p);
+        const current = s.kind === 'head' ? tf.slice(full, [0, 0, s.head, 0], [K * B, p, 1, d]) : full;
         diff.set(u, tf.keep(tf.sub(column(a.patch, u), tf.reshape(current, [K, bpd, 1]))));
       }
     });
@@ -115,6 +121,12 @@ export function sparseMaskedForward(a: SparseArgs): tf.Tensor {
   // a destination group's delta, rows [row, row + R) of every copy → [K, B·p, R, d]
   const groupDelta = (row: number, R: number, group: readonly Entry[]) =>
     tf.transpose(tf.reshape(columnSums(group, K * R, (e) => e.k * R + (e.dst - row)), [B * p, d, K, R]), [2, 0, 3, 1]);
+  // a destination's delta [K·B, p, d] added to its activation, at the last position only where
+  // the last block is trimmed
+  const addDelta = (act: tf.Tensor, delta: () => tf.Tensor) => {
+    const full = tf.reshape(delta(), [K * B, p, d]);
+    return tf.add(act, act.shape[1] === p ? full : tf.slice(full, [0, p - 1, 0], [K * B, 1, d]));
+  };
   // A layer whose patched head inputs are few keeps its fused q/k/v projection: the patched
   // inputs (copy k, head input row) are recomputed on their own, LN1(resid_k + delta) · W_h,
   // and written over those heads' q, k or v.
@@ -139,16 +151,18 @@ export function sparseMaskedForward(a: SparseArgs): tf.Tensor {
       hooks.set(binding.headProjection(l, which), (act) => {
         inputs ??= columnInputs();
         const dh = act.shape[3]!;
-        const x = mine.length === T ? inputs : tf.gather(inputs, tf.tensor1d(mine.map((c) => c.t), 'int32'));
-        const projected = tf.reshape(project(l, which, mine.map((c) => c.dst.head), x), [mine.length, B * p * dh]);
-        // heads as rows: [K·H, B·p·dh], row k·H + h
-        const rows = tf.reshape(tf.transpose(tf.reshape(act, [K, B * p, H, dh]), [0, 2, 1, 3]), [K * H, B * p * dh]);
+        const pq = act.shape[1]!; // p, or 1 for a trimmed last block's queries
+        const all = mine.length === T ? inputs : tf.gather(inputs, tf.tensor1d(mine.map((c) => c.t), 'int32'));
+        const x = pq === p ? all : tf.reshape(tf.slice(tf.reshape(all, [mine.length, B, p, d]), [0, 0, p - 1, 0], [mine.length, B, 1, d]), [mine.length, B, d]);
+        const projected = tf.reshape(project(l, which, mine.map((c) => c.dst.head), x), [mine.length, B * pq * dh]);
+        // heads as rows: [K·H, B·pq·dh], row k·H + h
+        const rows = tf.reshape(tf.transpose(tf.reshape(act, [K, B * pq, H, dh]), [0, 2, 1, 3]), [K * H, B * pq * dh]);
         const at = mine.map((c) => c.k * H + c.dst.head);
         const change = tf.sub(projected, tf.gather(rows, tf.tensor1d(at, 'int32')));
         const place = new Float32Array(K * H * mine.length);
         at.forEach((r, j) => (place[r * mine.length + j] = 1));
         const out = tf.add(rows, bmm(tf.tensor2d(place, [K * H, mine.length]), change));
-        return tf.reshape(tf.transpose(tf.reshape(out, [K, H, B * p, dh]), [0, 2, 1, 3]), [K * B, p, H, dh]);
+        return tf.reshape(tf.transpose(tf.reshape(out, [K, H, B * pq, dh]), [0, 2, 1, 3]), [K * B, pq, H, dh]);
       });
     }
   };
@@ -181,13 +195,13 @@ export function sparseMaskedForward(a: SparseArgs): tf.Tensor {
     const mlp = byGroup.get(`m${l}`);
     if (mlp) {
       const row = binding.layers[l].mlp;
-      hooks.set(binding.mlpInput(l), (act) => tf.add(act, tf.reshape(groupDelta(row, 1, mlp), [K * B, p, d])));
+      hooks.set(binding.mlpInput(l), (act) => addDelta(act, () => groupDelta(row, 1, mlp)));
     }
   }
   const logits = byGroup.get('logits');
   if (logits) {
     const row = binding.logitsRow;
-    hooks.set(binding.logitsInput, (act) => tf.add(act, tf.reshape(groupDelta(row, 1, logits), [K * B, p, d])));
+    hooks.set(binding.logitsInput, (act) => addDelta(act, () => groupDelta(row, 1, logits)));
   }
   const tokens = K === 1 ? a.tokens : (tf.tile(a.tokens, [K, 1]) as tf.Tensor2D);
   const residual = start > 0 ? stackCopies(a.residPre[start], K) : undefined;
