@@ -42,6 +42,11 @@ export interface PatcherOptions {
   readonly stackBudget?: number;
   /** At most this many prompt copies (masks × prompts) in one pass (default 256). */
   readonly maxRows?: number;
+  /**
+   * Unembed the whole vocabulary in patched passes even where the metric reads a few tokens
+   * (logit difference): for comparisons (`npm run bench prune`); the values agree to float rounding.
+   */
+  readonly wholeVocabulary?: boolean;
 }
 
 export const DEFAULT_STACK_BUDGET = 2 ** 26;
@@ -142,7 +147,8 @@ export class Patcher implements MaskEvaluator {
     // only those (the unpatched runs keep the whole vocabulary, for KL and for readers of their logits)
     const targetTokens = [...new Set([...data.answers, ...data.wrongs].flat())].sort((a, b) => a - b);
     const valid = targetTokens.every((t) => Number.isInteger(t) && t >= 0 && t < model.cfg.dVocab); // (else MetricTargets says which)
-    this.vocabulary = this.metric === 'logit-diff' && valid && targetTokens.length <= model.cfg.dVocab / 8 ? model.vocabularySubset(targetTokens) : undefined;
+    const few = this.metric === 'logit-diff' && valid && targetTokens.length <= model.cfg.dVocab / 8 && !opts.wholeVocabulary;
+    this.vocabulary = few ? model.vocabularySubset(targetTokens) : undefined;
     const position = new Map(targetTokens.map((t, i) => [t, i]));
     const inSubset = (sets: PairData['answers']) => sets.map((set) => set.map((t) => position.get(t)!));
     this.chunks = [];

@@ -1,6 +1,6 @@
 /**
  * `npm run bench [section ...]`: speed and memory ratios, each measured within one run on this
- * machine. Sections: runtime, patching, attribution, pipeline, interventions, live, families, sweep, scale, redis, acdc-prefix, wasm-threads, engines-families, matmul
+ * machine. Sections: runtime, patching, attribution, pipeline, interventions, live, families, sweep, scale, redis, acdc-prefix, prune, wasm-threads, engines-families, matmul
  * (default: all).
  */
 import { initBackend } from '../../src/backend/index.js';
@@ -20,6 +20,7 @@ const sections: Record<string, (log: (line: string) => void) => Promise<void>> =
   scale: async (log) => (await import('./scale.bench.js')).benchScale(log),
   redis: async (log) => (await import('./redis.bench.js')).benchRedis(log),
   'acdc-prefix': async (log) => (await import('./acdc-prefix.bench.js')).benchAcdcPrefix(log),
+  prune: async (log) => (await import('./prune.bench.js')).benchPrune(log),
   'wasm-threads': async (log) => (await import('./scale.bench.js')).threadedSimd(log),
   matmul: async (log) => (await import('./matmul.bench.js')).benchMatmul(log),
   'engines-families': async (log) => {
