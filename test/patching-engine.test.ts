@@ -5,6 +5,7 @@ import { CircuitGraph } from '../src/graph/graph.js';
 import { Patcher } from '../src/patching/patcher.js';
 import { PatchingEngine, type RunCache } from '../src/patching/engine.js';
 import { setComplementMix } from '../src/patching/buffered.js';
+import { tokensRead } from '../src/metrics/index.js';
 import type { Transformer } from '../src/model/transformer.js';
 import { TINY, readJson, maxAbsDiff } from './helpers/fixtures.js';
 import { loadTinyData, loadTinyModel } from './helpers/tiny.js';
@@ -30,6 +31,21 @@ describe('masked edge forward on tiny-gpt2', () => {
   it('reproduces the reference clean and corrupted metrics', () => {
     expect(patcher.cleanMetric).toBeCloseTo(ref.clean_metric, 5);
     expect(patcher.corruptedMetric).toBeCloseTo(ref.corrupted_metric, 5);
+  });
+
+  it('logit difference unembeds its answer and wrong tokens alone, with the whole vocabulary\'s metrics', () => {
+    expect(tokensRead('logit-diff', [[7], [3, 9]], [[3], [1]])).toEqual([1, 3, 7, 9]);
+    for (const name of ['prob', 'logprob', 'accuracy', 'kl'] as const) expect(tokensRead(name, [[7]], [[3]])).toBeUndefined();
+    const whole = new Patcher(model, graph, loadTinyData(), { metric: 'logit-diff', wholeVocabulary: true });
+    try {
+      // patches everywhere (the dense passes) and single edges (the sparse one), from every start layer
+      const masks = [graph.denseEdgeArray(0), ...graph.edges.filter((_, i) => i % 13 === 0).map((e) => { const m = patcher.fullMask(); m[e.index] = 0; return m; })];
+      const some = patcher.evaluate(masks);
+      const all = whole.evaluate(masks);
+      some.forEach((v, i) => expect(Math.abs(v - all[i]), `mask ${i}`).toBeLessThan(1e-5 * Math.abs(patcher.cleanMetric - patcher.corruptedMetric)));
+    } finally {
+      whole.dispose();
+    }
   });
 
   it('keeps the clean logits with every edge kept and gives the corrupted logits with every edge patched', () => {

@@ -17,6 +17,16 @@ export function parseMetricName(name: string, where = '--metric'): MetricName {
   return name as MetricName;
 }
 
+/**
+ * The tokens whose logits a metric reads, ascending, or undefined when it reads the whole
+ * vocabulary (a softmax, an argmax, KL). Logit difference reads the answer and wrong sets alone,
+ * so a pass may unembed just those (Transformer.vocabularySubset).
+ */
+export function tokensRead(name: MetricName, answers: readonly (readonly number[])[], wrongs: readonly (readonly number[])[]): number[] | undefined {
+  if (name !== 'logit-diff') return undefined;
+  return [...new Set([...answers, ...wrongs].flat())].sort((a, b) => a - b);
+}
+
 /** Whether a larger value of the metric means the model does the task better. */
 export function higherIsBetter(name: MetricName): boolean {
   return name !== 'kl';

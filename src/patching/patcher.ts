@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Transformer, VocabularySubset } from '../model/transformer.js';
 import type { CircuitGraph } from '../graph/graph.js';
-import { type MetricName, MetricTargets, lastLogits, metricMean, metricPerCopy } from '../metrics/index.js';
+import { type MetricName, MetricTargets, lastLogits, metricMean, metricPerCopy, tokensRead } from '../metrics/index.js';
 import { PatchingEngine, type RunCache } from './engine.js';
 import { CircuitryError, checkpointPause } from '../errors.js';
 
@@ -143,11 +143,11 @@ export class Patcher implements MaskEvaluator {
     this.stackBudget = opts.stackBudget ?? DEFAULT_STACK_BUDGET;
     this.maxRows = opts.maxRows ?? DEFAULT_MAX_ROWS;
     const bs = effectiveBatchSize(opts.batchSize, n);
-    // logit difference reads the answer and wrong tokens' logits alone: the patched passes unembed
-    // only those (the unpatched runs keep the whole vocabulary, for KL and for readers of their logits)
-    const targetTokens = [...new Set([...data.answers, ...data.wrongs].flat())].sort((a, b) => a - b);
+    // a metric that reads a few tokens' logits (logit difference): the patched passes unembed only
+    // those (the unpatched runs keep the whole vocabulary, for KL and for readers of their logits)
+    const targetTokens = tokensRead(this.metric, data.answers, data.wrongs) ?? [];
     const valid = targetTokens.every((t) => Number.isInteger(t) && t >= 0 && t < model.cfg.dVocab); // (else MetricTargets says which)
-    const few = this.metric === 'logit-diff' && valid && targetTokens.length <= model.cfg.dVocab / 8 && !opts.wholeVocabulary;
+    const few = targetTokens.length > 0 && valid && 2 * targetTokens.length <= model.cfg.dVocab && !opts.wholeVocabulary;
     this.vocabulary = few ? model.vocabularySubset(targetTokens) : undefined;
     const position = new Map(targetTokens.map((t, i) => [t, i]));
     const inSubset = (sets: PairData['answers']) => sets.map((set) => set.map((t) => position.get(t)!));
