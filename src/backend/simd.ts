@@ -268,14 +268,6 @@ export function registerSimdKernels(code?: Uint8Array<ArrayBuffer>): void {
 }
 
 /**
- * K copies of up to `capacity` rows of J floats, each row written once (appended), for the masked
- * engine's undifferentiated dense pass: rows are sources' differences, and `mix` forms receiver
- * inputs base + Σ_s coef[r, s] · row[s] straight from a range of rows. With tensors the rows would
- * be a tensor grown by concatenation (a copy of all of it per layer) and multiplied sources-last,
- * then transposed to receivers-first; here the growth is in place and the product comes out
- * receivers-first with the base added. Not differentiable: for passes without a gradient tape.
- */
-/**
  * Rows [r0, r0 + R) of `out` ([≥ r0 + R, K, J]) for copies k ∈ [k0, k1): out[r0 + r, k] =
  * (r < based ? base[k] : 0) + Σ_s coef[k, r, s] · rows[firstRow(k) + s], coef [K, R, S], `rows`
  * a tensor of rows of J, base [K, J]. Sums run in s order.
@@ -296,6 +288,14 @@ export function mixRows(out: tf.TensorInfo, r0: number, coef: tf.Tensor, rows: {
   }
 }
 
+/**
+ * K copies of up to `capacity` rows of J floats, each row written once (appended), for the masked
+ * engine's undifferentiated dense pass: rows are sources' differences, and `mix` forms receiver
+ * inputs base + Σ_s coef[r, s] · row[s] straight from a range of rows. With tensors the rows would
+ * be a tensor grown by concatenation (a copy of all of it per layer) and multiplied sources-last,
+ * then transposed to receivers-first; here the growth is in place and the product comes out
+ * receivers-first with the base added. Not differentiable: for passes without a gradient tape.
+ */
 export class RowBuffer {
   readonly tensor: tf.Tensor;
   private rows = 0;

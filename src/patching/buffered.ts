@@ -3,7 +3,7 @@ import { type HeadInputs, type Transformer, type VocabularySubset, atEveryPositi
 import type { HookFn, HookName } from '../model/hooks.js';
 import { RowBuffer, mixRows } from '../backend/simd.js';
 import type { GraphBinding } from './binding.js';
-import { stackCopies } from './stacked.js';
+import { addDelta, stackCopies } from './stacked.js';
 import type { PassObserver } from './engine.js';
 
 export interface BufferedPassArgs {
@@ -163,7 +163,6 @@ export function bufferedMaskedForward(a: BufferedPassArgs): tf.Tensor {
   }
   // with last-position logits the last block runs at the last query only; see engine.ts
   const trim = !a.allPositions;
-  const at = (x: tf.Tensor, dl: tf.Tensor) => tf.add(x, x.shape[1] === p ? dl : tf.slice(dl, [0, p - 1, 0], [K * B, 1, d]));
   for (let l = start; l < L; l++) {
     const r = rows[l];
     hooks.set(binding.headOutput(l), (x) => {
@@ -172,14 +171,14 @@ export function bufferedMaskedForward(a: BufferedPassArgs): tf.Tensor {
       addSources(tf.reshape(tf.transpose(tf.reshape(atEveryPosition(x, p), [K, B * p, H, d]), [0, 2, 1, 3]), [K, H, bpd]), r.srcBefore);
     });
     if (r.mlp >= 0) {
-      hooks.set(binding.mlpInput(l), (x) => at(x, lateDelta(r.mlp, r.mlpSources)));
+      hooks.set(binding.mlpInput(l), (x) => addDelta(x, lateDelta(r.mlp, r.mlpSources)));
       hooks.set(binding.mlpOutput(l), (x) => {
         observe?.source(tf.reshape(atEveryPosition(x, p), [1, B, p, d]));
         addSources(tf.reshape(atEveryPosition(x, p), [K, 1, bpd]), r.srcBefore + H);
       });
     }
   }
-  hooks.set(binding.logitsInput, (x) => at(x, lateDelta(binding.logitsRow, graph.nSrc)));
+  hooks.set(binding.logitsInput, (x) => addDelta(x, lateDelta(binding.logitsRow, graph.nSrc)));
   const headInputs = (l: number, resid: tf.Tensor): HeadInputs | undefined => {
     if (l < start) return undefined;
     observe?.resid(l, resid);

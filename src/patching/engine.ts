@@ -7,7 +7,7 @@ import { RowBuffer, simdActive } from '../backend/simd.js';
 import { bufferedMaskedForward } from './buffered.js';
 import { patchedEntries, sparseMaskedForward } from './sparse.js';
 import { type GraphBinding, type LayerSlots, bindGraph } from './binding.js';
-import { stackCopies } from './stacked.js';
+import { addDelta, stackCopies } from './stacked.js';
 
 /** Host masks patching at most this many distinct sources run the sparse pass. */
 const SPARSE_MAX_SOURCES = 24;
@@ -358,10 +358,7 @@ export class PatchingEngine {
     // sources come back to every position as zeros before the last, which only that block's MLP
     // and the logits read, at the last position (exact); their deltas are taken there.
     const trim = !args.allPositions;
-    const at = (a: tf.Tensor, dl: tf.Tensor) => {
-      const full = tf.reshape(dl, [K * B, p, d]);
-      return tf.add(a, a.shape[1] === p ? full : tf.slice(full, [0, p - 1, 0], [K * B, 1, d]));
-    };
+    const at = (a: tf.Tensor, dl: tf.Tensor) => addDelta(a, tf.reshape(dl, [K * B, p, d]));
     for (let l = start; l < L; l++) {
       const r = this.rows[l];
       hooks.set(binding.headOutput(l), (a) => {

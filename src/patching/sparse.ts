@@ -3,7 +3,7 @@ import type { HookFn, HookName } from '../model/hooks.js';
 import { bmm } from '../model/ops.js';
 import type { CircuitGraph } from '../graph/graph.js';
 import type { GraphBinding } from './binding.js';
-import { stackCopies } from './stacked.js';
+import { addDelta, stackCopies } from './stacked.js';
 import { atEveryPosition } from '../model/transformer.js';
 
 /**
@@ -121,12 +121,6 @@ export function sparseMaskedForward(a: SparseArgs): tf.Tensor {
   // a destination group's delta, rows [row, row + R) of every copy → [K, B·p, R, d]
   const groupDelta = (row: number, R: number, group: readonly Entry[]) =>
     tf.transpose(tf.reshape(columnSums(group, K * R, (e) => e.k * R + (e.dst - row)), [B * p, d, K, R]), [2, 0, 3, 1]);
-  // a destination's delta [K·B, p, d] added to its activation, at the last position only where
-  // the last block is trimmed
-  const addDelta = (act: tf.Tensor, delta: () => tf.Tensor) => {
-    const full = tf.reshape(delta(), [K * B, p, d]);
-    return tf.add(act, act.shape[1] === p ? full : tf.slice(full, [0, p - 1, 0], [K * B, 1, d]));
-  };
   // A layer whose patched head inputs are few keeps its fused q/k/v projection: the patched
   // inputs (copy k, head input row) are recomputed on their own, LN1(resid_k + delta) · W_h,
   // and written over those heads' q, k or v.
@@ -195,13 +189,13 @@ export function sparseMaskedForward(a: SparseArgs): tf.Tensor {
     const mlp = byGroup.get(`m${l}`);
     if (mlp) {
       const row = binding.layers[l].mlp;
-      hooks.set(binding.mlpInput(l), (act) => addDelta(act, () => groupDelta(row, 1, mlp)));
+      hooks.set(binding.mlpInput(l), (act) => addDelta(act, tf.reshape(groupDelta(row, 1, mlp), [K * B, p, d])));
     }
   }
   const logits = byGroup.get('logits');
   if (logits) {
     const row = binding.logitsRow;
-    hooks.set(binding.logitsInput, (act) => addDelta(act, () => groupDelta(row, 1, logits)));
+    hooks.set(binding.logitsInput, (act) => addDelta(act, tf.reshape(groupDelta(row, 1, logits), [K * B, p, d])));
   }
   const tokens = K === 1 ? a.tokens : (tf.tile(a.tokens, [K, 1]) as tf.Tensor2D);
   const residual = start > 0 ? stackCopies(a.residPre[start], K) : undefined;

@@ -18,6 +18,16 @@ export interface Site {
   readonly parts: readonly SitePart[];
 }
 
+/**
+ * act + delta for a destination's input, act [n, p | 1, d] and delta [n, p, d]: at the last
+ * position only where the activation is a trimmed last block's (lastQueryOnly), whose other
+ * positions reach nothing the logits read.
+ */
+export function addDelta(act: tf.Tensor, delta: tf.Tensor): tf.Tensor {
+  const [n, p, d] = delta.shape;
+  return tf.add(act, act.shape[1] === p ? delta : tf.slice(delta, [0, p! - 1, 0], [n!, 1, d!]));
+}
+
 /** The lowest layer a site touches (-1 for embedding hooks). */
 export function siteLayer(site: Site): number {
   return Math.min(...site.parts.map((p) => parseHookName(p.hook)?.layer ?? -1));
