@@ -69,6 +69,27 @@ describe('ACDC on tiny-gpt2 against the fixtures', () => {
     expect(skippedAny).toBe(true);
   });
 
+  it('speculates only as far as one pass stacks: a patcher that stacks one mask wastes no pass on a wrong guess', async () => {
+    const fx = readJson<AcdcFixture>(TINY, 'acdc', files.find((f) => {
+      const x = readJson<AcdcFixture>(TINY, 'acdc', f);
+      return x.metric === 'logit_diff' && x.tau > 0 && x.steps.some((s) => !s.removed);
+    })!);
+    const single = new Patcher(model, graph, loadTinyData(), { metric: 'logit-diff', stackBudget: 1 });
+    try {
+      expect(patchers.get('logit-diff')!.masksPerPass).toBeGreaterThanOrEqual(8);
+      expect(single.masksPerPass).toBe(1);
+      const guessing = await runAcdc(single, { tau: fx.tau, order: fx.order, speculate: 8 });
+      const stepwise = await runAcdc(single, { tau: fx.tau, order: fx.order });
+      expect(stepwise.steps).toEqual(guessing.steps);
+      // per chunk: one pass for the starting faithfulness, at most one base run, one per decision
+      expect(guessing.forwardPasses).toBeGreaterThan(2 * stepwise.forwardPasses);
+      const chunks = single.chunkSizes.length;
+      expect(stepwise.forwardPasses).toBeLessThanOrEqual(chunks * (2 + stepwise.steps.length));
+    } finally {
+      single.dispose();
+    }
+  });
+
   it('the acdc order visits logits first and each destination\'s later sources first', () => {
     const order = visitingOrder(graph, 'acdc');
     expect(order.map((g) => g.destination.name).slice(0, 5)).toEqual(['logits', 'm1', 'a1.h3<q>', 'a1.h3<k>', 'a1.h3<v>']);

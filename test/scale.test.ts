@@ -46,6 +46,7 @@ describe('worker pool (--workers N) gives the numbers of --workers 1', () => {
       expect(loaded.shared!.bytes).toBeUndefined();
       expect(pooled.cleanMetric).toBe(local.cleanMetric);
       expect(pooled.corruptedMetric).toBe(local.corruptedMetric);
+      expect(pooled.masksPerPass).toBe(local.masksPerPass);
       const masks = graph.edges.filter((_, i) => i % 9 === 0).map((e) => {
         const m = local.fullMask();
         m[e.index] = 0;

@@ -39,8 +39,10 @@ interface Loops {
   row_moments(...args: number[]): void;
   /** (a, as, b, bs, c, cs, base, R, S, J, nb) */
   mix(...args: number[]): void;
-  /** (d, x, y, n) */
+  /** (d, x, y, n): d = x − y */
   sub(...args: number[]): void;
+  /** (d, x, y, n): d = x + y */
+  add(...args: number[]): void;
   /** (a, as, b, bs, c, cs, M, N, K, kc) */
   gemm_nt(...args: number[]): void;
 }
@@ -286,6 +288,16 @@ export function mixRows(out: tf.TensorInfo, r0: number, coef: tf.Tensor, rows: {
   for (let k = k0; k < k1; k++) {
     loops!.mix(pa + 4 * k * R * S, S, pb + 4 * rows.firstRow(k) * J, J, pc + 4 * (r0 * K + k) * J, K * J, pbase + 4 * k * J, R, S, J, base ? based : 0);
   }
+}
+
+/** Adds `rows` ([R, K, J]) onto rows [r0, r0 + R) of `out` ([≥ r0 + R, K, J]), in place. */
+export function addRows(out: tf.TensorInfo, r0: number, rows: tf.Tensor): void {
+  const [outRows, K, J] = out.shape;
+  const R = rows.shape[0]!;
+  if (rows.rank !== 3 || rows.shape[1] !== K || rows.shape[2] !== J || r0 < 0 || r0 + R > outRows) throw new Error(`addRows: [${rows.shape}] onto rows ${r0}… of [${out.shape}]`);
+  const backend = tf.backend() as unknown as HeapBackend;
+  const at = offset(backend, out) + 4 * r0 * K * J;
+  loops!.add(at, at, offset(backend, rows), R * K * J);
 }
 
 /**

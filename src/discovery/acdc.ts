@@ -35,7 +35,9 @@ export interface AcdcOptions {
   /** Polled after every pass, like `signal`. */
   readonly shouldStop?: () => boolean;
   /**
-   * Edges evaluated speculatively in one stacked pass (default 8): copy j removes edge j from
+   * Edges evaluated speculatively in one stacked pass (default: as many as the evaluator stacks
+   * in one pass, at most 8; beyond that the guesses would cost passes of their own, and every
+   * wrong one a wasted pass): copy j removes edge j from
    * the circuit with the batch's earlier edges decided as expected (see expectKept). Decisions
    * are read in order up to the first unexpected one, so the result is exactly the
    * one-edge-at-a-time result.
@@ -134,7 +136,7 @@ export async function runAcdc(patcher: MaskEvaluator, opts: AcdcOptions): Promis
 
   async function decide(): Promise<AcdcResult> {
     let done = steps.length;
-    const speculate = Math.max(1, opts.speculate ?? 8);
+    const speculate = Math.max(1, opts.speculate ?? Math.min(8, patcher.masksPerPass));
     // every edge in visiting order, with its group; a pass may run across groups
     const flat = groups.flatMap((g, gi) => g.edges.map((edge) => ({ edge, gi })));
     let pos = startEdge;

@@ -43,12 +43,29 @@ export class RunCache {
     readonly logits: tf.Tensor, // [B, 1, V] (the last position) or [B, p, V]
   ) {}
 
+  private readonly memos = new Map<string, tf.Tensor>();
+
   get batch(): number {
     return this.tokens.shape[0];
   }
 
+  /**
+   * A tensor derived from this run, made once per key and kept until the run is disposed (the
+   * buffered pass's sum of the patch's differences below a start layer: the same for every pass
+   * from that layer). Keep it small: it lives as long as the run.
+   */
+  memo(key: string, make: () => tf.Tensor): tf.Tensor {
+    let t = this.memos.get(key);
+    if (!t) {
+      t = tf.keep(make());
+      this.memos.set(key, t);
+    }
+    return t;
+  }
+
   dispose(): void {
-    tf.dispose([this.tokens, this.sources, this.logits, ...this.residPre]);
+    tf.dispose([this.tokens, this.sources, this.logits, ...this.residPre, ...this.memos.values()]);
+    this.memos.clear();
   }
 }
 
@@ -227,6 +244,7 @@ export class PatchingEngine {
         start: args.startAtLayer ?? 0,
         allPositions: args.allPositions === true,
         vocabulary: args.vocabulary,
+        memo: (key, make) => run.memo(`${key} of patch ${patch.id}`, make),
         ...(args.observe ? { observe: args.observe } : {}),
       });
     }

@@ -73,6 +73,11 @@ export interface MaskEvaluator {
   readonly fullyPatchedMetric: number;
   /** Forward passes run so far (summed over workers). */
   readonly forwardPasses: number;
+  /**
+   * Masks one forward pass evaluates together (stacked copies), on every chunk: more masks per
+   * call than this take more passes, not a larger one (ACDC speculates no further).
+   */
+  readonly masksPerPass: number;
   fullMask(): Float32Array;
   /**
    * Caches the run under `mask` (undefined frees it): masks that agree with it on every
@@ -280,6 +285,16 @@ export class Patcher implements MaskEvaluator {
     return { clean: one((c) => c.clean), corrupted: one((c) => c.corrupted) };
   }
 
+  /** Masks a pass stacks on `chunk`: the dense pass's buffers ([K, nSrc, B·p·d] and its transients) within the budget. */
+  private stackOf(chunk: Chunk): number {
+    const perCopy = chunk.patch.size / chunk.size; // nSrc · p · d floats per prompt
+    return Math.max(1, Math.min(Math.floor(this.maxRows / chunk.size), Math.floor(this.stackBudget / (perCopy * chunk.size * 3))));
+  }
+
+  get masksPerPass(): number {
+    return Math.min(...this.chunks.map((c) => this.stackOf(c)));
+  }
+
   /** The passes of `evaluate`, one per iteration; chunk c's value of mask g goes to raw[c][g]. */
   private *passes(masks: readonly Float32Array[], raw: number[][], onProgress?: (done: number, total: number) => void): Generator<void> {
     const total = masks.length * this.chunks.length;
@@ -289,8 +304,7 @@ export class Patcher implements MaskEvaluator {
     const key = (i: number) => 2 * plans[i].start + (plans[i].fromBase ? 1 : 0);
     const order = masks.map((_, i) => i).sort((a, b) => key(a) - key(b) || a - b);
     for (const [ci, chunk] of this.chunks.entries()) {
-      const perCopy = chunk.patch.size / chunk.size; // nSrc · p · d floats per prompt
-      const stack = Math.max(1, Math.min(Math.floor(this.maxRows / chunk.size), Math.floor(this.stackBudget / (perCopy * chunk.size * 3))));
+      const stack = this.stackOf(chunk);
       for (let i = 0; i < order.length; ) {
         const { start, fromBase } = plans[order[i]];
         const first = key(order[i]);

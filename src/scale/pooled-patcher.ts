@@ -43,6 +43,8 @@ export class PooledPatcher implements MaskEvaluator {
     private readonly sizes: number[],
     readonly cleanMetric: number,
     readonly corruptedMetric: number,
+    /** The fewest masks any shard's pass stacks. */
+    readonly masksPerPass: number,
   ) {
     this.graph = opts.graph;
     this.metric = opts.metric;
@@ -82,7 +84,8 @@ export class PooledPatcher implements MaskEvaluator {
     const clean = combineChunkValues(replies.flatMap((r) => r.clean!).map((v) => [v]), sizes, n)[0];
     const corrupted = combineChunkValues(replies.flatMap((r) => r.corrupted!).map((v) => [v]), sizes, n)[0];
     const direction = opts.direction ?? 'noise';
-    return new PooledPatcher(pool, backend, model, shards, { graph, metric: opts.metric, direction, ablation: opts.ablation ?? 'patch', n }, sizes, clean, corrupted);
+    const masksPerPass = Math.min(...replies.map((r) => r.masksPerPass ?? 1));
+    return new PooledPatcher(pool, backend, model, shards, { graph, metric: opts.metric, direction, ablation: opts.ablation ?? 'patch', n }, sizes, clean, corrupted, masksPerPass);
   }
 
   get workers(): number {

@@ -58,8 +58,9 @@ export type WorkerTask =
 
 /**
  * `passes`: forward passes the task ran; `basePasses`: those of them that built the base mask's
- * runs (a worker that did not hold the shard builds them again: counted once per shard).
+ * runs (a worker that did not hold the shard builds them again: counted once per shard);
+ * `masksPerPass`: the masks the shard's passes stack (Patcher.masksPerPass), sent on open.
  */
 export type WorkerReply =
-  | { readonly ok: true; readonly cachePasses?: number; readonly sizes?: number[]; readonly clean?: number[]; readonly corrupted?: number[]; readonly values?: number[][]; readonly scores?: Float32Array; readonly passes?: number; readonly basePasses?: number; readonly attribution?: Omit<EdgeAttribution, 'graph'>; readonly trace?: CausalTraceResult; readonly perExample?: readonly Float64Array[]; readonly base?: Float64Array }
+  | { readonly ok: true; readonly cachePasses?: number; readonly sizes?: number[]; readonly masksPerPass?: number; readonly clean?: number[]; readonly corrupted?: number[]; readonly values?: number[][]; readonly scores?: Float32Array; readonly passes?: number; readonly basePasses?: number; readonly attribution?: Omit<EdgeAttribution, 'graph'>; readonly trace?: CausalTraceResult; readonly perExample?: readonly Float64Array[]; readonly base?: Float64Array }
   | { readonly ok: false; readonly name: string; readonly message: string };

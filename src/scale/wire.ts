@@ -188,6 +188,7 @@ const replySchema = z.discriminatedUnion('ok', [
       ok: z.literal(true),
       cachePasses: count.optional(),
       sizes: z.array(count).optional(),
+      masksPerPass: z.number().int().positive().optional(),
       clean: z.array(num).optional(),
       corrupted: z.array(num).optional(),
       values: z.array(z.array(num)).optional(),

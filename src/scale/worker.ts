@@ -87,7 +87,7 @@ export async function handleTask(task: WorkerTask): Promise<WorkerReply> {
     switch (task.kind) {
       case 'open': {
         const p = await patcherOf(task);
-        return { ok: true, sizes: p.chunkSizes, ...p.chunkMetrics() };
+        return { ok: true, sizes: p.chunkSizes, masksPerPass: p.masksPerPass, ...p.chunkMetrics() };
       }
       case 'evaluate': {
         const p = await patcherOf(task);

@@ -598,4 +598,24 @@
       (local.set $x (i32.add (local.get $x) (i32.const 4)))
       (local.set $y (i32.add (local.get $y) (i32.const 4)))
       (br $l1))))
+
+  ;; add: D[i] = X[i] + Y[i] for i < n (a second range of sources summed onto receiver inputs; D may be X).
+  (func (export "add") (param $d i32) (param $x i32) (param $y i32) (param $n i32)
+    (local $end4 i32) (local $end i32)
+    (local.set $end4 (i32.add (local.get $d) (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2))))
+    (local.set $end (i32.add (local.get $d) (i32.shl (local.get $n) (i32.const 2))))
+    (block $d4 (loop $l4
+      (br_if $d4 (i32.ge_u (local.get $d) (local.get $end4)))
+      (v128.store (local.get $d) (f32x4.add (v128.load (local.get $x)) (v128.load (local.get $y))))
+      (local.set $d (i32.add (local.get $d) (i32.const 16)))
+      (local.set $x (i32.add (local.get $x) (i32.const 16)))
+      (local.set $y (i32.add (local.get $y) (i32.const 16)))
+      (br $l4)))
+    (block $d1 (loop $l1
+      (br_if $d1 (i32.ge_u (local.get $d) (local.get $end)))
+      (f32.store (local.get $d) (f32.add (f32.load (local.get $x)) (f32.load (local.get $y))))
+      (local.set $d (i32.add (local.get $d) (i32.const 4)))
+      (local.set $x (i32.add (local.get $x) (i32.const 4)))
+      (local.set $y (i32.add (local.get $y) (i32.const 4)))
+      (br $l1))))
 )
