@@ -32,6 +32,7 @@ const tasks: WorkerTask[] = [
   { kind: 'trace', backend: 'wasm', model, tokens: [1, 2, 3], answer: [4], options: { samples: 4, seed: 0, kinds: ['resid_pre', 'mlp_out'], share: { index: 1, count: 2 } } },
   { kind: 'close', shard: 'u#0' },
   { kind: 'noop' },
+  { kind: 'attribute-data', backend: 'wasm', model, graph: shard.graph, data: shard.data, method: 'eap-ig', options: { metric: 'logit-diff', steps: 5, batchSize: 8, gradient: 'split', interpolation: 'eap-ig' } },
 ];
 
 const replies: WorkerReply[] = [
@@ -58,6 +59,10 @@ const replies: WorkerReply[] = [
       maps: [{ kind: 'resid_pre', rows: ['0'], cols: ['a', 'b'], restored: [[NaN, 0.5]], indirect: [[NaN, 0.4]], recovery: [[NaN, 0.5]], peak: { layer: 0, position: 1, value: 0.5 } }],
       forwardPasses: 6,
     },
+  },
+  {
+    ok: true,
+    attribution: { method: 'eap', scores: Float32Array.from([0, -0, NaN, 1e-40]), metric: 'kl', direction: 'noise', ablation: 'patch', steps: 1, gradient: 'fused', baseMetric: 0, patchedMetric: 0.25, nExamples: 3, forwardPasses: 2, backwardPasses: 1, seconds: 0.5, warnings: ["KL's gradient vanishes at the clean run"] },
   },
   { ok: true },
   { ok: false, name: 'CircuitryError', message: 'no such model' },
@@ -90,7 +95,6 @@ describe('scale/wire: pool tasks and replies as JSON (discover --redis)', () => 
   it('refuses tasks that cannot travel, where they are sent', () => {
     const shared: ModelRef = { kind: 'shared', key: 'k', config: {}, bytes: new SharedArrayBuffer(8), source: 'x' };
     expect(() => encodeTask({ kind: 'open', backend: 'wasm', model: shared, shard })).toThrow(/with shared weights cannot travel over Redis: a remote worker gets the model by name/);
-    expect(() => encodeTask({ kind: 'attribute-data', backend: 'wasm', model, graph: shard.graph, data: shard.data, method: 'eap', options: {} })).toThrow(/'attribute-data' task cannot travel over Redis/);
   });
 
   it('refuses malformed tasks with a message naming the field', () => {

@@ -16,6 +16,7 @@ import { evaluateCircuit, evidenceRank, maskOf, precisionRecall, rocAuc } from '
 import { datasetHash } from '../tasks/index.js';
 import { CircuitryError } from '../errors.js';
 import { checkPipelineOutputs } from './flags.js';
+import { openShardRunner, withShardRunner } from './shard-runner.js';
 
 /**
  * Ctrl-C (SIGINT) fires an AbortSignal that the library checks after every forward pass; the run
@@ -116,18 +117,8 @@ export async function runPipelineFile(
 export async function discoverCli(args: { pipeline: string; resume: boolean; fresh: boolean; report: boolean; backend?: string; workers: WorkerCount; redis?: string; queue?: string }): Promise<number> {
   const cfg = readPipelineConfig(args.pipeline);
   checkPipelineOutputs(cfg, args.report);
-  if (args.queue !== undefined && args.redis === undefined) throw new CircuitryError('--queue: only with --redis');
-  // --redis: the URL and the server are checked before the model loads (a bad one fails in seconds)
-  let runner: ShardRunner | undefined;
-  if (args.redis !== undefined) {
-    const { parseRedisUrl } = await import('../scale/redis.js');
-    const { RedisShardRunner } = await import('../scale/redis-runner.js');
-    const target = parseRedisUrl(args.redis);
-    // --workers N: N shards; else the file's workers:, else one per worker listening on the queue
-    const shards = args.workers !== 'auto' ? args.workers : cfg.workers;
-    const { DEFAULT_QUEUE } = await import('../sweep/queue.js');
-    runner = await RedisShardRunner.connect(target, { queue: args.queue ?? DEFAULT_QUEUE, shards, log: (m) => console.error(m) });
-  }
+  // --redis: connected before the model loads; N shards from --workers N, else the file's workers:
+  const runner = await openShardRunner(args, args.workers, cfg.workers);
   try {
     await initBackend(args.backend);
     const resumeHint = `circuitry discover ${cfg.file ?? args.pipeline}${args.redis !== undefined ? ' --redis URL' : ''}`;
@@ -169,9 +160,16 @@ function evaluationData(args: { circuit: string; dataset?: string; task?: string
   throw new CircuitryError(`${args.circuit}: the file does not record its dataset (meta.dataset.spec); pass --dataset FILE or --task NAME`);
 }
 
-export async function evaluateCli(args: {
-  circuit: string; model?: string; dataset?: string; task?: string; n: number; seed: number; metric?: string; groundTruth?: string; batchSize?: number; json: boolean; backend?: string; workers?: WorkerCount;
-}): Promise<number> {
+interface EvaluateArgs {
+  circuit: string; model?: string; dataset?: string; task?: string; n: number; seed: number; metric?: string; groundTruth?: string; batchSize?: number; json: boolean; backend?: string; workers?: WorkerCount; redis?: string; queue?: string;
+}
+
+/** `circuitry evaluate`: with --redis, its mask evaluations run as shard jobs on `circuitry worker` processes. */
+export async function evaluateCli(args: EvaluateArgs): Promise<number> {
+  return withShardRunner(args as unknown as Record<string, unknown>, args.workers ?? 1, (runner) => evaluateWith(args, runner));
+}
+
+async function evaluateWith(args: EvaluateArgs, runner: ShardRunner | undefined): Promise<number> {
   const { file, circuit } = readCircuitFile(args.circuit);
   const meta = file.meta;
   const cfgMeta = (meta?.config ?? {}) as Partial<PipelineConfig>;
@@ -202,7 +200,7 @@ export async function evaluateCli(args: {
   if (recordedHash && recordedHash !== hash) {
     console.error(`warning: this dataset (hash ${hash}) is not the one the circuit was discovered on (hash ${recordedHash}); the numbers will differ from discover's`);
   }
-  const executor = new Executor(loaded, workers);
+  const executor = new Executor(loaded, workers, { runner });
   let patcher: MaskEvaluator | undefined;
   try {
     patcher = await executor.patcher(graph, data, { metric, batchSize });

@@ -6,7 +6,7 @@ import type { CircuitFile, CircuitMeta } from '../graph/circuit-types.js';
 import { circuitToJson, createCircuit } from '../graph/index.js';
 import { provenance } from '../graph/provenance.js';
 import { type MetricName, checkMetricGap } from '../metrics/index.js';
-import { Executor } from '../scale/index.js';
+import { Executor, type ShardRunner } from '../scale/index.js';
 import { InterruptedError } from '../errors.js';
 import { runAcdc, type AcdcFaith } from './acdc.js';
 import type { AcdcOrder } from './order.js';
@@ -30,6 +30,8 @@ export interface AcdcCircuitOptions {
   readonly data?: DataSpec;
   /** Worker threads (default 1: in-process; 'auto': see resolveWorkers); the decisions are the same for any count. */
   readonly workers?: WorkerCount;
+  /** Where pooled work runs instead of local threads (e.g. Redis shard jobs); the caller closes it. */
+  readonly runner?: ShardRunner;
   /** Called once the worker threads are known (0: in this process). */
   readonly onPool?: (threads: number) => void;
 }
@@ -52,7 +54,7 @@ export interface AcdcCircuitResult {
 export async function acdcCircuit(loaded: LoadedModel, data: TaskDataset, opts: AcdcCircuitOptions): Promise<AcdcCircuitResult> {
   const { model } = loaded;
   const graph = graphForModel(model.cfg);
-  const executor = new Executor(loaded, opts.workers ?? 1);
+  const executor = new Executor(loaded, opts.workers ?? 1, { runner: opts.runner });
   const t0 = performance.now();
   try {
     let patcher;

@@ -5,6 +5,8 @@ import { type HookName, parseHookName } from '../model/hooks.js';
 import { SWEEP_KINDS } from '../patching/sweeps.js';
 import { TRACE_KINDS } from '../interventions/causal-tracing.js';
 import { VERSION } from '../version.js';
+import { ATTRIBUTION_METHOD_KEYS } from '../attribution/registry.js';
+import { GRADIENT_CHOICES } from '../attribution/types.js';
 import type { WorkerReply, WorkerTask } from './protocol.js';
 
 /**
@@ -144,6 +146,39 @@ const traceOptions = z
   })
   .strict();
 
+// `circuitry attribute`'s shards: a model and prompts, the attribution's settings (no callbacks)
+const attributionOptions = z
+  .object({
+    metric: z.enum(METRIC_NAMES).optional(),
+    direction: z.enum(['noise', 'denoise']).optional(),
+    ablation: z.enum(['patch', 'zero', 'mean']).optional(),
+    steps: z.number().int().positive().optional(),
+    batchSize: z.number().int().positive().optional(),
+    stepBatch: z.number().int().positive().optional(),
+    passPrompts: z.number().int().positive().optional(),
+    interpolation: z.enum(['run', 'eap-ig']).optional(),
+    gradient: z.enum(GRADIENT_CHOICES).optional(),
+  })
+  .strict();
+const attribution = z
+  .object({
+    method: z.enum(ATTRIBUTION_METHOD_KEYS),
+    scores: f32,
+    metric: z.enum(METRIC_NAMES),
+    direction: z.enum(['noise', 'denoise']),
+    ablation: z.enum(['patch', 'zero', 'mean']),
+    steps: z.number().int().positive(),
+    gradient: z.enum(['fused', 'split', 'mask']),
+    baseMetric: num,
+    patchedMetric: num.optional(),
+    nExamples: z.number().int().nonnegative(),
+    forwardPasses: z.number().int().nonnegative(),
+    backwardPasses: z.number().int().nonnegative(),
+    seconds: z.number().nonnegative(),
+    warnings: z.array(z.string()),
+  })
+  .strict();
+
 const taskSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('open'), ...shardTask }).strict(),
   z.object({ kind: z.literal('evaluate'), ...shardTask, masks: z.array(sparseMask), base: z.object({ key: z.string(), mask: sparseMask }).strict().optional() }).strict(),
@@ -151,12 +186,13 @@ const taskSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('sweep'), ...shardTask, sweep: sweepSpec, positionLabels: z.array(z.string()).optional() }).strict(),
   z.object({ kind: z.literal('per-example'), ...shardTask, targets }).strict(),
   z.object({ kind: z.literal('trace'), backend, model: modelRef, tokens, answer: tokens, options: traceOptions }).strict(),
+  z.object({ kind: z.literal('attribute-data'), backend, model: modelRef, graph: graphShape, data: pairData, method: z.enum(ATTRIBUTION_METHOD_KEYS), options: attributionOptions }).strict(),
   z.object({ kind: z.literal('close'), shard: z.string() }).strict(),
   z.object({ kind: z.literal('noop') }).strict(),
 ]);
 
-/** The task kinds that travel (attribute-data's reply, a whole EdgeAttribution, has no schema here). */
-export const WIRE_KINDS = ['open', 'evaluate', 'attribute', 'sweep', 'per-example', 'trace', 'close', 'noop'] as const;
+/** The task kinds that travel (every kind a pool runs). */
+export const WIRE_KINDS = ['open', 'evaluate', 'attribute', 'sweep', 'per-example', 'trace', 'attribute-data', 'close', 'noop'] as const;
 
 const grid = z.array(z.array(num));
 const traceMap = z
@@ -198,6 +234,7 @@ const replySchema = z.discriminatedUnion('ok', [
       trace: traceResult.optional(),
       perExample: z.array(f64).optional(),
       base: f64.optional(),
+      attribution: attribution.optional(),
     })
     .strict(),
   z.object({ ok: z.literal(false), name: z.string(), message: z.string() }).strict(),
@@ -238,7 +275,6 @@ export function decodeTask(data: unknown, label: string): WorkerTask {
 
 /** A reply as a job's return value. */
 export function encodeReply(reply: WorkerReply): unknown {
-  if (reply.ok && reply.attribution) throw new CircuitryError('an attribute-data reply cannot travel over Redis');
   return toWire(reply, 'reply');
 }
 

@@ -1,5 +1,7 @@
 import type { Command } from './types.js';
 import { dataOptions, metricOption, modelOption, numberFlag, readData, readWorkers, workersOption } from '../options.js';
+import { redisOptions, withShardRunner } from '../shard-runner.js';
+import type { ShardRunner } from '../../scale/index.js';
 import { oneOf, outFile, readNumber, str } from '../flags.js';
 import { CircuitryError } from '../../errors.js';
 
@@ -8,7 +10,7 @@ export const acdcCommand: Command = {
   command: 'acdc',
   describe: 'plain ACDC over every edge (Conmy et al. 2023): remove edges whose removal changes the output by less than τ',
   builder: (y) =>
-    workersOption(metricOption(dataOptions(modelOption(y)), 'kl'))
+    redisOptions(workersOption(metricOption(dataOptions(modelOption(y)), 'kl')), 'the decisions\' passes')
       .option('threshold', { ...numberFlag('τ ≥ 0: an edge is removed if the faith measure grows by less than this'), demandOption: true })
       .option('order', { type: 'string', default: 'acdc', describe: 'visiting order: acdc (the paper) | auto-circuit' })
       .option('faith', { type: 'string', describe: 'kl | diff | abs-diff (default: kl for --metric kl, else diff: M(clean) − M(current))' })
@@ -19,10 +21,10 @@ export const acdcCommand: Command = {
       .option('stop-after', numberFlag('stop after deciding this many more edges (at the end of that node), leaving the checkpoint as Ctrl-C does (exit 0); continue with --resume'))
       .option('out', { type: 'string', demandOption: true, describe: 'circuit JSON to write (in_graph marks the kept edges)' })
       .example('circuitry acdc --model mini-gpt2 --task ioi -n 16 --threshold 0.01 --metric kl --out acdc.json', 'ACDC on 16 IOI pairs'),
-  run: (args) => runAcdcCommand(args),
+  run: (args) => withShardRunner(args, readWorkers(args), (runner) => runAcdcCommand(args, runner)),
 };
 
-async function runAcdcCommand(args: Record<string, unknown>): Promise<number> {
+async function runAcdcCommand(args: Record<string, unknown>, runner: ShardRunner | undefined): Promise<number> {
   // outputs and numbers first: they need no library, so a mistake is reported at once
   const out = outFile(args, true, 'out', 'the circuit JSON file to write')!;
   const checkpoint = outFile(args, false, 'checkpoint', 'the checkpoint file') ?? `${out}.checkpoint.json`;
@@ -64,6 +66,7 @@ async function runAcdcCommand(args: Record<string, unknown>): Promise<number> {
       },
       data,
       workers,
+      runner,
       onPool: progress.setWorkers,
     });
     progress.stop();

@@ -1,5 +1,7 @@
 import { oneOf, outFile, readNumber, str } from '../flags.js';
 import { dataOptions, modelOption, numberFlag, readData, readWorkers, workersOption } from '../options.js';
+import { redisOptions, withShardRunner } from '../shard-runner.js';
+import type { ShardRunner } from '../../scale/index.js';
 import type { Command } from './types.js';
 import { CircuitryError } from '../../errors.js';
 import type { AttributionMethodKey } from '../../attribution/registry.js';
@@ -12,7 +14,7 @@ export const attributeCommand: Command = {
   command: 'attribute',
   describe: 'score every edge with attribution patching (EAP, EAP-IG) and write the circuit JSON',
   builder: (y) =>
-    workersOption(dataOptions(modelOption(y)))
+    redisOptions(workersOption(dataOptions(modelOption(y))), 'the attribution')
       .option('method', { type: 'string', default: 'eap', describe: 'a method of the attribution registry: eap | eap-ig (inputs interpolated) | eap-ig-activations (masks interpolated)' })
       .option('steps', numberFlag('integration steps m of eap-ig / eap-ig-activations (default 5)'))
       .option('interpolation', { type: 'string', requiresArg: true, describe: 'eap-ig steps: eap-ig (α = k/m, k = 0..m−1, as EAP-IG; default) | run (k = 1..m: m = 1 is EAP)' })
@@ -33,10 +35,10 @@ export const attributeCommand: Command = {
       .option('resample-seed', numberFlag('seed of the --significance resampling', 0))
       .option('out', { type: 'string', demandOption: true, describe: 'the circuit JSON file to write' })
       .example('circuitry attribute --model mini-gpt2 --task ioi -n 16 --method eap-ig --steps 5 --top 100 --out eap.json', 'EAP-IG scores, top 100 edges in the circuit'),
-  run: (args) => runAttribute(args),
+  run: (args) => withShardRunner(args, readWorkers(args), (runner) => runAttribute(args, runner)),
 };
 
-async function runAttribute(args: Record<string, unknown>): Promise<number> {
+async function runAttribute(args: Record<string, unknown>, runner: ShardRunner | undefined): Promise<number> {
 
   // Flags first: every mistake that needs no model is reported before anything loads;
   // outputs and numbers before the library is even imported.
@@ -82,7 +84,7 @@ async function runAttribute(args: Record<string, unknown>): Promise<number> {
   const { loaded } = await backendAndModel(args, str(args, 'model')!, { shareWeights: workers !== 1 });
   const { model } = loaded;
   const { Executor } = await import('../../scale/index.js');
-  const executor = new Executor(loaded, workers);
+  const executor = new Executor(loaded, workers, { runner });
   try {
     const ds = await datasetFor(loaded, data);
     const cfg = model.cfg;

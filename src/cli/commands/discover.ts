@@ -1,17 +1,16 @@
 import type { Command } from './types.js';
 import { workersOption } from '../options.js';
+import { redisOptions } from '../shard-runner.js';
 
 export const discoverCommand: Command = {
   command: 'discover <pipeline>',
   describe: 'run a discovery pipeline (screen → verify → prune → evaluate) from a YAML file',
   builder: (y) =>
-    workersOption(y)
+    redisOptions(workersOption(y), 'the pooled stages')
       .positional('pipeline', { type: 'string', describe: 'pipeline YAML (see pipelines/)' })
       .option('resume', { type: 'boolean', default: false, describe: 'continue an interrupted run from its checkpoint, skipping the stages it finished' })
       .option('fresh', { type: 'boolean', default: false, describe: 'discard the checkpoint of an interrupted run and start over' })
       .option('report', { type: 'boolean', default: true, describe: 'also write the HTML report (--no-report: the circuit JSON only)' })
-      .option('redis', { type: 'string', requiresArg: true, describe: 'redis://[user:password@]host:port[/db] or rediss://… : run the pooled stages as shard jobs for `circuitry worker` processes (--workers N: N shards; default one per listening worker)' })
-      .option('queue', { type: 'string', requiresArg: true, describe: 'BullMQ queue name, with --redis (default circuitry; shard jobs go to <queue>-shards)' })
       .example('$0 discover pipelines/planted-induction.yaml', 'screen, verify, prune and evaluate; Ctrl-C leaves a checkpoint')
       .example('$0 discover pipelines/planted-induction.yaml --workers 1', 'the same circuit, computed in this process (no worker threads)')
       .example('$0 discover pipelines/planted-induction.yaml --redis redis://queue-host:6379', "the same circuit, its verify, ACDC and evaluation shards run by 'circuitry worker' processes")

@@ -1,6 +1,7 @@
 import type { Command } from './types.js';
 import { dataOptions, numberFlag, readData, readWorkers, workersOption } from '../options.js';
 import { readNumber } from '../flags.js';
+import { redisOptions } from '../shard-runner.js';
 
 export const evaluateCommand: Command = {
   command: 'evaluate <circuit>',
@@ -8,7 +9,7 @@ export const evaluateCommand: Command = {
     "measure a circuit's faithfulness (metric vs the full and empty model, CPR/CMD curve) and, with a ground truth, ROC AUC, precision and recall; " +
     'by default on the dataset, metric and batch size the circuit was discovered with',
   builder: (y) =>
-    workersOption(dataOptions(y.positional('circuit', { type: 'string', describe: 'circuit JSON' })))
+    redisOptions(workersOption(dataOptions(y.positional('circuit', { type: 'string', describe: 'circuit JSON' }))), 'the evaluation')
       .option('model', { type: 'string', describe: 'model (default: the one named in the circuit file)' })
       .option('metric', { type: 'string', describe: "logit-diff | prob | logprob | accuracy | kl (default: the circuit's, else logit-diff)" })
       .option('ground-truth', { type: 'string', describe: 'circuit JSON or a text file of edge names (one per line) to compare with' })

@@ -1,5 +1,7 @@
 import { fmt, jsonText, oneOf, outFile, positionNames, readNumber, str } from '../flags.js';
 import { dataOptions, modelOption, numberFlag, readData, readWorkers, workersOption } from '../options.js';
+import { redisOptions, withShardRunner } from '../shard-runner.js';
+import type { ShardRunner } from '../../scale/index.js';
 import type { MaskEvaluator } from '../../patching/patcher.js';
 import type { SignificanceSummary } from '../../interventions/sweep-significance.js';
 import type { Command } from './types.js';
@@ -15,7 +17,7 @@ export const patchCommand: Command = {
   command: 'patch',
   describe: 'activation-patching sweeps (layer, position, head, q/k/v, pattern, neuron) or every single edge; writes metric, delta and recovery per component',
   builder: (y) =>
-    workersOption(dataOptions(modelOption(y)))
+    redisOptions(workersOption(dataOptions(modelOption(y))), 'the patched passes')
       .option('sweep', { type: 'string', demandOption: true, describe: SWEEP_HELP })
       .option('direction', { type: 'string', default: 'denoise', describe: 'denoise: run corrupted, patch in clean (TransformerLens); noise: run clean, patch in corrupted' })
       .option('metric', { type: 'string', default: 'logit-diff', describe: 'logit-diff | prob | logprob | accuracy | kl' })
@@ -31,11 +33,11 @@ export const patchCommand: Command = {
       .example('circuitry patch --model mini-gpt2 --task ioi -n 16 --sweep heads --out heads.json', 'head-output sweep, denoising')
       .example('circuitry patch --model mini-gpt2 --dataset pairs.jsonl --sweep neurons:1 --direction noise --out n1.json', 'every neuron of MLP 1, noising'),
   // the implementation imports tfjs and the library lazily, so --help stays instant
-  run: (args) => runPatch(args),
+  run: (args) => withShardRunner(args, readWorkers(args), (runner) => runPatch(args, runner)),
 };
 
 
-async function runPatch(args: Record<string, unknown>): Promise<number> {
+async function runPatch(args: Record<string, unknown>, runner: ShardRunner | undefined): Promise<number> {
   // Flags first: every mistake that needs no model is reported before anything loads;
   // outputs and numbers before the library is even imported.
   const out = outFile(args)!;
@@ -69,7 +71,7 @@ async function runPatch(args: Record<string, unknown>): Promise<number> {
   const t0 = performance.now();
   const { loaded } = await backendAndModel(args, str(args, 'model')!, { shareWeights: workers !== 1 });
   const { model, tokenizer } = loaded;
-  const executor = new Executor(loaded, workers);
+  const executor = new Executor(loaded, workers, { runner });
   let patcher: MaskEvaluator | undefined;
   try {
     const ds = await datasetFor(loaded, data);

@@ -2,6 +2,8 @@ import type { Command } from './types.js';
 import { CircuitryError } from '../../errors.js';
 import { fmt, intList, jsonText, oneOf, outFile, positionNames, promptFromFlags, readNumber, str, tokenText } from '../flags.js';
 import { modelOption, numberFlag, readWorkers, workersOption } from '../options.js';
+import { redisOptions, withShardRunner } from '../shard-runner.js';
+import type { ShardRunner } from '../../scale/index.js';
 
 /**
  * `circuitry trace`: causal tracing (Meng et al. 2022). Noise on the embeddings of chosen
@@ -12,7 +14,7 @@ export const traceCommand: Command = {
   command: 'trace',
   describe: 'causal tracing: corrupt chosen positions with Gaussian noise, restore clean states one (layer, position) at a time; writes layer × position maps',
   builder: (y) =>
-    workersOption(modelOption(y))
+    redisOptions(workersOption(modelOption(y)), 'the restorations')
       .option('prompt', { type: 'string', describe: 'the prompt text' })
       .option('tokens', { type: 'string', describe: 'the prompt as token ids (e.g. 464,3290) instead of --prompt' })
       .option('answer', { type: 'string', describe: 'the answer token (text that encodes to one token)' })
@@ -27,10 +29,10 @@ export const traceCommand: Command = {
       .option('out', { type: 'string', demandOption: true, describe: 'the JSON file to write' })
       .example('circuitry trace --model mini-gpt2 --prompt "When Mary and John went to the store , John gave a drink to" --answer Mary --noise-positions 1,3 --out trace.json', 'which states carry the names')
       .example('circuitry trace --model gpt2 --prompt "The Eiffel Tower is in the city of" --answer " Paris" --noise-positions 1,2,3,4 --out eiffel.json', 'ROME-style causal trace (GPT-2 from the HuggingFace cache)'),
-  run: (args) => runTrace(args),
+  run: (args) => withShardRunner(args, readWorkers(args), (runner) => runTrace(args, runner)),
 };
 
-async function runTrace(args: Record<string, unknown>): Promise<number> {
+async function runTrace(args: Record<string, unknown>, runner: ShardRunner | undefined): Promise<number> {
   // flags that need no model first
   const sigma = readNumber(args, 'sigma', 'positive');
   const samples = readNumber(args, 'samples', 'count', { max: 4096 });
@@ -60,7 +62,7 @@ async function runTrace(args: Record<string, unknown>): Promise<number> {
   const { loaded } = await backendAndModel(args, str(args, 'model')!, { shareWeights: workers !== 1 });
   const { model, tokenizer } = loaded;
   const { Executor } = await import('../../scale/index.js');
-  const executor = new Executor(loaded, workers);
+  const executor = new Executor(loaded, workers, { runner });
   try {
     const cfg = model.cfg;
     const tokens = promptFromFlags(args, tokenizer, cfg.dVocab, parseTokenIds);
