@@ -97,7 +97,7 @@ export function bufferedMaskedForward(a: BufferedPassArgs): tf.Tensor {
   /** R uninitialised receiver rows on the heap, [R, K, B·p·d], for mixInto and mixRows to fill. */
   const newRows = (R: number): tf.TensorInfo => (tf.backend() as unknown as { makeOutput(shape: number[], dtype: string): tf.TensorInfo }).makeOutput([R, K, bpd], 'float32');
   /**
-   * Rows [r0, r0 + R) of `out` ([·, K, B·p·d]) = base (the first `based` rows) + Σ_{s ∈ [s0, s1)}
+   * Rows [r0, r0 + R) of `out` ([·, K, B·p·d]) = base (on every row, when given) + Σ_{s ∈ [s0, s1)}
    * coefOf(s0', s1')[k, r, s − s0'] · x_s, reading the prefix and the buffer as needed.
    */
   const mixInto = (out: tf.TensorInfo, r0: number, coefOf: (s0: number, s1: number) => tf.Tensor, s0: number, s1: number, base?: tf.Tensor) => {
