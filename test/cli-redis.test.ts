@@ -68,13 +68,13 @@ describe.skipIf(!HAVE_REDIS)('acdc, attribute and evaluate --redis with a circui
   };
 
   /** The circuit files `args` writes with --workers 1 and with --redis. */
-  const localAndRemote = async (args: string[], name: string) => {
+  const localAndRemote = async <T = ReturnType<typeof circuit>>(args: string[], name: string, read: (path: string) => T = circuit as (path: string) => T) => {
     const files = [join(dir, `${name}-local.json`), join(dir, `${name}-remote.json`)];
     for (const [i, flags] of [['--workers', '1'], ['--redis', redis.url]].entries()) {
       const r = await run([...args, ...flags, '--out', files[i]]);
       expect(r.status, r.out).toBe(0);
     }
-    return files.map(circuit);
+    return files.map(read);
   };
 
   afterAll(async () => {
@@ -97,6 +97,19 @@ describe.skipIf(!HAVE_REDIS)('acdc, attribute and evaluate --redis with a circui
       return JSON.parse(r.out.slice(r.out.indexOf('{')));
     };
     expect(await evaluate('--redis', redis.url)).toEqual(await evaluate('--workers', '1'));
+  });
+
+  it('patch and trace: the output of --workers 1, their tasks run by the worker', async () => {
+    const read = (path: string) => JSON.parse(readFileSync(path, 'utf8'), (k, v) => (k === 'seconds' || k === 'created' || k === 'timings' || k === 'provenance' ? undefined : v));
+    const commands = {
+      patch: ['patch', ...data, '--sweep', 'heads'],
+      trace: ['trace', '--model', join(TINY, 'model'), '--tokens', '3,7,11,5', '--answer-id', '9', '--samples', '2'],
+    };
+    for (const [name, args] of Object.entries(commands)) {
+      const [a, b] = await localAndRemote(args, name, read);
+      expect(b, name).toEqual(a);
+    }
+    expect(await finishedKinds()).toEqual(expect.arrayContaining(['sweep', 'trace']));
   });
 
   it('attribute: the scores of --workers 1', async () => {
