@@ -16,7 +16,7 @@ import { evaluateCircuit, evidenceRank, maskOf, precisionRecall, rocAuc } from '
 import { datasetHash } from '../tasks/index.js';
 import { CircuitryError } from '../errors.js';
 import { checkPipelineOutputs } from './flags.js';
-import { openShardRunner, withShardRunner } from './shard-runner.js';
+import { withShardRunner } from './shard-runner.js';
 
 /**
  * Ctrl-C (SIGINT) fires an AbortSignal that the library checks after every forward pass; the run
@@ -118,16 +118,18 @@ export async function discoverCli(args: { pipeline: string; resume: boolean; fre
   const cfg = readPipelineConfig(args.pipeline);
   checkPipelineOutputs(cfg, args.report);
   // --redis: connected before the model loads; N shards from --workers N, else the file's workers:
-  const runner = await openShardRunner(args, args.workers, cfg.workers);
-  try {
-    await initBackend(args.backend);
-    const resumeHint = `circuitry discover ${cfg.file ?? args.pipeline}${args.redis !== undefined ? ' --redis URL' : ''}`;
-    // --workers, else the file's workers:, else 'auto'
-    const out = await runPipelineFile(cfg, { resume: args.resume, fresh: args.fresh, report: args.report, workers: args.workers !== 'auto' ? args.workers : (cfg.workers ?? 'auto'), runner, resumeHint });
-    return out ? 0 : 130;
-  } finally {
-    await runner?.destroy();
-  }
+  return withShardRunner(
+    args,
+    args.workers,
+    async (runner) => {
+      await initBackend(args.backend);
+      const resumeHint = `circuitry discover ${cfg.file ?? args.pipeline}${args.redis !== undefined ? ' --redis URL' : ''}`;
+      // --workers, else the file's workers:, else 'auto'
+      const out = await runPipelineFile(cfg, { resume: args.resume, fresh: args.fresh, report: args.report, workers: args.workers !== 'auto' ? args.workers : (cfg.workers ?? 'auto'), runner, resumeHint });
+      return out ? 0 : 130;
+    },
+    cfg.workers,
+  );
 }
 
 function dataSpec(args: { dataset?: string; task?: string; n: number; seed: number }): DataSource {

@@ -18,7 +18,7 @@ export function redisOptions<T>(y: Argv<T>, what = 'the pooled work (mask evalua
  * server are checked here, before any model loads, so a bad one fails in seconds. Shards:
  * --workers N, else `fallback` (a pipeline file's workers:), else one per listening worker.
  */
-export async function openShardRunner(args: Record<string, unknown>, workers: WorkerCount, fallback?: WorkerCount): Promise<ShardRunner | undefined> {
+async function openShardRunner(args: Record<string, unknown>, workers: WorkerCount, fallback?: WorkerCount): Promise<ShardRunner | undefined> {
   const redis = str(args, 'redis');
   const queue = str(args, 'queue');
   if (queue !== undefined && redis === undefined) throw new CircuitryError('--queue: only with --redis');
